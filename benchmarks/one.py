@@ -1,0 +1,56 @@
+"""One timed render in a fresh process: prints a JSON line (seconds, objective, peak MiB)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import torch
+
+from benchmarks.naive import naive_dream
+from pipeline import models, objectives
+from pipeline.ascent import Ascent, octaves
+from pipeline.features import FeatureNet
+
+LAYER = "blocks.9"
+ASCENT = Ascent(octaves=4, octave_scale=1.4, steps=10, step_size=0.015, jitter=32)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("variant", choices=["naive", "dreamreel"])
+    p.add_argument("size", type=int)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    model = models.load(device=device)
+    obj = objectives.layer(LAYER)
+    feats = FeatureNet(model, obj.layers)
+    img = torch.rand(1, 3, a.size, a.size, generator=torch.Generator().manual_seed(0)).to(device) * 0.2 + 0.4
+    small = Ascent(octaves=1, steps=2)
+
+    def go(x: torch.Tensor, asc: Ascent) -> torch.Tensor:
+        if a.variant == "naive":
+            return naive_dream(model, LAYER, x, asc)
+        return octaves(feats, obj, x, asc, torch.Generator().manual_seed(0))
+
+    go(img, small)  # warm-up: first calls in a process are slower
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    out = go(img, ASCENT)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        value = obj(feats(out)).item()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "objective": value, "peak_mib": peak}))
+
+
+if __name__ == "__main__":
+    main()

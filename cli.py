@@ -1,0 +1,140 @@
+"""dreamreel's command line: thin Typer commands; all work happens in `pipeline`."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+
+from pipeline import models, objectives, presets
+from pipeline.errors import DreamreelError
+from pipeline.render import render as run_render
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Render DeepDream images and animations.")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Our errors end as one line on stderr and exit status 2; Ctrl-C as exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DreamreelError as e:
+            typer.echo(f"dreamreel: error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("dreamreel: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# Options shared by the rendering commands; each maps to a key of the preset (see `overrides`).
+Output = Annotated[list[Path], typer.Option("-o", "--output", help="Output file (format by extension); repeatable.")]
+Preset = Annotated[str, typer.Option("--preset", "-p", help="Preset name or .toml path; flags override it.")]
+Model = Annotated[Optional[str], typer.Option(help="Model name (`dreamreel layers --help`).")]
+Weights = Annotated[Optional[Path], typer.Option(help="Local weights file for the model.")]
+Objective = Annotated[Optional[str], typer.Option(help='Objective, e.g. \'layer("blocks.9") + 0.5*channel("blocks.5", 12)\'.')]
+Layers = Annotated[Optional[str], typer.Option(help="Shorthand objective: blocks.9=1.0,blocks.5=0.5")]
+Octaves = Annotated[Optional[int], typer.Option(help="Octave levels in all, full size included.")]
+OctaveScale = Annotated[Optional[float], typer.Option(help="Size ratio between octaves (1.4).")]
+Steps = Annotated[Optional[int], typer.Option(help="Ascent steps per octave.")]
+StepSize = Annotated[Optional[float], typer.Option(help="Step size in [0, 1] pixel units.")]
+Jitter = Annotated[Optional[int], typer.Option(help="Max random roll in pixels.")]
+Size = Annotated[Optional[int], typer.Option(help="Longest side in pixels.")]
+Seed = Annotated[Optional[int], typer.Option(help="Random seed.")]
+Device = Annotated[Optional[str], typer.Option(help="cpu, cuda or auto.")]
+Threads = Annotated[Optional[int], typer.Option(help="CPU threads for torch.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def overrides(*, input: Path | None = None, output: list[Path] | None = None, model: str | None = None,
+              weights: Path | None = None, objective: str | None = None, layers: str | None = None,
+              octaves: int | None = None, octave_scale: float | None = None, steps: int | None = None,
+              step_size: float | None = None, jitter: int | None = None, size: int | None = None,
+              seed: int | None = None, device: str | None = None, threads: int | None = None) -> dict[str, Any]:
+    """CLI flags as a nested mapping shaped like a preset (None = not given)."""
+    if objective and layers:
+        raise DreamreelError("--objective and --layers both given", "use one of them")
+    return {
+        "seed": seed, "device": device, "threads": threads,
+        "source": {"input": str(input) if input else None, "size": size},
+        "dream": {"model": model, "weights": str(weights) if weights else None,
+                  "objective": objective or (objectives.parse_layers(layers) if layers else None),
+                  "octaves": octaves, "octave_scale": octave_scale, "steps": steps, "step_size": step_size, "jitter": jitter},
+        "output": {"paths": [str(p) for p in output] if output else None},
+    }
+
+
+def _done(paths: list[Path], quiet: bool) -> None:
+    if not quiet:
+        for p in paths:
+            typer.echo(f"wrote {p}", err=True)
+
+
+@app.command()
+@friendly
+def dream(input: Annotated[Path, typer.Argument(help="Image to dream on.")], output: Output,
+          preset: Preset = "default", model: Model = None, weights: Weights = None, objective: Objective = None,
+          layers: Layers = None, octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None,
+          step_size: StepSize = None, jitter: Jitter = None, size: Size = None, seed: Seed = None,
+          device: Device = None, threads: Threads = None, quiet: Quiet = False) -> None:
+    """Dream on one image: dreamreel dream IMG -o OUT.png"""
+    flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
+                      octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
+                      size=size, seed=seed, device=device, threads=threads)
+    _done(run_render(presets.load(preset, flags), quiet=quiet), quiet)
+
+
+@app.command()
+@friendly
+def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path.")],
+           output: Annotated[Optional[list[Path]], typer.Option("-o", "--output", help="Output file(s); default out/PRESET.png")] = None,
+           input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Input instead of the preset's.")] = None,
+           size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None, quiet: Quiet = False) -> None:
+    """Render a preset, a complete recipe: dreamreel render classic -o out.png"""
+    cfg = presets.load(preset, overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads))
+    if not cfg.output.paths:
+        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}.png",)})})
+    _done(run_render(cfg, quiet=quiet), quiet)
+
+
+@app.command("layers")
+@friendly
+def list_layers(model: Annotated[str, typer.Argument(help="Model name.")] = models.DEFAULT, weights: Weights = None) -> None:
+    """The model's layer names with channel counts (names to use in objectives)."""
+    net = models.load(model, weights)
+    typer.echo(f"{net.name} (native {net.native}px)")
+    for name, channels in net.channels():
+        typer.echo(f"  {name:<24} {channels:>5}")
+
+
+@app.command("presets")
+@friendly
+def list_presets() -> None:
+    """The bundled presets, one line each."""
+    for name, description in presets.describe():
+        typer.echo(f"{name:<16} {description}")
+
+
+@app.command("models")
+@friendly
+def list_models() -> None:
+    """The models dreamreel knows."""
+    for spec in models.REGISTRY.values():
+        typer.echo(f"{spec.name:<20} {spec.summary}")
+
+
+def main() -> None:
+    app(prog_name="dreamreel")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

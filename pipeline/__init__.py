@@ -1,0 +1,9 @@
+"""dreamreel: DeepDream images and animations. Public API: render, load_preset, objectives."""
+
+from .config import RenderConfig
+from .errors import DreamreelError
+from .objectives import Objective, channel, class_logit, layer, layers
+from .presets import load as load_preset
+from .render import render
+
+__all__ = ["DreamreelError", "Objective", "RenderConfig", "channel", "class_logit", "layer", "layers", "load_preset", "render"]

@@ -1,0 +1,140 @@
+"""Gradient ascent on an image: one L1-normalised step, and octaves with detail re-injection.
+
+Works on ``1x3xHxW`` float tensors in [0, 1] and knows nothing of files. Every random draw
+(roll jitter, noise) comes from the `torch.Generator` passed in, so a seed fixes the result
+on a given device and thread count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .features import FeatureNet
+from .objectives import Objective
+
+OnStep = Callable[[torch.Tensor, torch.Tensor], None]  # (image, objective value) after a step
+
+
+@dataclass(frozen=True)
+class Ascent:
+    """Parameters of octave ascent.
+
+    `octaves` counts levels in all, the full size included: ``octaves=1`` dreams only at full
+    size, ``octaves=4`` at 1/scale^3, 1/scale^2, 1/scale and 1. Levels whose short side would
+    fall below `min_size` pixels are skipped.
+    """
+
+    octaves: int = 4
+    octave_scale: float = 1.4
+    steps: int = 10
+    step_size: float = 0.015
+    jitter: int = 32
+    tile: int = 512
+    noise: float = 0.0  # gaussian sigma per octave, in [0, 1] units (the lab used ~0.05)
+    salt_pepper: float = 0.0  # share of pixels set to 0 or 1 per octave (~0.002)
+    max_loss: float | None = None  # stop an octave's steps once the objective exceeds this
+    min_size: int = 32
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def octave_sizes(height: int, width: int, a: Ascent) -> list[tuple[int, int]]:
+    """Sizes from the smallest octave to full size."""
+    sizes = []
+    for i in range(a.octaves - 1, -1, -1):
+        s = a.octave_scale**i
+        h, w = round(height / s), round(width / s)
+        if min(h, w) >= a.min_size or i == 0:
+            sizes.append((h, w))
+    return sizes
+
+
+def _spans(n: int, tile: int) -> list[tuple[int, int]]:
+    """Split 0..n into ceil(n / tile) near-equal spans (no sliver tiles)."""
+    k = max(1, math.ceil(n / tile))
+    cuts = [round(i * n / k) for i in range(k + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def gradient(features: FeatureNet, objective: Objective, x: torch.Tensor, tile: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """d objective / d x, tile by tile when `x` is larger than `tile` (memory stays bounded).
+
+    Each tile's objective is weighted by its share of the image, so the tiled sum matches the
+    objective of the whole frame for the mean-based objectives.
+    """
+    h, w = x.shape[-2:]
+    if h <= tile and w <= tile:
+        x = x.detach().requires_grad_(True)
+        value = objective(features(x))
+        (grad,) = torch.autograd.grad(value, x)
+        return grad, value.detach()
+    grad = torch.empty_like(x)
+    total = x.new_zeros(())
+    for y0, y1 in _spans(h, tile):
+        for x0, x1 in _spans(w, tile):
+            part = x[..., y0:y1, x0:x1].detach().requires_grad_(True)
+            value = objective(features(part)) * ((y1 - y0) * (x1 - x0) / (h * w))
+            (grad[..., y0:y1, x0:x1],) = torch.autograd.grad(value, part)
+            total += value.detach()
+    return grad, total
+
+
+def step(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator) -> torch.Tensor:
+    """One ascent step in place: roll jitter, gradient, L1 normalisation, clamp. Returns the value."""
+    dy, dx = (torch.randint(-a.jitter, a.jitter + 1, (2,), generator=gen).tolist() if a.jitter else (0, 0))
+    rolled = torch.roll(img, (dy, dx), (2, 3))  # random tile offsets come with the roll
+    grad, value = gradient(features, objective, rolled, a.tile)
+    grad = torch.roll(grad, (-dy, -dx), (2, 3))
+    grad /= grad.abs().mean() + 1e-8
+    img.add_(grad, alpha=a.step_size).clamp_(0.0, 1.0)
+    return value
+
+
+def ascend(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator,
+           steps: int, on_step: OnStep | None = None) -> torch.Tensor:
+    """`steps` ascent steps on a copy of `img`, stopping early past `a.max_loss`."""
+    img = img.clone()
+    for _ in range(steps):
+        value = step(features, objective, img, a, gen)
+        if on_step:
+            on_step(img, value)
+        if a.max_loss is not None and value.item() > a.max_loss:
+            break
+    return img
+
+
+def add_noise(img: torch.Tensor, a: Ascent, gen: torch.Generator) -> torch.Tensor:
+    """Gaussian and salt-and-pepper noise that seed new structures (the VGG16 lab's trick)."""
+    if a.noise:
+        img = img + a.noise * torch.randn(img.shape, generator=gen).to(img.device)
+    if a.salt_pepper:
+        u = torch.rand(img.shape[-2:], generator=gen).to(img.device)
+        img = torch.where(u < a.salt_pepper / 2, 0.0, torch.where(u > 1 - a.salt_pepper / 2, 1.0, img))
+    return img.clamp(0.0, 1.0)
+
+
+def octaves(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator,
+            steps: int | None = None, on_step: OnStep | None = None) -> torch.Tensor:
+    """DeepDream over octaves, smallest first; after each, the detail lost by downscaling returns.
+
+    ``img += resize(orig, shape) - resize(resize(orig, smaller), shape)``, as in the Keras lab.
+    """
+    steps = a.steps if steps is None else steps
+    orig = img
+    sizes = octave_sizes(*img.shape[-2:], a)
+    shrunk = resize(orig, sizes[0])
+    out = shrunk
+    for size in sizes:
+        out = ascend(features, objective, add_noise(resize(out, size), a, gen), a, gen, steps, on_step)
+        out = out + (resize(orig, size) - resize(shrunk, size))  # zero at the first octave
+        shrunk = resize(orig, size)
+    return out.clamp_(0.0, 1.0)

@@ -1,0 +1,113 @@
+"""The render recipe, typed and validated once at the edge (presets and CLI flags alike).
+
+Each section is a frozen pydantic model that rejects unknown keys; `from_mapping` turns
+pydantic's errors into one-line `DreamreelError`s that name the key, the nearest valid key
+or the allowed range.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import annotated_types as at
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import objectives
+from .errors import DreamreelError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(Section):
+    input: str | None = None  # image, video or folder of frames; None: the bundled sample
+    size: int | None = Field(None, ge=16, le=8192)  # longest side in pixels; None keeps the input's
+
+
+class DreamConfig(Section):
+    model: str = "efficientnet-lite0"
+    weights: str | None = None  # a local weights file for `model`
+    objective: str = 'layer("blocks.9")'
+    octaves: int = Field(4, ge=1, le=12)  # levels in all, the full size included
+    octave_scale: float = Field(1.4, gt=1.0, le=2.0)
+    steps: int = Field(10, ge=0, le=1000)  # per octave
+    step_size: float = Field(0.015, gt=0.0, le=1.0)  # in [0, 1] pixel units, L1-normalised gradient
+    jitter: int = Field(32, ge=0, le=512)  # max random roll in pixels
+    tile: int = Field(512, ge=32, le=8192)  # frames larger than this get tiled gradients
+    noise: float = Field(0.0, ge=0.0, le=1.0)  # gaussian sigma added per octave
+    salt_pepper: float = Field(0.0, ge=0.0, le=0.5)  # share of pixels flipped per octave
+    max_loss: float | None = None  # early stop once the objective passes this
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_parses(cls, v: str) -> str:
+        objectives.parse(v, where="dream.objective")  # a DreamreelError naming the column
+        return v
+
+
+class PostConfig(Section):
+    blend: float = Field(0.0, ge=0.0, le=1.0)  # share of the source mixed back into the dream
+
+
+class OutputConfig(Section):
+    paths: tuple[str, ...] = ()  # format follows the extension
+
+
+class RenderConfig(Section):
+    description: str = ""
+    kind: Literal["dream"] = "dream"
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1, le=1024)  # CPU threads; None: torch's default
+    source: SourceConfig = SourceConfig()
+    dream: DreamConfig = DreamConfig()
+    post: PostConfig = PostConfig()
+    output: OutputConfig = OutputConfig()
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The section model that holds the field at `loc` (all but its last part)."""
+    model = root
+    for part in loc[:-1]:
+        ann = model.model_fields[str(part)].annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+    return model
+
+
+def _range(model: type[BaseModel], name: str) -> str:
+    lo = hi = None
+    for m in model.model_fields[name].metadata:
+        if isinstance(m, (at.Ge, at.Gt)):
+            lo = f"{'[' if isinstance(m, at.Ge) else '('}{getattr(m, 'ge', getattr(m, 'gt', None))}"
+        if isinstance(m, (at.Le, at.Lt)):
+            hi = f"{getattr(m, 'le', getattr(m, 'lt', None))}{']' if isinstance(m, at.Le) else ')'}"
+    return f"{lo or '(-inf'}, {hi or 'inf)'}" if lo or hi else ""
+
+
+def from_mapping(data: Mapping[str, Any], where: str = "config") -> RenderConfig:
+    """Validate a nested mapping (a parsed preset merged with CLI overrides) into a RenderConfig."""
+    try:
+        return RenderConfig.model_validate(dict(data))
+    except ValidationError as e:
+        raise _explain(e, where) from None
+
+
+def _explain(e: ValidationError, where: str) -> DreamreelError:
+    err = e.errors()[0]
+    loc = tuple(err["loc"])
+    dotted = ".".join(map(str, loc))
+    model = _model_at(RenderConfig, loc)
+    if err["type"] == "extra_forbidden":
+        known = list(model.model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return DreamreelError(f"{where}: unknown key {dotted!r}", f"{hint}valid keys here: {', '.join(known)}")
+    name = str(loc[-1])
+    rng = _range(model, name) if name in model.model_fields else ""
+    got = err.get("input")
+    fix = f"use a value in {rng}" if rng else err["msg"].lower()
+    return DreamreelError(f"{where}: {dotted} = {got!r} is invalid ({err['msg'].lower()})", fix)

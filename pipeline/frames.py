@@ -1,0 +1,54 @@
+"""Frames as they travel between stages, and the one crossing between uint8 images and tensors.
+
+At the edges (sources, sinks, motion, post) a frame is a numpy ``HxWx3 uint8`` RGB array.
+Inside the dreamer it is a torch ``1x3xHxW float32`` tensor in [0, 1]. `to_tensor` and
+`to_image` are the only places where one becomes the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+Image = npt.NDArray[np.uint8]  # H x W x 3 RGB; exists only at the edges
+
+
+class Carry(NamedTuple):
+    """The last finished frame, handed to the next one by the render loop (feedback)."""
+
+    source: Image
+    dream: Image
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    index: int
+    source: Image  # untouched input: flow, blending and metrics read this, never `image`
+    image: Image  # what flows down the chain
+    carry: Carry | None = None  # None at the start and after a scene cut
+
+
+class Stage(Protocol):
+    """A pure step of the pipeline: all feedback state travels in `Frame.carry`."""
+
+    def __call__(self, frame: Frame) -> Frame: ...
+
+
+def to_tensor(image: Image, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``HxWx3 uint8`` -> ``1x3xHxW float32`` in [0, 1] on `device`."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 image, got {image.shape} {image.dtype}")
+    t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    return t.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def to_image(tensor: torch.Tensor) -> Image:
+    """``1x3xHxW`` float in [0, 1] -> ``HxWx3 uint8`` (rounded, clamped)."""
+    if tensor.ndim != 4 or tensor.shape[:2] != (1, 3):
+        raise ValueError(f"expected a 1x3xHxW tensor, got {tuple(tensor.shape)}")
+    t = tensor.detach()[0].clamp(0, 1).mul(255.0).round_().to(torch.uint8)
+    return t.permute(1, 2, 0).contiguous().cpu().numpy()

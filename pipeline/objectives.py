@@ -1,0 +1,142 @@
+"""Objectives: small values that say what to maximise, composable as ``a + 0.5 * b``.
+
+An `Objective` maps the activations of the layers it names to a scalar to MAXIMISE (no sign
+flips anywhere). Its `layers` tell `FeatureNet` where the network may be cut. The same
+objectives are written in TOML and on the command line in a tiny expression language,
+``layer("blocks.9") + 0.5 * channel("blocks.5", 12)``, parsed by `expr` (never eval).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from . import expr
+from .errors import DreamreelError
+
+Activations = Mapping[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Objective:
+    fn: Callable[[Activations], torch.Tensor]  # scalar to MAXIMISE
+    layers: frozenset[str]
+    label: str
+
+    def __call__(self, acts: Activations) -> torch.Tensor:
+        return self.fn(acts)
+
+    def __add__(self, other: Objective) -> Objective:
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return Objective(lambda a: self.fn(a) + other.fn(a), self.layers | other.layers, f"{self.label} + {other.label}")
+
+    def __sub__(self, other: Objective) -> Objective:
+        return self + (-1.0) * other
+
+    def __mul__(self, k: float) -> Objective:
+        if not isinstance(k, (int, float)):
+            return NotImplemented
+        return Objective(lambda a: k * self.fn(a), self.layers, f"{k:g} * {self.label}")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, k: float) -> Objective:
+        return self * (1.0 / k)
+
+    def __neg__(self) -> Objective:
+        return self * -1.0
+
+
+def _inner(a: torch.Tensor, border: int = 2) -> torch.Tensor:
+    """Drop a `border`-pixel frame (edge artefacts), unless the map is too small to spare it."""
+    if a.ndim == 4 and a.shape[-1] > 2 * border + 1 and a.shape[-2] > 2 * border + 1:
+        return a[..., border:-border, border:-border]
+    return a
+
+
+def layer(name: str, weight: float = 1.0) -> Objective:
+    """mean(activation^2) of one layer, a 2-px border excluded (the classic DeepDream loss)."""
+    return Objective(lambda a: weight * _inner(a[name]).square().mean(), frozenset({name}), f"layer({name!r})" if weight == 1 else f"layer({name!r}, {weight:g})")
+
+
+def layers(weights: Mapping[str, float]) -> Objective:
+    """Weighted sum of `layer` over several layers (the Keras lab's `layer_contributions`)."""
+    if not weights:
+        raise ValueError("layers() needs at least one layer")
+    parts = [layer(n, float(w)) for n, w in weights.items()]
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return Objective(total.fn, total.layers, f"layers({dict(weights)})")
+
+
+def channel(name: str, index: int) -> Objective:
+    """Mean activation of one channel ("map N" of the MNIST carving series)."""
+
+    def fn(a: Activations) -> torch.Tensor:
+        act = a[name]
+        if not 0 <= index < act.shape[1]:
+            raise DreamreelError(f"channel {index} is out of range for {name!r} ({act.shape[1]} channels)",
+                                 f"pick 0..{act.shape[1] - 1}")
+        return _inner(act[:, index]).mean()
+
+    return Objective(fn, frozenset({name}), f"channel({name!r}, {index})")
+
+
+def class_logit(index: int, softmax: bool = False, layer: str = "logits") -> Objective:
+    """One output class: its logit, or its softmax probability (e.g. ImageNet 107, jellyfish)."""
+
+    def fn(a: Activations) -> torch.Tensor:
+        out = a[layer].flatten(1)
+        if not 0 <= index < out.shape[1]:
+            raise DreamreelError(f"class {index} is out of range ({out.shape[1]} classes)", f"pick 0..{out.shape[1] - 1}")
+        return (out.softmax(1) if softmax else out)[:, index].mean()
+
+    return Objective(fn, frozenset({layer}), f"class_logit({index}{', softmax=True' if softmax else ''})")
+
+
+# Factories the expression language may call; other modules add theirs with `register`.
+FACTORIES: dict[str, Callable[..., Objective]] = {
+    "layer": layer, "layers": layers, "channel": channel, "class_logit": class_logit,
+}
+# One example per factory for docs and for the test sweep (Lite0 layer names).
+EXAMPLES: dict[str, str] = {
+    "layer": 'layer("blocks.5")',
+    "layers": 'layers({"blocks.3": 0.5, "blocks.5": 1.0})',
+    "channel": 'channel("blocks.5", 12)',
+    "class_logit": "class_logit(107)",
+}
+
+
+def register(name: str, factory: Callable[..., Objective], example: str) -> None:
+    FACTORIES[name] = factory
+    EXAMPLES[name] = example
+
+
+def parse(text: str, where: str = "objective") -> Objective:
+    """Parse the objective language; a bad expression is a one-line DreamreelError."""
+    fix = f"write e.g. {EXAMPLES['layer']} + 0.5 * {EXAMPLES['channel']}"
+    try:
+        value = expr.evaluate(expr.parse(text), FACTORIES)
+    except expr.ExprError as e:
+        raise expr.fail(where, text, e, fix) from None
+    if not isinstance(value, Objective):
+        raise DreamreelError(f"{where}: {text!r} is not an objective", fix)
+    return value
+
+
+def parse_layers(text: str) -> str:
+    """``blocks.9=1.0,blocks.5=0.5`` (the --layers shorthand) -> objective-language text."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, w = part.partition("=")
+        try:
+            weights[name.strip()] = float(w) if w else 1.0
+        except ValueError:
+            raise DreamreelError(f"--layers: bad weight {w!r} for {name!r}", "write e.g. blocks.9=1.0,blocks.5=0.5") from None
+    if not weights:
+        raise DreamreelError("--layers is empty", "write e.g. blocks.9=1.0,blocks.5=0.5")
+    return f"layers({weights!r})"

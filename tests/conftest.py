@@ -1,0 +1,71 @@
+"""Shared fixtures: tiny generated media, the real Lite0 net, a --device option, an ERROR-log guard."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from pipeline import models
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", default="cpu", help="cpu or cuda: where the dreaming tests run")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pinned_threads() -> None:
+    """DeepDream is chaotic: 1 vs 2 threads ends ~20 grey levels apart. Pin it for determinism."""
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> torch.device:
+    name = request.config.getoption("--device")
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("--device cuda given but no CUDA GPU is visible")
+    return torch.device(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_error_logs(caplog: pytest.LogCaptureFixture):
+    """Fail any test during which something logged an ERROR (PySceneDetect's guard)."""
+    yield
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+    assert not errors, f"ERROR logged: {errors[0].getMessage()}"
+
+
+def make_image(size: int = 48, seed: int = 0) -> np.ndarray:
+    """A small RGB test card: smooth colour ramps, a disc and a few random blobs."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    img = np.stack([x, y, 1 - (x + y) / 2], -1) * 200 + 20
+    for _ in range(4):
+        cy, cx, r = rng.uniform(0.2, 0.8, 2).tolist() + [rng.uniform(0.08, 0.2)]
+        img[(y - cy) ** 2 + (x - cx) ** 2 < r * r] = rng.uniform(0, 255, 3)
+    return img.clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def tiny_image() -> np.ndarray:
+    return make_image(48)
+
+
+@pytest.fixture
+def tiny_png(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.png"
+    cv2.imwrite(str(path), cv2.cvtColor(make_image(48), cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.fixture(scope="session")
+def lite0() -> models.DreamNet:
+    return models.load("efficientnet-lite0")
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)

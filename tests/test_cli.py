@@ -1,0 +1,102 @@
+"""End to end through the real CLI: tiny generated images, the real network, 1-2 octaves, 2-3 steps."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from tests.conftest import read_rgb
+
+runner = CliRunner()
+FAST = ["--octaves", "1", "--steps", "2", "--seed", "1", "--quiet"]
+
+
+def dream(*args: str):
+    return runner.invoke(app, ["dream", *map(str, args)])
+
+
+def test_dream_writes_a_dreamed_png_of_the_input_size(tiny_png, tmp_path):
+    out = tmp_path / "out.png"
+    result = dream(tiny_png, "-o", out, *FAST)
+    assert result.exit_code == 0, result.output
+    src, got = read_rgb(tiny_png), read_rgb(out)
+    assert got.shape == src.shape
+    assert np.abs(got.astype(int) - src).mean() > 1.0  # dream strength > 0
+
+
+def test_same_seed_same_file_other_seed_or_layer_differs(tiny_png, tmp_path):
+    args = ["--size", "64", "--octaves", "2", "--steps", "3", "--quiet"]
+    paths = {k: tmp_path / f"{k}.png" for k in ("a", "b", "seed", "layer")}
+    assert dream(tiny_png, "-o", paths["a"], "--seed", "1", *args).exit_code == 0
+    assert dream(tiny_png, "-o", paths["b"], "--seed", "1", *args).exit_code == 0
+    assert dream(tiny_png, "-o", paths["seed"], "--seed", "2", *args).exit_code == 0
+    assert dream(tiny_png, "-o", paths["layer"], "--seed", "1", "--layers", "blocks.3", *args).exit_code == 0
+    assert paths["a"].read_bytes() == paths["b"].read_bytes()
+    assert paths["a"].read_bytes() != paths["seed"].read_bytes()
+    assert paths["a"].read_bytes() != paths["layer"].read_bytes()
+
+
+def test_jpeg_output_and_several_outputs(tiny_png, tmp_path):
+    result = dream(tiny_png, "-o", tmp_path / "a.jpg", "-o", tmp_path / "b.png", *FAST)
+    assert result.exit_code == 0, result.output
+    assert read_rgb(tmp_path / "a.jpg").shape == (48, 48, 3) and (tmp_path / "b.png").exists()
+
+
+def test_render_a_preset_file_with_an_input(tiny_png, tmp_path):
+    preset = tmp_path / "mine.toml"
+    preset.write_text('description = "tiny"\n[dream]\nobjective = \'channel("blocks.4", 3)\'\noctaves = 1\nsteps = 2\n')
+    out = tmp_path / "r.png"
+    result = runner.invoke(app, ["render", str(preset), "-i", str(tiny_png), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert read_rgb(out).shape == (48, 48, 3)
+
+
+def test_layers_and_presets_listings():
+    result = runner.invoke(app, ["layers", "efficientnet-lite0"])
+    assert result.exit_code == 0 and "blocks.9" in result.output and "112" in result.output
+    result = runner.invoke(app, ["presets"])
+    assert result.exit_code == 0
+    assert {"default", "classic", "eyes", "textures"} <= {line.split()[0] for line in result.output.splitlines()}
+
+
+def bad_inputs(tmp_path: Path, tiny_png: Path) -> dict[str, list[str]]:
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    key = tmp_path / "key.toml"
+    key.write_text("[dream]\nstepz = 3\n")
+    value = tmp_path / "value.toml"
+    value.write_text("[dream]\noctave_scale = 5.0\n")
+    out = str(tmp_path / "out" / "o.png")
+    return {
+        "missing file": ["dream", str(tmp_path / "nope.png"), "-o", out],
+        "text file named .png": ["dream", str(text), "-o", out],
+        "unknown layer": ["dream", str(tiny_png), "-o", out, "--layers", "blocks.99"],
+        "unknown model": ["dream", str(tiny_png), "-o", out, "--model", "alexnet9"],
+        "preset bad key": ["dream", str(tiny_png), "-o", out, "--preset", str(key)],
+        "preset bad value": ["dream", str(tiny_png), "-o", out, "--preset", str(value)],
+        "unwritable output": ["dream", str(tiny_png), "-o", str(blocker / "o.png")],
+        "unknown extension": ["dream", str(tiny_png), "-o", str(tmp_path / "out" / "o.xyz")],
+        "bad objective": ["dream", str(tiny_png), "-o", out, "--objective", "layer('blocks.9') +"],
+        "bad step size": ["dream", str(tiny_png), "-o", out, "--step-size", "-1"],
+    }
+
+
+BAD_CASES = ["missing file", "text file named .png", "unknown layer", "unknown model", "preset bad key",
+             "preset bad value", "unwritable output", "unknown extension", "bad objective", "bad step size"]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path, tiny_png):
+    args = bad_inputs(tmp_path, tiny_png)[case]
+    result = runner.invoke(app, [*args, *FAST])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dreamreel: error:"), result.stderr
+    assert "Traceback" not in result.output
+    out = Path(args[args.index("-o") + 1])
+    assert not out.exists()
+    assert not list(out.parent.glob(".*partial*")) if out.parent.is_dir() else True

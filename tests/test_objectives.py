@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from pipeline import objectives
+from pipeline.ascent import Ascent, ascend
+from pipeline.errors import DreamreelError
+from pipeline.features import FeatureNet
+from pipeline.frames import to_tensor
+
+
+def score(feats, obj, x):
+    with torch.no_grad():
+        return obj(feats(x)).item()
+
+
+@pytest.mark.parametrize("name", sorted(objectives.EXAMPLES))
+def test_objective_rises_after_two_steps(name, lite0, tiny_image, device):
+    obj = objectives.parse(objectives.EXAMPLES[name])
+    feats = FeatureNet(lite0.to(device), obj.layers)
+    x = to_tensor(tiny_image, device)
+    out = ascend(feats, obj, x, Ascent(jitter=0), torch.Generator().manual_seed(0), steps=2)
+    assert score(feats, obj, out) > score(feats, obj, x)
+    lite0.to("cpu")
+
+
+def test_algebra_adds_values_and_unions_layers(lite0, tiny_image):
+    a, b = objectives.layer("blocks.3"), objectives.channel("blocks.5", 7)
+    combo = a + 0.5 * b
+    assert combo.layers == {"blocks.3", "blocks.5"}
+    acts = FeatureNet(lite0, combo.layers)(to_tensor(tiny_image))
+    assert combo(acts).item() == pytest.approx(a(acts).item() + 0.5 * b(acts).item(), rel=1e-5)
+    assert (a - b)(acts).item() == pytest.approx(a(acts).item() - b(acts).item(), rel=1e-5)
+
+
+def test_parsed_expression_equals_the_factories(lite0, tiny_image):
+    parsed = objectives.parse('layer("blocks.9") + 0.5*channel("blocks.5", 12)')
+    built = objectives.layer("blocks.9") + 0.5 * objectives.channel("blocks.5", 12)
+    acts = FeatureNet(lite0, built.layers)(to_tensor(tiny_image))
+    assert parsed.layers == built.layers
+    assert parsed(acts).item() == pytest.approx(built(acts).item())
+
+
+@pytest.mark.parametrize("text", [
+    '__import__("os").system("true")',
+    '().__class__.__bases__',
+    'layer("blocks.9").fn',
+    '(lambda: 1)()',
+    'open("x")',
+    'layer("blocks.9"',
+    '3',
+])
+def test_parser_refuses_anything_but_the_language(text):
+    with pytest.raises(DreamreelError):
+        objectives.parse(text)
+
+
+def test_layers_shorthand():
+    obj = objectives.parse(objectives.parse_layers("blocks.9=1.0,blocks.5=0.5"))
+    assert obj.layers == {"blocks.9", "blocks.5"}
+    with pytest.raises(DreamreelError):
+        objectives.parse_layers("blocks.9=x")
+
+
+def test_channel_out_of_range_is_a_clear_error(lite0, tiny_image):
+    obj = objectives.channel("blocks.5", 500)
+    with pytest.raises(DreamreelError, match="pick 0..79"):
+        obj(FeatureNet(lite0, obj.layers)(to_tensor(tiny_image)))
+
+
+def test_softmax_class_objective_is_a_probability(lite0, tiny_image):
+    obj = objectives.class_logit(107, softmax=True)
+    v = obj(FeatureNet(lite0, obj.layers)(to_tensor(tiny_image))).item()
+    assert 0.0 < v < 1.0
