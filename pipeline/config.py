@@ -40,6 +40,8 @@ class DreamConfig(Section):
     noise: float = Field(0.0, ge=0.0, le=1.0)  # gaussian sigma added per octave
     salt_pepper: float = Field(0.0, ge=0.0, le=0.5)  # share of pixels flipped per octave
     max_loss: float | None = None  # early stop once the objective passes this
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # network compute type; auto: bf16 on CUDA, fp32 on CPU
+    compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the network; auto: on for CUDA
 
     @field_validator("objective")
     @classmethod

@@ -31,7 +31,13 @@ class Dreamer:
     def from_config(cls, cfg: DreamConfig, device: torch.device, seed: int = 0, on_step: OnStep | None = None) -> Dreamer:
         objective = objectives.parse(cfg.objective, where="dream.objective")
         model = models.load(cfg.model, cfg.weights, device)
-        return cls(FeatureNet(model, objective.layers), objective, ascent_of(cfg), device, seed, on_step)
+        cuda = device.type == "cuda"
+        precision = cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "fp32")
+        features = FeatureNet(model, objective.layers, precision=precision)
+        if cfg.compile == "on" or (cfg.compile == "auto" and cuda):
+            # shapes are fixed per octave, so a render compiles once per octave size
+            features = torch.compile(features, dynamic=False)
+        return cls(features, objective, ascent_of(cfg), device, seed, on_step)
 
     def generator(self, index: int) -> torch.Generator:
         """Frame `index`'s random stream: fixed by the seed, different per frame."""

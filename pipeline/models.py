@@ -95,6 +95,29 @@ class DreamNet(nn.Module):
         return [(n, found[n]) for n in self.listed]
 
 
+@torch.no_grad()
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """Fold each (conv, BatchNorm) pair a module declares in `fuse_pairs` into the conv, in place.
+
+    The nets are frozen, so eval-mode BatchNorm is an affine map per channel: folding it
+    into the preceding conv's weight and bias removes a full pass over every activation,
+    forward and backward. Modules without `fuse_pairs` are left as they are.
+    """
+    for m in module.modules():
+        for conv_name, bn_name in getattr(m, "fuse_pairs", ()):
+            conv, bn = getattr(m, conv_name, None), getattr(m, bn_name, None)
+            if conv is None or not isinstance(bn, nn.BatchNorm2d):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            bias = bn.bias - bn.running_mean * scale
+            if conv.bias is not None:
+                bias = bias + conv.bias * scale
+            conv.weight.mul_(scale.view(-1, *([1] * (conv.weight.ndim - 1))))
+            conv.bias = nn.Parameter(bias, requires_grad=False)
+            setattr(m, bn_name, nn.Identity())
+    return module
+
+
 # --------------------------------------------------------------------------- EfficientNet-Lite
 
 
@@ -121,6 +144,8 @@ def _bn(c: int) -> nn.BatchNorm2d:
 class MBConv(nn.Module):
     """Inverted residual block without squeeze-excite (the Lite variant), ReLU6."""
 
+    fuse_pairs = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
+
     def __init__(self, cin: int, cout: int, expand: int, k: int, stride: int) -> None:
         super().__init__()
         mid = cin * expand
@@ -143,6 +168,8 @@ class MBConv(nn.Module):
 
 
 class _Stem(nn.Module):
+    fuse_pairs = (("_conv_stem", "_bn0"),)
+
     def __init__(self) -> None:
         super().__init__()
         self._conv_stem = SameConv2d(3, 32, 3, 2, bias=False)
@@ -153,6 +180,8 @@ class _Stem(nn.Module):
 
 
 class _Head(nn.Module):
+    fuse_pairs = (("_conv_head", "_bn1"),)
+
     def __init__(self, cin: int) -> None:
         super().__init__()
         self._conv_head = nn.Conv2d(cin, 1280, 1, bias=False)
