@@ -10,7 +10,7 @@ import time
 import torch
 
 from benchmarks.naive import naive_dream
-from pipeline import models, objectives
+from pipeline import models, objectives, runtime
 from pipeline.ascent import Ascent, octaves
 from pipeline.features import FeatureNet
 
@@ -26,6 +26,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.variant == "dreamreel":
+        runtime.tune_allocator()  # what `render` does; the naive script keeps glibc's defaults
     device = torch.device(a.device)
     model = models.load(device=device)
     obj = objectives.layer(LAYER)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from . import models, objectives
+from . import models, objectives, runtime
 from .ascent import Ascent, OnStep, octaves
 from .config import DreamConfig
 from .features import FeatureNet
@@ -30,6 +30,7 @@ class Dreamer:
     @classmethod
     def from_config(cls, cfg: DreamConfig, device: torch.device, seed: int = 0, on_step: OnStep | None = None) -> Dreamer:
         objective = objectives.parse(cfg.objective, where="dream.objective")
+        runtime.tune_allocator()
         model = models.load(cfg.model, cfg.weights, device)
         cuda = device.type == "cuda"
         precision = cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "fp32")

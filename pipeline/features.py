@@ -23,10 +23,10 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 class FeatureNet(nn.Module):
     def __init__(self, model: DreamNet, layers: Iterable[str], fast: bool = True, precision: str = "fp32") -> None:
-        """`precision`: the network's compute type under autocast; activations come back fp32
-        and the image being dreamed stays fp32, so small steps are not rounded away."""
+        """`precision`: the network's compute type (its private copy is cast once); activations
+        come back fp32 and the image being dreamed stays fp32, so small steps are not rounded away."""
         super().__init__()
-        self.amp = PRECISIONS[precision]
+        self.dtype = PRECISIONS[precision] or torch.float32
         self.layers = frozenset(layers)
         index = {layer: model.stage_of(layer) for layer in self.layers}  # validates names
         last = max(index.values(), default=-1)
@@ -35,6 +35,7 @@ class FeatureNet(nn.Module):
         stages = [copy.deepcopy(model.stage(n)) for n in self.names]  # private: hooks and folding stay here
         if fast:
             stages = [fold_batchnorm(s).to(memory_format=torch.channels_last) for s in stages]
+        stages = [s.to(self.dtype) for s in stages]  # weights cast once, not per call as autocast would
         self.stages = nn.ModuleList(stages)
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
         self._acts: Activations = {}
@@ -46,10 +47,9 @@ class FeatureNet(nn.Module):
     def forward(self, x: torch.Tensor) -> Activations:
         """`x`: ``Nx3xHxW`` RGB in [0, 1]. Returns {layer: activation} for the requested layers."""
         self._acts = acts = {}
-        with torch.autocast(x.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            x = self.model.normalise(x).contiguous(memory_format=self.memory_format)
-            for name, stage in zip(self.names, self.stages):
-                x = stage(x)
-                if name in self.layers:
-                    acts[name] = x
+        x = self.model.normalise(x).to(self.dtype).contiguous(memory_format=self.memory_format)
+        for name, stage in zip(self.names, self.stages):
+            x = stage(x)
+            if name in self.layers:
+                acts[name] = x
         return {k: v.float() for k, v in acts.items()}

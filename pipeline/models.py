@@ -129,7 +129,14 @@ class SameConv2d(nn.Conv2d):
     probability on the reference photo.
     """
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if self.stride == (1, 1):  # stride 1: "same" is symmetric, so the conv pads itself (no copy)
+            self.padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == (1, 1):
+            return super().forward(x)
         pads = []
         for size, k, s in zip(x.shape[-1:-3:-1], self.kernel_size[::-1], self.stride[::-1]):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
@@ -161,8 +168,8 @@ class MBConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
         if hasattr(self, "_expand_conv"):
-            y = F.relu6(self._bn0(self._expand_conv(y)))
-        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+            y = F.relu6(self._bn0(self._expand_conv(y)), inplace=True)
+        y = F.relu6(self._bn1(self._depthwise_conv(y)), inplace=True)
         y = self._bn2(self._project_conv(y))
         return x + y if self.residual else y
 
@@ -176,7 +183,7 @@ class _Stem(nn.Module):
         self._bn0 = _bn(32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu6(self._bn0(self._conv_stem(x)))
+        return F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
 
 
 class _Head(nn.Module):
@@ -188,7 +195,7 @@ class _Head(nn.Module):
         self._bn1 = _bn(1280)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu6(self._bn1(self._conv_head(x)))
+        return F.relu6(self._bn1(self._conv_head(x)), inplace=True)
 
 
 class _Logits(nn.Module):

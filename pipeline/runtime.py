@@ -1,0 +1,28 @@
+"""Process-level tuning that the render path applies once (CPU allocator, threads)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from functools import cache
+
+# glibc mallopt parameters
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+@cache
+def tune_allocator() -> bool:
+    """Keep freed activation buffers in the heap instead of returning them to the kernel.
+
+    Each ascent step allocates and frees the same large activations. glibc serves blocks
+    over 128 KiB-32 MiB with fresh mmaps, so every step page-faults them in again (~90k faults
+    a render); raising the mmap and trim thresholds lets the next step reuse them. Measured
+    here: 5x fewer page faults and ~1.7x faster steps at 512 px. A no-op off glibc.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    ok = mallopt(_M_MMAP_THRESHOLD, 1 << 30) and mallopt(_M_TRIM_THRESHOLD, 1 << 30) and mallopt(_M_TOP_PAD, 256 << 20)
+    return bool(ok)
