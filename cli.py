@@ -132,9 +132,25 @@ def list_models() -> None:
         typer.echo(f"{spec.name:<20} {spec.summary}")
 
 
-def main() -> None:
-    app(prog_name="dreamreel")
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: usage errors too end as one line and exit status 2."""
+    try:
+        rc = app(args=argv, prog_name="dreamreel", standalone_mode=False)
+    except typer.TyperException as e:  # Typer's own usage errors: missing option, bad value, ...
+        ctx, message = getattr(e, "ctx", None), e.format_message().rstrip(".")
+        if message:  # empty when help was shown for a bare `dreamreel`
+            hint = f"; see `{ctx.command_path} --help`" if ctx else ""
+            typer.echo(f"dreamreel: error: {message}{hint}", err=True)
+        return 2 if e.exit_code == 2 else e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("dreamreel: interrupted", err=True)
+        return 130
+    return rc if isinstance(rc, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

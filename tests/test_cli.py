@@ -100,3 +100,12 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path, tiny_pn
     out = Path(args[args.index("-o") + 1])
     assert not out.exists()
     assert not list(out.parent.glob(".*partial*")) if out.parent.is_dir() else True
+
+
+@pytest.mark.parametrize("argv", [["dream", "x.png"], ["dream", "x.png", "-o", "o.png", "--bogus"],
+                                  ["dream", "x.png", "-o", "o.png", "--steps", "many"]])
+def test_usage_errors_are_one_line_too(argv, capsys):
+    from cli import main
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dreamreel: error:") and "--help" in err[0]
