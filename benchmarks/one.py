@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from benchmarks.naive import naive_dream
+from benchmarks.naive import naive_dream, textbook
 from pipeline import models, objectives, runtime
 from pipeline.ascent import Ascent, octaves
 from pipeline.features import FeatureNet
@@ -32,12 +32,13 @@ def main() -> None:
     model = models.load(device=device)
     obj = objectives.layer(LAYER)
     feats = FeatureNet(model, obj.layers)
+    plain = textbook(model)
     img = torch.rand(1, 3, a.size, a.size, generator=torch.Generator().manual_seed(0)).to(device) * 0.2 + 0.4
     small = Ascent(octaves=1, steps=2)
 
     def go(x: torch.Tensor, asc: Ascent) -> torch.Tensor:
         if a.variant == "naive":
-            return naive_dream(model, LAYER, x, asc)
+            return naive_dream(plain, LAYER, x, asc)
         return octaves(feats, obj, x, asc, torch.Generator().manual_seed(0))
 
     go(img, small)  # warm-up: first calls in a process are slower
