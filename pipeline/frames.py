@@ -42,7 +42,9 @@ def to_tensor(image: Image, device: torch.device | str = "cpu") -> torch.Tensor:
     """``HxWx3 uint8`` -> ``1x3xHxW float32`` in [0, 1] on `device`."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 image, got {image.shape} {image.dtype}")
-    t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    t = torch.from_numpy(np.ascontiguousarray(image))
+    if torch.device(device).type == "cuda":  # pinned: the copy runs async, beside the compute
+        t = t.pin_memory().to(device, non_blocking=True)
     return t.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
