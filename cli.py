@@ -106,6 +106,37 @@ def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
     _done(run_render(cfg, quiet=quiet), quiet)
 
 
+# Scale-out (issue 9): chunked video renders, in this process or on a Ray cluster.
+Engine = Annotated[str, typer.Option(help="local (this process) or ray (a Ray cluster; needs dreamreel[ray]).")]
+Address = Annotated[Optional[str], typer.Option(help="Ray cluster: auto (the one `ray start` made) or HOST:PORT; none: a local one.")]
+GpusPerTask = Annotated[Optional[float], typer.Option(help="GPUs per Ray worker (default: 1 if the cluster has GPUs, else 0).")]
+Workers = Annotated[Optional[int], typer.Option(help="Ray workers (default: as many as GPUs or CPUs allow).")]
+ChunkSeconds = Annotated[Optional[float], typer.Option(help="Shots longer than this are split into chunks.")]
+WarmupFrames = Annotated[Optional[int], typer.Option(help="Frames rendered before each mid-shot chunk, then dropped.")]
+KeepParts = Annotated[bool, typer.Option(help="Keep OUT.parts/ (the finished segments) after the join.")]
+
+
+@app.command()
+@friendly
+def video(input: Annotated[Path, typer.Argument(help="Video to stylise.")], output: Output,
+          preset: Preset = "default", model: Model = None, weights: Weights = None, objective: Objective = None,
+          layers: Layers = None, octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None,
+          step_size: StepSize = None, jitter: Jitter = None, size: Size = None, seed: Seed = None,
+          device: Device = None, threads: Threads = None, engine: Engine = "local", address: Address = None,
+          gpus_per_task: GpusPerTask = None, workers: Workers = None, chunk_seconds: ChunkSeconds = None,
+          warmup_frames: WarmupFrames = None, keep_parts: KeepParts = False, quiet: Quiet = False) -> None:
+    """Stylise a video in chunks: dreamreel video IN.mp4 -o OUT.mp4 [--engine ray]. Reruns resume."""
+    from pipeline import scaleout
+
+    flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
+                      octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
+                      size=size, seed=seed, device=device, threads=threads)
+    flags["scaleout"] = {"chunk_seconds": chunk_seconds, "warmup_frames": warmup_frames}
+    cfg = presets.load(preset, flags)
+    _done(scaleout.render(cfg, engine, address=address, gpus_per_task=gpus_per_task, workers=workers, quiet=quiet,
+                          keep_parts=keep_parts), quiet)
+
+
 @app.command("layers")
 @friendly
 def list_layers(model: Annotated[str, typer.Argument(help="Model name.")] = models.DEFAULT, weights: Weights = None) -> None:

@@ -56,6 +56,13 @@ class OutputConfig(Section):
     paths: tuple[str, ...] = ()  # format follows the extension
 
 
+class ScaleoutConfig(Section):
+    """Chunked renders (`--engine ray`): how long shots are split, how each chunk warms up."""
+
+    chunk_seconds: float = Field(10.0, gt=0.0, le=86400.0)  # shots longer than this are split into chunks
+    warmup_frames: int = Field(16, ge=0, le=10000)  # rendered before a chunk's first kept frame, then dropped
+
+
 class RenderConfig(Section):
     description: str = ""
     kind: Literal["dream"] = "dream"
@@ -66,6 +73,7 @@ class RenderConfig(Section):
     dream: DreamConfig = DreamConfig()
     post: PostConfig = PostConfig()
     output: OutputConfig = OutputConfig()
+    scaleout: ScaleoutConfig = ScaleoutConfig()
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:

@@ -1,0 +1,114 @@
+"""The Ray Core engine: one actor per GPU (or CPU worker) loads the model once and renders
+chunks handed out by an `ActorPool`; Ray retries a chunk whose actor raised or died.
+
+Workers need the same dreamreel version and read access to the input path. They need no
+access to the output folder: a finished segment comes back as bytes and the driver commits
+it under ``OUT.parts/`` (atomically, so a segment on disk is always a whole chunk).
+Imported only for ``--engine ray``: nothing else in dreamreel imports Ray.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import ray
+from ray.util import ActorPool
+
+from ..errors import DreamreelError
+from .chunk import ChunkRenderer, Job
+from .plan import Chunk
+
+RETRIES = 2  # per chunk, on an exception or a lost worker
+POLL_S = 0.5  # how often the driver refreshes progress while chunks render
+
+
+@ray.remote
+class Tally:
+    """Frames rendered so far across the cluster (workers add, the driver reads)."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def add(self, n: int = 1) -> None:
+        self.frames += n
+
+    def total(self) -> int:
+        return self.frames
+
+
+class Worker:
+    """A Ray actor around one `ChunkRenderer` (built by `make`, once per actor)."""
+
+    def __init__(self, job: Job, tally: ray.actor.ActorHandle, make: Callable[[Job], Callable] = ChunkRenderer) -> None:
+        self.job, self.tally = job, tally
+        self.renderer = make(job)
+
+    @ray.method(max_task_retries=RETRIES, retry_exceptions=True)
+    def render(self, chunk: Chunk) -> tuple[Chunk, list[bytes]]:
+        """Render `chunk` to local temporary files and return their bytes, one per segment kind."""
+        with tempfile.TemporaryDirectory(prefix="dreamreel-chunk-") as tmp:
+            paths = [Path(tmp) / f"{chunk.name}{k.ext}" for k in self.job.kinds]
+            self.renderer(chunk, paths, lambda: self.tally.add.remote(1))
+            return chunk, [p.read_bytes() for p in paths]
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at `address` ("auto": the one `ray start` made here); none: a local one."""
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = address or "this machine"
+        raise DreamreelError(f"cannot reach a Ray cluster at {where} ({str(e).splitlines()[0][:100]})",
+                             "start one with `ray start --head`, or leave out --address for a local one") from None
+
+
+def sizing(chunks: int, gpus_per_task: float | None, workers: int | None, cpus_per_worker: int) -> tuple[float, int]:
+    """(GPUs per actor, actor count): one actor per GPU share when the cluster has GPUs, else per CPU share."""
+    res = ray.cluster_resources()
+    gpus = float(res.get("GPU", 0))
+    gpt = (1.0 if gpus else 0.0) if gpus_per_task is None else gpus_per_task
+    if gpt > gpus:
+        raise DreamreelError(f"--gpus-per-task {gpt:g} but the cluster has {gpus:g} GPUs", "use --gpus-per-task 0 for CPU workers")
+    fits = int(gpus // gpt) if gpt else int(res.get("CPU", 1) // cpus_per_worker)
+    return gpt, max(1, min(workers or fits, chunks))
+
+
+def run(work, todo: Sequence[Chunk], progress, *, address: str | None = None, gpus_per_task: float | None = None,
+        workers: int | None = None, make: Callable[[Job], Callable] = ChunkRenderer) -> list[str]:
+    """Render `todo` on the cluster; each finished chunk is committed as soon as it arrives.
+
+    Returns the errors of chunks that failed after their retries (they stay missing).
+    """
+    connect(address)
+    cpus = work.job.cfg.threads or 1
+    gpt, n = sizing(len(todo), gpus_per_task, workers, cpus)
+    tally = Tally.remote()
+    actor = ray.remote(Worker).options(num_cpus=cpus, num_gpus=gpt, max_restarts=RETRIES, max_task_retries=RETRIES)
+    actors = [actor.remote(work.job, tally, make) for _ in range(n)]
+    pool = ActorPool(actors)
+    for chunk in todo:
+        pool.submit(lambda a, c: a.render.remote(c), chunk)
+    shown, errors = 0, []
+    try:
+        while pool.has_next():
+            try:
+                chunk, blobs = pool.get_next_unordered(timeout=POLL_S)
+            except TimeoutError:
+                pass
+            except ray.exceptions.RayError as e:  # out of retries: the chunk stays missing
+                errors.append(str(e).strip().splitlines()[-1][:200])
+            else:
+                for kind, data in zip(work.job.kinds, blobs):
+                    work.parts.commit(chunk, kind, data)
+                progress.chunk()
+            frames = ray.get(tally.total.remote())
+            progress.frames(frames - shown)
+            shown = frames
+    finally:
+        for a in [*actors, tally]:
+            ray.kill(a)
+    return errors

@@ -1,0 +1,161 @@
+"""Segments: each finished chunk as a file under ``OUT.parts/segments/``, and the join.
+
+A segment is committed atomically (written under a partial name, then renamed), so a file
+under its final name is a finished chunk: that is all resume needs to know. Segments carry
+the codec of the final output (H.264 for MP4, VP9 for WebM) so ffmpeg's concat demuxer
+joins them without re-encoding; a GIF is joined from lossless FFV1 segments and gets one
+palette pass over the whole clip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio_ffmpeg
+
+from ..errors import DreamreelError
+from ..frames import Image
+from ..sinks import committed
+from .plan import Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentKind:
+    """How one chunk is encoded for one kind of final output."""
+
+    ext: str  # the segment file's extension
+    codec: str
+    pix_fmt: str
+    params: tuple[str, ...]
+    audio: tuple[str, ...]  # audio codecs the final container takes as they are (else: audio_codec)
+    audio_codec: str | None
+
+
+H264 = SegmentKind(".mp4", "libx264", "yuv420p", ("-crf", "16", "-preset", "medium"), ("aac", "mp3", "alac", "ac3", "eac3"), "aac")
+VP9 = SegmentKind(".webm", "libvpx-vp9", "yuv420p", ("-crf", "24", "-b:v", "0", "-row-mt", "1"), ("opus", "vorbis"), "libopus")
+FFV1 = SegmentKind(".mkv", "ffv1", "bgr0", ("-level", "3"), (), None)
+KINDS = {".mp4": H264, ".webm": VP9, ".gif": FFV1}
+PALETTE = "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse"
+
+
+def kind_for(path: Path) -> SegmentKind:
+    try:
+        return KINDS[path.suffix.lower()]
+    except KeyError:
+        raise DreamreelError(f"--engine ray cannot write {path.name!r}", f"use one of {', '.join(KINDS)}") from None
+
+
+def fingerprint(*parts: object) -> str:
+    """A short stable hash of the recipe: segments of a changed recipe are never reused."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Parts:
+    """``OUT.parts/``: the finished segments of one render, named by chunk and recipe."""
+
+    root: Path
+    key: str
+
+    @classmethod
+    def beside(cls, output: Path, key: str) -> Parts:
+        return cls(output.with_name(output.name + ".parts"), key)
+
+    def segment(self, chunk: Chunk, kind: SegmentKind) -> Path:
+        return self.root / "segments" / f"{chunk.name}-{self.key}{kind.ext}"
+
+    def is_finished(self, chunk: Chunk, kinds: Sequence[SegmentKind]) -> bool:
+        return all(self.segment(chunk, k).is_file() for k in kinds)
+
+    def commit(self, chunk: Chunk, kind: SegmentKind, data: bytes) -> None:
+        """Store a segment rendered elsewhere (a Ray worker); atomic like every sink."""
+        path = self.segment(chunk, kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with committed(path) as partial:
+            partial.write_bytes(data)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SegmentWriter:
+    """Encode one chunk's kept frames to `path` (committed on a clean exit, removed on error)."""
+
+    def __init__(self, path: Path, kind: SegmentKind, fps: float) -> None:
+        self.path, self.kind, self.fps = path, kind, fps
+        self._commit = committed(path)
+        self._gen = None
+
+    def __enter__(self) -> SegmentWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._partial = self._commit.__enter__()
+        return self
+
+    def write(self, image: Image) -> None:
+        if self._gen is None:
+            h, w = image.shape[:2]
+            self._gen = imageio_ffmpeg.write_frames(
+                str(self._partial), (w, h), fps=self.fps, codec=self.kind.codec, pix_fmt_out=self.kind.pix_fmt,
+                quality=None, macro_block_size=1, output_params=list(self.kind.params), ffmpeg_log_level="error")
+            self._gen.send(None)
+        self._gen.send(image.tobytes())
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if self._gen is not None:
+            self._gen.close()
+        self._commit.__exit__(exc_type, exc, tb)
+
+
+def _ffmpeg(args: list[str], what: str) -> None:
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise DreamreelError(f"ffmpeg could not {what}: {tail}", "check the segments under OUT.parts/ or delete them to re-render")
+
+
+@contextmanager
+def _concat_list(segments: Sequence[Path]) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="dreamreel-join-") as tmp:
+        listing = Path(tmp) / "segments.txt"
+        lines = ["file '" + str(p.resolve()).replace("'", r"'\''") + "'" for p in segments]
+        listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        yield listing
+
+
+@dataclass(frozen=True, slots=True)
+class Audio:
+    """Where the source's audio for the rendered range is: path, codec, start and length in s."""
+
+    path: Path
+    codec: str
+    start: float
+    seconds: float
+
+    def args(self, kind: SegmentKind) -> tuple[list[str], list[str]]:
+        """(input args, output args) that lay this audio on stream 1."""
+        seek = ["-ss", f"{self.start:.6f}"] if self.start else []
+        inputs = [*seek, "-t", f"{self.seconds:.6f}", "-i", str(self.path)]
+        codec = "copy" if self.codec in kind.audio else str(kind.audio_codec)
+        return inputs, ["-map", "1:a:0", "-c:a", codec]
+
+
+def join(segments: Sequence[Path], output: Path, audio: Audio | None) -> None:
+    """Concatenate `segments` into `output` without re-encoding the video; audio laid back on."""
+    kind = kind_for(output)
+    with _concat_list(segments) as listing, committed(output) as partial:
+        head = ["-f", "concat", "-safe", "0", "-i", str(listing)]
+        if kind is FFV1:
+            _ffmpeg([*head, "-filter_complex", PALETTE, "-loop", "0", str(partial)], f"write {output.name}")
+            return
+        a_in, a_out = audio.args(kind) if audio else ([], [])
+        tail = ["-movflags", "+faststart"] if output.suffix.lower() == ".mp4" else []
+        _ffmpeg([*head, *a_in, "-map", "0:v:0", "-c:v", "copy", *a_out, *tail, str(partial)], f"join into {output.name}")
