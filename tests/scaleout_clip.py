@@ -19,7 +19,7 @@ def frames(shots: int = 3) -> list[np.ndarray]:
     out = []
     for s in range(shots):
         card = make_image(112, seed=10 + s)
-        out += [card[20 + t // 3: 20 + t // 3 + H, 4 + t: 4 + t + W] for t in range(SHOT)]  # pan right and down
+        out += [card[30: 30 + H, 4 + t: 4 + t + W] for t in range(SHOT)]  # a steady pan, 1 px a frame
     return out
 
 

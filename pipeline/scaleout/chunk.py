@@ -2,7 +2,8 @@
 
 `ChunkRenderer(job)` loads the model once; `renderer(chunk, paths)` renders frames
 ``[chunk.first, chunk.end)`` with the dream chain starting cold at `chunk.first`, drops the
-warm-up frames and writes the kept ones to one segment per output kind. Frame ``i``'s
+early warm-up frames and writes each other frame to the piece its role names (`Chunk.role`:
+head, main or tail; `segments.pieces`). Frame ``i``'s
 randomness depends only on the seed and ``i``, so a chunk renders the same frames on any
 worker (same device, same threads).
 
@@ -13,7 +14,7 @@ the source becomes its `VideoSource(start=chunk.first, end=chunk.end)` and the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from ..post import Blend
 from ..render import resolve_device
 from . import interim
 from .plan import Chunk
-from .segments import SegmentKind, SegmentWriter
+from .segments import Piece, SegmentKind, SegmentWriter
 
 OnFrame = Callable[[], None]
 
@@ -69,12 +70,13 @@ class ChunkRenderer:
     def frames(self, chunk: Chunk) -> Iterator[Frame]:
         return interim.read_range(self.job.source, self.job.fps, chunk.first, chunk.end, self.job.cfg.source.size)
 
-    def __call__(self, chunk: Chunk, paths: Sequence[Path], on_frame: OnFrame | None = None) -> None:
+    def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
         with ExitStack() as stack:
-            writers = [stack.enter_context(SegmentWriter(p, k, self.job.fps)) for p, k in zip(paths, self.job.kinds)]
+            writers = [(role, stack.enter_context(SegmentWriter(path, kind, self.job.fps))) for (role, kind), path in paths.items()]
             for frame in chain(self.frames(chunk), self.stages):
-                if frame.index >= chunk.start:  # warm-up frames only prime the chain
-                    for w in writers:
+                role = chunk.role(frame.index)  # None: a warm-up frame that only primes the chain
+                for r, w in writers:
+                    if r == role:
                         w.write(frame.image)
                 if on_frame:
                     on_frame()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from .. import sinks
@@ -22,7 +23,7 @@ from ..render import outputs
 from . import interim
 from .chunk import ChunkRenderer, Job
 from .plan import Chunk, plan
-from .segments import FFV1, Audio, Parts, fingerprint, join, kind_for
+from .segments import FFV1, Audio, Parts, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fade
 
 ENGINES = ("local", "ray")
 RENDERER = "interim-1"  # bump when the chunk renderer changes what it draws: old segments are not reused
@@ -39,8 +40,21 @@ class Work:
     def todo(self) -> list[Chunk]:
         return [c for c in self.chunks if not self.parts.is_finished(c, self.job.kinds)]
 
-    def segments(self, kind) -> list[Path]:
-        return [self.parts.segment(c, kind) for c in self.chunks]
+    def paths(self, chunk: Chunk) -> dict[Piece, Path]:
+        return {p: self.parts.path(chunk, p) for p in pieces(chunk, self.job.kinds)}
+
+    def segments(self, kind: SegmentKind) -> list[Path]:
+        """The join's list for one output kind: each chunk's fade (made here if missing), then its main."""
+        out: list[Path] = []
+        for prev, chunk in zip((None, *self.chunks), self.chunks):
+            if chunk.fade_in:
+                fade = self.parts.path(chunk, ("fade", kind))
+                if not fade.is_file():
+                    write_fade(fade, self.parts.path(prev, ("tail", FFV1)), self.parts.path(chunk, ("head", FFV1)), kind,
+                               self.job.fps)
+                out.append(fade)
+            out.append(self.parts.path(chunk, ("main", kind)))
+        return out
 
 
 class Progress:
@@ -109,16 +123,21 @@ def prepare(cfg: RenderConfig) -> Work:
     meta = interim.probe(source)
     parts = Parts.beside(paths[0], recipe_key(cfg, source))
     cuts = cached_cuts(parts, lambda: interim.scene_cuts(source, meta.fps, meta.frame_count))
-    chunks = plan(0, meta.frame_count, cuts, meta.fps, cfg.scaleout.chunk_seconds, cfg.scaleout.warmup_frames)
+    chunks = plan(0, meta.frame_count, cuts, meta.fps, cfg.scaleout.chunk_seconds, cfg.scaleout.warmup_frames,
+                  cfg.scaleout.fade_frames)
     return Work(Job(cfg, source, meta.fps, kinds), chunks, parts, meta.audio_codec)
 
 
 def run_local(work: Work, todo: Sequence[Chunk], progress: Progress) -> None:
     """The in-process engine: one renderer, chunks in order. Same segments as the cluster's."""
-    renderer = ChunkRenderer(work.job)
-    for chunk in todo:
-        renderer(chunk, [work.parts.segment(chunk, k) for k in work.job.kinds], progress.frames)
-        progress.chunk()
+    threads = torch.get_num_threads()
+    try:
+        renderer = ChunkRenderer(work.job)
+        for chunk in todo:
+            renderer(chunk, work.paths(chunk), progress.frames)
+            progress.chunk()
+    finally:
+        torch.set_num_threads(threads)  # the renderer pins cfg.threads; this process goes on as it was
 
 
 def finish(work: Work) -> None:

@@ -5,13 +5,19 @@ cut (or at the start of the range) needs no warm-up. A chunk that starts inside 
 `warmup` frames earlier, inside the same shot; those frames are rendered only to warm the
 chain (the dream settles into the state the previous chunk's last frame had) and dropped, so
 the seam does not show. A plan covers every frame of the range exactly once.
+
+The warm-up alone does not hide the seam: a dream chain is chaotic (two chains fed the same
+frames do not converge, measured: after 3, 7 or 14 frames of overlap they still differ by
+about the dream's own strength), so the chunk's last `fade` warm-up frames are cross-faded
+with the previous chunk's last kept frames instead of dropped. The fade ramps from the old
+chain to the new one and ends on the new chunk's first kept frame.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +28,8 @@ class Chunk:
     start: int
     end: int
     warmup: int = 0
+    fade_in: int = 0  # the last warm-up frames, cross-faded over the previous chunk's tail
+    fade_out: int = 0  # this chunk's last kept frames that the next chunk fades over
 
     @property
     def first(self) -> int:
@@ -35,6 +43,14 @@ class Chunk:
     @property
     def rendered(self) -> int:
         return self.end - self.first
+
+    def role(self, index: int) -> str | None:
+        """Which piece frame `index` goes to: None (dropped warm-up), head, main or tail."""
+        if index < self.start - self.fade_in:
+            return None
+        if index < self.start:
+            return "head"
+        return "main" if index < self.end - self.fade_out else "tail"
 
     @property
     def name(self) -> str:
@@ -55,11 +71,13 @@ def split(shot: tuple[int, int], per_chunk: int) -> list[int]:
     return [a + (i * (b - a)) // k for i in range(k + 1)]
 
 
-def plan(start: int, end: int, cuts: Iterable[int], fps: float, chunk_seconds: float, warmup: int) -> tuple[Chunk, ...]:
+def plan(start: int, end: int, cuts: Iterable[int], fps: float, chunk_seconds: float, warmup: int,
+         fade: int = 0) -> tuple[Chunk, ...]:
     """Chunks covering ``[start, end)`` exactly once, split at `cuts` and every `chunk_seconds`.
 
     Warm-up never crosses a cut: a chunk near the start of its shot gets only the frames
-    the shot has before it.
+    the shot has before it. The fade is at most the warm-up, and leaves the previous chunk
+    at least one frame of its own.
     """
     if end <= start:
         return ()
@@ -67,6 +85,10 @@ def plan(start: int, end: int, cuts: Iterable[int], fps: float, chunk_seconds: f
     chunks: list[Chunk] = []
     for shot in shots(start, end, cuts):
         edges = split(shot, per_chunk)
-        for a, b in zip(edges, edges[1:]):
-            chunks.append(Chunk(len(chunks), a, b, min(warmup, a - shot[0])))
+        for i, (a, b) in enumerate(zip(edges, edges[1:])):
+            w = min(warmup, a - shot[0])
+            f = min(fade, w, a - edges[i - 1] - 1) if i else 0
+            if f:
+                chunks[-1] = replace(chunks[-1], fade_out=f)
+            chunks.append(Chunk(len(chunks), a, b, w, f))
     return tuple(chunks)

@@ -10,6 +10,7 @@ Imported only for ``--engine ray``: nothing else in dreamreel imports Ray.
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ray.util import ActorPool
 from ..errors import DreamreelError
 from .chunk import ChunkRenderer, Job
 from .plan import Chunk
+from .segments import Piece, pieces
 
 RETRIES = 2  # per chunk, on an exception or a lost worker
 POLL_S = 0.5  # how often the driver refreshes progress while chunks render
@@ -41,17 +43,19 @@ class Tally:
 class Worker:
     """A Ray actor around one `ChunkRenderer` (built by `make`, once per actor)."""
 
-    def __init__(self, job: Job, tally: ray.actor.ActorHandle, make: Callable[[Job], Callable] = ChunkRenderer) -> None:
-        self.job, self.tally = job, tally
+    def __init__(self, job: Job, tally: str, make: Callable[[Job], Callable] = ChunkRenderer) -> None:
+        # the tally comes by name: an actor handle among the constructor's arguments would
+        # not survive this actor's restart (ray-project/ray#53727)
+        self.job, self.tally = job, ray.get_actor(tally)
         self.renderer = make(job)
 
     @ray.method(max_task_retries=RETRIES, retry_exceptions=True)
-    def render(self, chunk: Chunk) -> tuple[Chunk, list[bytes]]:
-        """Render `chunk` to local temporary files and return their bytes, one per segment kind."""
+    def render(self, chunk: Chunk) -> tuple[Chunk, list[tuple[Piece, bytes]]]:
+        """Render `chunk` to local temporary files and return their bytes, piece by piece."""
         with tempfile.TemporaryDirectory(prefix="dreamreel-chunk-") as tmp:
-            paths = [Path(tmp) / f"{chunk.name}{k.ext}" for k in self.job.kinds]
+            paths = {(role, kind): Path(tmp) / f"{role}{kind.ext}" for role, kind in pieces(chunk, self.job.kinds)}
             self.renderer(chunk, paths, lambda: self.tally.add.remote(1))
-            return chunk, [p.read_bytes() for p in paths]
+            return chunk, [(piece, path.read_bytes()) for piece, path in paths.items()]
 
 
 def connect(address: str | None) -> None:
@@ -74,6 +78,10 @@ def sizing(chunks: int, gpus_per_task: float | None, workers: int | None, cpus_p
     if gpt > gpus:
         raise DreamreelError(f"--gpus-per-task {gpt:g} but the cluster has {gpus:g} GPUs", "use --gpus-per-task 0 for CPU workers")
     fits = int(gpus // gpt) if gpt else int(res.get("CPU", 1) // cpus_per_worker)
+    if workers and workers > fits:
+        raise DreamreelError(f"--workers {workers} but the cluster has room for {fits} "
+                             f"({'GPU' if gpt else 'CPU'}s {gpus if gpt else res.get('CPU', 0):g})",
+                             f"use --workers {fits} or fewer, or add machines with `ray start --address ...`")
     return gpt, max(1, min(workers or fits, chunks))
 
 
@@ -86,9 +94,10 @@ def run(work, todo: Sequence[Chunk], progress, *, address: str | None = None, gp
     connect(address)
     cpus = work.job.cfg.threads or 1
     gpt, n = sizing(len(todo), gpus_per_task, workers, cpus)
-    tally = Tally.remote()
+    name = f"dreamreel-tally-{uuid.uuid4().hex}"
+    tally = Tally.options(name=name).remote()
     actor = ray.remote(Worker).options(num_cpus=cpus, num_gpus=gpt, max_restarts=RETRIES, max_task_retries=RETRIES)
-    actors = [actor.remote(work.job, tally, make) for _ in range(n)]
+    actors = [actor.remote(work.job, name, make) for _ in range(n)]
     pool = ActorPool(actors)
     for chunk in todo:
         pool.submit(lambda a, c: a.render.remote(c), chunk)
@@ -102,8 +111,8 @@ def run(work, todo: Sequence[Chunk], progress, *, address: str | None = None, gp
             except ray.exceptions.RayError as e:  # out of retries: the chunk stays missing
                 errors.append(str(e).strip().splitlines()[-1][:200])
             else:
-                for kind, data in zip(work.job.kinds, blobs):
-                    work.parts.commit(chunk, kind, data)
+                for piece, data in blobs:
+                    work.parts.commit(work.parts.path(chunk, piece), data)
                 progress.chunk()
             frames = ray.get(tally.total.remote())
             progress.frames(frames - shown)

@@ -1,7 +1,10 @@
 """Segments: each finished chunk as a file under ``OUT.parts/segments/``, and the join.
 
-A segment is committed atomically (written under a partial name, then renamed), so a file
-under its final name is a finished chunk: that is all resume needs to know. Segments carry
+A chunk leaves up to three pieces: ``main`` (the frames it alone owns, one file per output
+kind), and lossless ``head``/``tail`` (its cross-fade frames and its last kept frames that
+the next chunk fades over; see `plan`). The driver blends a tail with the next head into a
+``fade`` segment. Every file is committed atomically (written under a partial name, then
+renamed), so a chunk whose pieces all exist is finished: that is all resume needs. Segments carry
 the codec of the final output (H.264 for MP4, VP9 for WebM) so ffmpeg's concat demuxer
 joins them without re-encoding; a GIF is joined from lossless FFV1 segments and gets one
 palette pass over the whole clip.
@@ -19,7 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import imageio_ffmpeg
+import numpy as np
 
 from ..errors import DreamreelError
 from ..frames import Image
@@ -44,6 +49,12 @@ VP9 = SegmentKind(".webm", "libvpx-vp9", "yuv420p", ("-crf", "24", "-b:v", "0", 
 FFV1 = SegmentKind(".mkv", "ffv1", "bgr0", ("-level", "3"), (), None)
 KINDS = {".mp4": H264, ".webm": VP9, ".gif": FFV1}
 PALETTE = "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse"
+Piece = tuple[str, SegmentKind]  # (role, kind): role is main, head, tail or fade
+
+
+def pieces(chunk: Chunk, kinds: Sequence[SegmentKind]) -> list[Piece]:
+    """What a chunk's renderer writes: main per output kind, lossless head and tail if it fades."""
+    return [("main", k) for k in kinds] + [(r, FFV1) for r, n in (("head", chunk.fade_in), ("tail", chunk.fade_out)) if n]
 
 
 def kind_for(path: Path) -> SegmentKind:
@@ -69,15 +80,18 @@ class Parts:
     def beside(cls, output: Path, key: str) -> Parts:
         return cls(output.with_name(output.name + ".parts"), key)
 
-    def segment(self, chunk: Chunk, kind: SegmentKind) -> Path:
-        return self.root / "segments" / f"{chunk.name}-{self.key}{kind.ext}"
+    def path(self, chunk: Chunk, piece: Piece) -> Path:
+        role, kind = piece
+        return self.root / "segments" / f"{chunk.name}-{self.key}.{role}{kind.ext}"
+
+    def paths(self, chunk: Chunk, kinds: Sequence[SegmentKind]) -> list[Path]:
+        return [self.path(chunk, p) for p in pieces(chunk, kinds)]
 
     def is_finished(self, chunk: Chunk, kinds: Sequence[SegmentKind]) -> bool:
-        return all(self.segment(chunk, k).is_file() for k in kinds)
+        return all(p.is_file() for p in self.paths(chunk, kinds))
 
-    def commit(self, chunk: Chunk, kind: SegmentKind, data: bytes) -> None:
-        """Store a segment rendered elsewhere (a Ray worker); atomic like every sink."""
-        path = self.segment(chunk, kind)
+    def commit(self, path: Path, data: bytes) -> None:
+        """Store a piece rendered elsewhere (a Ray worker); atomic like every sink."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with committed(path) as partial:
             partial.write_bytes(data)
@@ -112,6 +126,26 @@ class SegmentWriter:
         if self._gen is not None:
             self._gen.close()
         self._commit.__exit__(exc_type, exc, tb)
+
+
+def read_lossless(path: Path) -> list[Image]:
+    """The frames of a lossless head or tail piece (a few frames, read whole)."""
+    gen = imageio_ffmpeg.read_frames(str(path))
+    w, h = next(gen)["size"]
+    return [np.frombuffer(raw, np.uint8).reshape(h, w, 3) for raw in gen]
+
+
+def cross_fade(tail: Sequence[Image], head: Sequence[Image]) -> list[Image]:
+    """Frame j: (1 - w) of the old chain + w of the new, w = (j + 1) / (n + 1) rising to the seam."""
+    n = len(tail)
+    return [cv2.addWeighted(a, 1 - (j + 1) / (n + 1), b, (j + 1) / (n + 1), 0.0) for j, (a, b) in enumerate(zip(tail, head))]
+
+
+def write_fade(path: Path, tail: Path, head: Path, kind: SegmentKind, fps: float) -> None:
+    """The fade segment of one seam, encoded like the main segments so the concat stays a copy."""
+    with SegmentWriter(path, kind, fps) as out:
+        for image in cross_fade(read_lossless(tail), read_lossless(head)):
+            out.write(image)
 
 
 def _ffmpeg(args: list[str], what: str) -> None:
