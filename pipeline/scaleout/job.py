@@ -146,7 +146,7 @@ def finish(work: Work) -> None:
     seconds = (work.chunks[-1].end - first) / fps
     for path in outputs(work.job.cfg):
         kind = kind_for(path)
-        audio = Audio(work.job.source, work.audio_codec, first / fps, seconds) if work.audio_codec and kind is not FFV1 else None
+        audio = Audio(work.job.source, work.audio_codec, first / fps, seconds) if work.audio_codec else None
         join(work.segments(kind), path, audio)
 
 

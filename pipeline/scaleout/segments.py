@@ -6,8 +6,8 @@ the next chunk fades over; see `plan`). The driver blends a tail with the next h
 ``fade`` segment. Every file is committed atomically (written under a partial name, then
 renamed), so a chunk whose pieces all exist is finished: that is all resume needs. Segments carry
 the codec of the final output (H.264 for MP4, VP9 for WebM) so ffmpeg's concat demuxer
-joins them without re-encoding; a GIF is joined from lossless FFV1 segments and gets one
-palette pass over the whole clip.
+joins them without re-encoding; an MKV gets lossless FFV1 (a master for editing), and a
+GIF is joined from those FFV1 segments and gets one palette pass over the whole clip.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ class SegmentKind:
 
 H264 = SegmentKind(".mp4", "libx264", "yuv420p", ("-crf", "16", "-preset", "medium"), ("aac", "mp3", "alac", "ac3", "eac3"), "aac")
 VP9 = SegmentKind(".webm", "libvpx-vp9", "yuv420p", ("-crf", "24", "-b:v", "0", "-row-mt", "1"), ("opus", "vorbis"), "libopus")
-FFV1 = SegmentKind(".mkv", "ffv1", "bgr0", ("-level", "3"), (), None)
-KINDS = {".mp4": H264, ".webm": VP9, ".gif": FFV1}
+FFV1 = SegmentKind(".mkv", "ffv1", "bgr0", ("-level", "3"), ("*",), None)  # lossless: MKV masters, GIF's source
+KINDS = {".mp4": H264, ".webm": VP9, ".mkv": FFV1, ".gif": FFV1}
 PALETTE = "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse"
 Piece = tuple[str, SegmentKind]  # (role, kind): role is main, head, tail or fade
 
@@ -178,7 +178,7 @@ class Audio:
         """(input args, output args) that lay this audio on stream 1."""
         seek = ["-ss", f"{self.start:.6f}"] if self.start else []
         inputs = [*seek, "-t", f"{self.seconds:.6f}", "-i", str(self.path)]
-        codec = "copy" if self.codec in kind.audio else str(kind.audio_codec)
+        codec = "copy" if self.codec in kind.audio or "*" in kind.audio else str(kind.audio_codec)
         return inputs, ["-map", "1:a:0", "-c:a", codec]
 
 
@@ -187,7 +187,7 @@ def join(segments: Sequence[Path], output: Path, audio: Audio | None) -> None:
     kind = kind_for(output)
     with _concat_list(segments) as listing, committed(output) as partial:
         head = ["-f", "concat", "-safe", "0", "-i", str(listing)]
-        if kind is FFV1:
+        if output.suffix.lower() == ".gif":
             _ffmpeg([*head, "-filter_complex", PALETTE, "-loop", "0", str(partial)], f"write {output.name}")
             return
         a_in, a_out = audio.args(kind) if audio else ([], [])
