@@ -46,11 +46,16 @@ def _grid(h: int, w: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float
     return xs, ys
 
 
-def warp(image: np.ndarray, field: Field) -> np.ndarray:
-    """Sample `image` at p + field[p] (bilinear, edges replicated): pulls `prev` onto `curr`."""
+def warp(image: np.ndarray, field: Field, cubic: bool = False) -> np.ndarray:
+    """Sample `image` at p + field[p] (edges replicated): pulls `prev` onto `curr`.
+
+    Bilinear by default (the metric's convention); `cubic` blurs less, which matters when a
+    dream is warped again every frame (bilinear resampling softens it a little each time).
+    """
     h, w = field.shape[:2]
     xs, ys = _grid(h, w)
-    return cv2.remap(image, xs + field[..., 0], ys + field[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mode = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
+    return cv2.remap(image, xs + field[..., 0], ys + field[..., 1], mode, borderMode=cv2.BORDER_REPLICATE)
 
 
 def consistent(backward: Field, forward: Field, alpha: float = 0.01, beta: float = 0.5) -> Mask:

@@ -64,14 +64,15 @@ class FlowFeedback:
     method: flow.Method = "dis"
     strength: float | None = None
     feather: int = 1  # pixels: soften the reliability mask's edge so fallbacks leave no seam
+    cubic: bool = True  # bicubic warp: a dream resampled every frame stays sharp
 
     def __call__(self, frame: Frame) -> Frame:
         if frame.carry is None:
             return frame  # first frame or after a cut: the dreamer starts cold
         field, reliable = flow.track(frame.carry.source, frame.source, self.method)
         source = frame.source.astype(np.float32)
-        dream = flow.warp(frame.carry.dream, field).astype(np.float32)
-        base = flow.warp(frame.carry.source, field).astype(np.float32) if self.residual else source
+        dream = flow.warp(frame.carry.dream, field, self.cubic).astype(np.float32)
+        base = flow.warp(frame.carry.source, field, self.cubic).astype(np.float32) if self.residual else source
         residual = (dream - base) * self.carry
         if self.strength is not None:
             now = float(np.abs(residual).mean())
