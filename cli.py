@@ -37,7 +37,7 @@ def friendly(fn: F) -> F:
 
 
 # Options shared by the rendering commands; each maps to a key of the preset (see `overrides`).
-Output = Annotated[list[Path], typer.Option("-o", "--output", help="Output file (format by extension); repeatable.")]
+Output = Annotated[list[str], typer.Option("-o", "--output", help="Output: .png .jpg .mp4 .webm .gif, or frames/ (PNG folder); repeatable.")]
 Preset = Annotated[str, typer.Option("--preset", "-p", help="Preset name or .toml path; flags override it.")]
 Model = Annotated[Optional[str], typer.Option(help="Model name (`dreamreel layers --help`).")]
 Weights = Annotated[Optional[Path], typer.Option(help="Local weights file for the model.")]
@@ -53,9 +53,10 @@ Seed = Annotated[Optional[int], typer.Option(help="Random seed.")]
 Device = Annotated[Optional[str], typer.Option(help="cpu, cuda or auto.")]
 Threads = Annotated[Optional[int], typer.Option(help="CPU threads for torch.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted render from OUT.parts/.")]
 
 
-def overrides(*, input: Path | None = None, output: list[Path] | None = None, model: str | None = None,
+def overrides(*, input: Path | None = None, output: list[str] | None = None, model: str | None = None,
               weights: Path | None = None, objective: str | None = None, layers: str | None = None,
               octaves: int | None = None, octave_scale: float | None = None, steps: int | None = None,
               step_size: float | None = None, jitter: int | None = None, size: int | None = None,
@@ -96,14 +97,15 @@ def dream(input: Annotated[Path, typer.Argument(help="Image to dream on.")], out
 @app.command()
 @friendly
 def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path.")],
-           output: Annotated[Optional[list[Path]], typer.Option("-o", "--output", help="Output file(s); default out/PRESET.png")] = None,
+           output: Annotated[Optional[list[str]], typer.Option("-o", "--output", help="Output file(s); default out/PRESET.png")] = None,
            input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Input instead of the preset's.")] = None,
-           size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None, quiet: Quiet = False) -> None:
+           size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None, quiet: Quiet = False,
+           resume: Resume = False) -> None:
     """Render a preset, a complete recipe: dreamreel render classic -o out.png"""
     cfg = presets.load(preset, overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads))
     if not cfg.output.paths:
         cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}.png",)})})
-    _done(run_render(cfg, quiet=quiet), quiet)
+    _done(run_render(cfg, quiet=quiet, resume=resume), quiet)
 
 
 @app.command("layers")

@@ -25,6 +25,8 @@ class Section(BaseModel):
 class SourceConfig(Section):
     input: str | None = None  # image, video or folder of frames; None: the bundled sample
     size: int | None = Field(None, ge=16, le=8192)  # longest side in pixels; None keeps the input's
+    frames: int | None = Field(None, ge=1, le=10_000_000)  # frames to render (animations); None: the kind's default
+    start: Literal["image", "noise"] = "image"  # zoom without an input: the bundled sample, or seeded noise
 
 
 class DreamConfig(Section):
@@ -50,15 +52,21 @@ class DreamConfig(Section):
 
 class PostConfig(Section):
     blend: float = Field(0.0, ge=0.0, le=1.0)  # share of the source mixed back into the dream
+    drift: float = Field(0.0, ge=0.0, le=1.0)  # drift control: share of the LAB mean/std match to the source
+    decay: float = Field(0.0, ge=0.0, le=1.0)  # per frame, pull the accumulated dream this far back to the source
 
 
 class OutputConfig(Section):
     paths: tuple[str, ...] = ()  # format follows the extension
+    fps: float = Field(25.0, gt=0.0, le=240.0)  # videos; GIFs use the nearest rate they can show (10, 20, 25, 50 exact)
+    crf: int = Field(18, ge=0, le=51)  # H.264 quality (lower is better; VP9 gets crf + 13)
+    contact_sheet: str | None = None  # a PNG grid of evenly spaced frames
+    animate_steps: str | None = None  # a GIF of the ascent, one frame per step (stills)
 
 
 class RenderConfig(Section):
     description: str = ""
-    kind: Literal["dream"] = "dream"
+    kind: Literal["dream", "zoom", "video"] = "dream"  # each has a builder in render.BUILDERS
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, le=1024)  # CPU threads; None: torch's default
