@@ -27,6 +27,12 @@ class SourceConfig(Section):
     size: int | None = Field(None, ge=16, le=8192)  # longest side in pixels; None keeps the input's
     frames: int | None = Field(None, ge=1, le=10_000_000)  # frames to render (animations); None: the kind's default
     start: Literal["image", "noise"] = "image"  # zoom without an input: the bundled sample, or seeded noise
+    # video / frames folder (issue 6): a part of the input, in seconds or exact frames (end exclusive)
+    start_time: float | None = Field(None, ge=0.0)
+    end_time: float | None = Field(None, gt=0.0)
+    start_frame: int | None = Field(None, ge=0)
+    end_frame: int | None = Field(None, ge=1)
+    fps: float | None = Field(None, gt=0.0, le=240.0)  # read (and write) at this rate; None: the source's (25 for frames)
 
 
 class DreamConfig(Section):
@@ -64,6 +70,23 @@ class OutputConfig(Section):
     animate_steps: str | None = None  # a GIF of the ascent, one frame per step (stills)
 
 
+class VideoConfig(Section):
+    """Video stylisation (kind = "video"): flow-warped feedback, warm steps, cuts, strength hold."""
+
+    independent: bool = False  # dream every frame from scratch (the flicker reference)
+    flow: Literal["dis", "farneback"] = "dis"  # optical flow on the input frames
+    blend: float = Field(1.0, ge=0.0, le=1.0)  # share of the warped previous dream carried where flow is reliable
+    residual: bool = True  # carry the dream's residual over its (warped) input, laid on the new input
+    steps_warm: int = Field(2, ge=0, le=1000)  # ascent steps on a carried frame (a cold start gets dream.steps per octave)
+    step_size_warm: float | None = Field(0.01, gt=0.0, le=1.0)  # None: dream.step_size
+    octaves_warm: int = Field(1, ge=1, le=12)  # octave levels for warm steps (1: full size only)
+    fixed_jitter: bool = True  # the same roll sequence on every warm frame (less flicker)
+    hold: bool = True  # hold the shot's dream strength at its first frame's level
+    boost: float = Field(1.05, ge=1.0, le=2.0)  # at most this gain per frame when the strength sags
+    cut_threshold: float = Field(27.0, ge=0.0, le=255.0)  # PySceneDetect content score for a cut; 0: no cut detection
+    feather: int = Field(1, ge=0, le=16)  # pixels: soften the occlusion mask's edge
+
+
 class RenderConfig(Section):
     description: str = ""
     kind: Literal["dream", "zoom", "video"] = "dream"  # each has a builder in render.BUILDERS
@@ -74,6 +97,7 @@ class RenderConfig(Section):
     dream: DreamConfig = DreamConfig()
     post: PostConfig = PostConfig()
     output: OutputConfig = OutputConfig()
+    video: VideoConfig = VideoConfig()
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:

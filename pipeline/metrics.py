@@ -6,14 +6,18 @@ pixel units squared (as Lai et al. do); dream strength in grey levels (0-255).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from . import flow as flow_
-from .frames import Image
+from .errors import DreamreelError
+from .frames import Frame, Image
+from .sources import open_frames
 
 
 def dream_strength(output: Image, source: Image) -> float:
@@ -72,3 +76,23 @@ def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis") 
 def warp_error(frames: Iterable[Image], sources: Iterable[Image], method: flow_.Method = "dis") -> float:
     """Warping error of `frames` with flow (and occlusion mask) from `sources`."""
     return quality(zip(sources, frames, strict=True), method).e_out
+
+
+def _checked_pairs(inputs: Iterable[Frame], outputs: Iterable[Frame]) -> Iterator[tuple[Image, Image]]:
+    """(input, output) images in step; a length mismatch is a one-line error, not a silent cut."""
+    n = 0
+    for n, pair in enumerate(itertools.zip_longest(inputs, outputs), start=1):
+        a, b = pair
+        if a is None or b is None:
+            longer, shorter = ("input", "output") if b is None else ("output", "input")
+            raise DreamreelError(f"the {longer} has more frames than the {shorter} ({shorter} ends at {n - 1})",
+                                 "compare the same part: pass the --start/--end/--max-frames the render used")
+        yield a.source, b.source
+
+
+def measure(input: Path, output: Path, start: float | None = None, end: float | None = None,
+            max_frames: int | None = None, method: flow_.Method = "dis") -> Quality:
+    """`quality` of a rendered video (or frames folder) against the part of `input` it was made from."""
+    out = open_frames(output)
+    src = open_frames(input, None, start, end, None, None, max_frames, out.fps if not input.is_dir() else None)
+    return quality(_checked_pairs(src, out), method)

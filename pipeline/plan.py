@@ -101,11 +101,13 @@ def output_paths(cfg: RenderConfig) -> list[str]:
     return list(cfg.output.paths)
 
 
-def make_sinks(cfg: RenderConfig, frame_count: int | None, audio_from: Path | None = None) -> list[sinks_.Sink]:
+def make_sinks(cfg: RenderConfig, frame_count: int | None, audio_from: Path | None = None,
+               audio_start: float = 0.0) -> list[sinks_.Sink]:
     """One sink per output (plus the contact sheet), every path checked writable before work."""
     out = cfg.output
     paths = output_paths(cfg)
-    made = [sinks_.for_path(p, cfg.kind, fps=out.fps, crf=out.crf, frame_count=frame_count, audio_from=audio_from)
+    made = [sinks_.for_path(p, cfg.kind, fps=out.fps, crf=out.crf, frame_count=frame_count, audio_from=audio_from,
+                            audio_start=audio_start)
             for p in paths]
     if out.contact_sheet:
         sheet = Path(out.contact_sheet).expanduser()

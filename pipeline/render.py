@@ -19,6 +19,7 @@ from .frames import Carry
 from .plan import Plan, Progress, dream_steps, make_dreamer, make_sinks, output_paths, post_stages, resolve_device
 from .resume import Parts, parts_dir
 from .sources import ImageSource
+from .video import build_video
 
 __all__ = ["BUILDERS", "Plan", "Progress", "build", "outputs", "render", "resolve_device"]
 
@@ -40,6 +41,7 @@ def build_still(cfg: RenderConfig, progress: Progress) -> Plan:
 
 BUILDERS: dict[str, Builder] = {
     "dream": build_still,
+    "video": build_video,
 }
 
 

@@ -7,7 +7,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -133,6 +133,20 @@ def even_fit(width: int, height: int, size: int | None) -> tuple[int, int]:
     return max(2, round(width * k / 2) * 2), max(2, round(height * k / 2) * 2)
 
 
+def frame_range(fps: float, start: float | None, end: float | None, start_frame: int | None, end_frame: int | None,
+                max_frames: int | None) -> tuple[int, int | None]:
+    """[first, last) in frames at `fps` from seconds or frames (not both), capped at `max_frames`."""
+    if start is not None and start_frame is not None or end is not None and end_frame is not None:
+        raise DreamreelError("both seconds and frames given for the start or the end", "give one of them")
+    first = start_frame if start_frame is not None else round((start or 0.0) * fps)
+    last = end_frame if end_frame is not None else (round(end * fps) if end is not None else None)
+    if max_frames is not None:
+        last = first + max_frames if last is None else min(last, first + max_frames)
+    if last is not None and last <= first:
+        raise DreamreelError(f"empty frame range [{first}, {last})", "make the end later than the start")
+    return first, last
+
+
 @dataclass(frozen=True)
 class VideoMeta:
     fps: float
@@ -169,9 +183,10 @@ class VideoSource:
 
     Variable-frame-rate sources are resampled on read to one constant rate (`-vf fps=R`), so
     a sink writing at `fps` keeps the duration and the audio in sync. `start_frame` and
-    `end_frame` (exclusive) are frame-exact at that rate (ffmpeg's accurate input seek);
-    frame indices of the yielded `Frame`s are absolute, so a chunk renders the same indices
-    (and random streams) as the whole video would.
+    `end_frame` (exclusive) are frame-exact at that rate (ffmpeg's accurate input seek: a
+    chunk of a long video is ``VideoSource.open(path, start_frame=a, end_frame=b)``). The
+    yielded `Frame`s are numbered from 0 within the range (resume and PNG-folder sinks count
+    from 0); `iter_from(n)` starts at the range's n-th frame without decoding the ones before.
     """
 
     path: Path
@@ -189,15 +204,7 @@ class VideoSource:
         """Probe `path` and turn seconds (`start`/`end`) or frames into an exact frame range."""
         meta = probe(path)
         rate = fps or meta.fps
-        if start is not None and start_frame is not None or end is not None and end_frame is not None:
-            raise DreamreelError("both seconds and frames given for the start or end", "give one of them")
-        first = start_frame if start_frame is not None else round((start or 0.0) * rate)
-        last = end_frame if end_frame is not None else (round(end * rate) if end is not None else None)
-        if max_frames is not None:
-            last = first + max_frames if last is None else min(last, first + max_frames)
-        if last is not None and last <= first:
-            raise DreamreelError(f"empty frame range [{first}, {last})", "make --end later than --start")
-        return cls(path, size, first, last, rate, meta)
+        return cls(path, size, *frame_range(rate, start, end, start_frame, end_frame, max_frames), rate, meta)
 
     @property
     def frame_count(self) -> int:
@@ -216,6 +223,7 @@ class VideoSource:
         return self.start_frame / self.fps
 
     def _frames(self) -> Iterator[Image]:
+        """Raw decode of [start_frame, end_frame) on the calling thread (`prefetched` runs it on its own)."""
         w, h = even_fit(*self.meta.size, self.size) if self.meta else (0, 0)
         vf = f"fps={self.fps!r}" + (f",scale={w}:{h}:flags=area" if self.size else "")
         out = ["-vf", vf, "-an", "-sn"]
@@ -226,15 +234,26 @@ class VideoSource:
         try:
             fw, fh = next(gen)["size"]
             for raw in gen:
-                yield np.frombuffer(raw, np.uint8).reshape(fh, fw, 3)
+                yield np.frombuffer(raw, np.uint8).reshape(fh, fw, 3).copy()  # writable, as torch wants
         finally:
             gen.close()
 
     def __iter__(self) -> Iterator[Frame]:
+        return self.iter_from(0)
+
+    def iter_from(self, skip: int) -> Iterator[Frame]:
+        """Frames `skip`, `skip + 1`, ... of the range, seeking straight to the first (resume)."""
+        if skip:
+            end = self.end_frame
+            if end is not None and self.start_frame + skip >= end:
+                return
+            yield from (replace(f, index=f.index + skip)
+                        for f in replace(self, start_frame=self.start_frame + skip).iter_from(0))
+            return
         n = -1
         try:
             for n, image in enumerate(prefetched(self._frames, self.prefetch)):
-                yield Frame(self.start_frame + n, image, image)
+                yield Frame(n, image, image)
         except (OSError, RuntimeError) as e:
             raise DreamreelError(f"cannot decode {self.path} at frame {self.start_frame + n + 1}: {str(e).splitlines()[0]}",
                                  "check the file plays; re-encode it if it is damaged") from None
@@ -252,7 +271,8 @@ class FrameDirSource:
     start_frame: int = 0
     end_frame: int | None = None
     fps: float = 25.0
-    audio: Path | None = None
+    audio: Path | None = None  # a folder of frames has no sound
+    start_seconds: float = 0.0
 
     def files(self) -> list[Path]:
         files = sorted((p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTS), key=natural_key)
@@ -264,9 +284,9 @@ class FrameDirSource:
     def frame_count(self) -> int:
         return len(self.files())
 
-    def _frames(self) -> Iterator[Image]:
+    def _frames(self, skip: int = 0) -> Iterator[Image]:
         first: tuple[int, ...] | None = None
-        for f in self.files():
+        for f in self.files()[skip:]:
             image = read_image(f)
             if first is None:
                 first = image.shape
@@ -276,7 +296,24 @@ class FrameDirSource:
             yield image
 
     def __iter__(self) -> Iterator[Frame]:
-        for n, image in enumerate(prefetched(self._frames, 8)):
+        return self.iter_from(0)
+
+    def iter_from(self, skip: int) -> Iterator[Frame]:
+        for n, image in enumerate(prefetched(lambda: self._frames(skip), 8), start=skip):
             if self.size:
                 image = cv2.resize(image, even_fit(image.shape[1], image.shape[0], self.size), interpolation=cv2.INTER_AREA)
-            yield Frame(self.start_frame + n, image, image)
+            yield Frame(n, image, image)
+
+
+def open_frames(path: Path, size: int | None = None, start: float | None = None, end: float | None = None,
+                start_frame: int | None = None, end_frame: int | None = None, max_frames: int | None = None,
+                fps: float | None = None) -> VideoSource | FrameDirSource:
+    """A video file or a folder of frames, limited to a part (seconds or frames) and scaled to `size`."""
+    if not path.is_dir():
+        return VideoSource.open(path, size, start, end, start_frame, end_frame, max_frames, fps)
+    rate = fps or 25.0
+    first, last = frame_range(rate, start, end, start_frame, end_frame, max_frames)
+    source = FrameDirSource(path, size, first, last, rate, start_seconds=first / rate)
+    if not source.frame_count:
+        raise DreamreelError(f"no frames in {path} from frame {first}", "give a start inside the folder's frames")
+    return source
