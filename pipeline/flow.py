@@ -35,6 +35,9 @@ def flow(a: Image, b: Image, method: Method = "dis") -> Field:
     ga, gb = _gray(a), _gray(b)
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        patch = max(4, min(8, min(ga.shape) // 32))  # small frames: small patches, or an object's motion bleeds
+        dis.setPatchSize(patch)  # into the background around it and hides its occlusions from the check
+        dis.setPatchStride(patch // 2)
         return dis.calc(ga, gb, None)
     if method == "farneback":
         return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 4, 15, 3, 5, 1.2, 0)

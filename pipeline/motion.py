@@ -48,7 +48,7 @@ def is_cut(prev: Image, curr: Image, threshold: float = 27.0) -> bool:
 class FlowFeedback:
     """Start frame t from dream t-1 warped along the input's flow, where that flow is reliable.
 
-    `carry` is the share of the warped dream kept (SPEC's measurements: 0.95-1.0 with 2-3 warm
+    `blend` is the share of the warped dream kept (SPEC's measurements: 0.95-1.0 with 2-3 warm
     steps keeps the excess flicker near 0.07 of independent dreaming; an unwarped 15 % blend
     stays at 0.82). With `residual`, what is carried is the dream's residual over its own input
     (warped), laid over the new input: lighting changes in the footage come through. Where the
@@ -59,7 +59,7 @@ class FlowFeedback:
     controller; the warm steps then add their share on top).
     """
 
-    carry: float = 1.0
+    blend: float = 1.0
     residual: bool = True
     method: flow.Method = "dis"
     strength: float | None = None
@@ -73,7 +73,7 @@ class FlowFeedback:
         source = frame.source.astype(np.float32)
         dream = flow.warp(frame.carry.dream, field, self.cubic).astype(np.float32)
         base = flow.warp(frame.carry.source, field, self.cubic).astype(np.float32) if self.residual else source
-        residual = (dream - base) * self.carry
+        residual = (dream - base) * self.blend
         if self.strength is not None:
             now = float(np.abs(residual).mean())
             if now > self.strength > 0:
