@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from . import models, objectives
-from .ascent import Ascent, OnStep, octaves
+from .ascent import Ascent, OnStep, octave_sizes, octaves
 from .config import DreamConfig
 from .features import FeatureNet
 from .frames import Frame, to_image, to_tensor
@@ -40,4 +40,33 @@ class Dreamer:
     def __call__(self, frame: Frame) -> Frame:
         x = to_tensor(frame.image, self.device)
         y = octaves(self.features, self.objective, x, self.ascent, self.generator(frame.index), on_step=self.on_step)
+        return replace(frame, image=to_image(y))
+
+
+# --- video: cold start per shot, warm steps after (issue 6) ----------------------------------
+
+
+@dataclass(frozen=True)
+class ShotDreamer:
+    """The first frame of a shot (no carry) gets the full octave dream; the others, which arrive
+    holding the warped previous dream (`motion.FlowFeedback`), only `warm` (a few steps, usually
+    at full size alone). Most of the remaining flicker is each frame's fresh gradient, so the
+    warm steps reuse one jitter sequence (`fixed_jitter`) instead of a new one per frame.
+    """
+
+    cold: Dreamer
+    warm: Ascent
+    fixed_jitter: bool = True
+
+    def steps(self, warm: bool, height: int, width: int) -> int:
+        """Ascent steps a frame of this size will take (for the progress bar)."""
+        a = self.warm if warm else self.cold.ascent
+        return len(octave_sizes(height, width, a)) * a.steps
+
+    def __call__(self, frame: Frame) -> Frame:
+        if frame.carry is None:
+            return self.cold(frame)
+        d = self.cold
+        gen = d.generator(0 if self.fixed_jitter else frame.index)  # fixed: the same rolls every warm frame
+        y = octaves(d.features, d.objective, to_tensor(frame.image, d.device), self.warm, gen, on_step=d.on_step)
         return replace(frame, image=to_image(y))

@@ -1,104 +1,100 @@
-"""render(config): wires source -> stages -> sinks. Every choice is made in `build`, once."""
+"""render(config): wires source -> stages -> sinks. Every choice is made in `build`, once.
+
+`build` dispatches on ``cfg.kind`` through `BUILDERS` (kind -> ``(cfg, progress) -> Plan``);
+a new kind of render is one builder added to that table, the loop stays as it is. The loop
+is the same for a still, a zoom or a video: set ``frame.carry``, run the stages, write to
+every sink, and (for several frames) keep the finished frame for `--resume`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-
-from . import sinks as sinks_
-from .ascent import octave_sizes
 from .config import RenderConfig
-from .dream import Dreamer
 from .errors import DreamreelError
-from .frames import Carry, Frame, Stage
-from .post import Blend
+from .frames import Carry
+from .plan import Plan, Progress, dream_steps, make_dreamer, make_sinks, output_paths, post_stages, resolve_device
+from .resume import Parts, parts_dir
 from .sources import ImageSource
+from .video import build_video
 
+__all__ = ["BUILDERS", "Plan", "Progress", "build", "outputs", "render", "resolve_device"]
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DreamreelError("--device cuda: no CUDA GPU is visible to torch", "use --device cpu (or auto)")
-    return torch.device(name)
-
-
-class Progress:
-    """Bars on stderr: frames (when there are several) and ascent steps within a frame."""
-
-    def __init__(self, frames: int, quiet: bool) -> None:
-        off = True if quiet else None  # None: tqdm turns itself off when stderr is not a terminal
-        self.frames = tqdm(total=frames, unit="frame", disable=True if frames <= 1 else off, dynamic_ncols=True)
-        self.steps = tqdm(unit="step", leave=False, disable=off, dynamic_ncols=True)
-
-    def start_frame(self, steps: int) -> None:
-        self.steps.reset(total=steps)
-
-    def step(self, *_: object) -> None:
-        self.steps.update()
-
-    def end_frame(self) -> None:
-        self.frames.update()
-
-    def close(self) -> None:
-        self.steps.close()
-        self.frames.close()
-
-
-@dataclass
-class Plan:
-    source: Iterable[Frame]
-    frame_count: int
-    stages: list[Stage]
-    sinks: list[sinks_.ImageSink]
-    dreamer: Dreamer
+Builder = Callable[[RenderConfig, Progress], Plan]
 
 
 def outputs(cfg: RenderConfig) -> list[Path]:
-    if not cfg.output.paths:
-        raise DreamreelError("no output given", "add -o OUT.png")
-    return [Path(p).expanduser() for p in cfg.output.paths]
+    return [Path(p).expanduser() for p in output_paths(cfg)]
+
+
+def build_still(cfg: RenderConfig, progress: Progress) -> Plan:
+    """kind = "dream": one image through the dreamer and the post stages."""
+    sinks = make_sinks(cfg, 1)
+    source = ImageSource(Path(cfg.source.input).expanduser() if cfg.source.input else None, cfg.source.size)
+    frames = list(source)  # one still: read now, so a bad input fails before the model loads
+    dreamer = make_dreamer(cfg, progress)
+    return Plan(frames, 1, [dreamer, *post_stages(cfg)], sinks, steps_of=lambda f: dream_steps(dreamer, f))
+
+
+BUILDERS: dict[str, Builder] = {
+    "dream": build_still,
+    "video": build_video,
+}
 
 
 def build(cfg: RenderConfig, progress: Progress) -> Plan:
     """Choose and check everything (paths, device, model, layers) before any work is done."""
-    paths = outputs(cfg)
-    sinks = [sinks_.for_path(p, cfg.kind) for p in paths]
-    source = ImageSource(Path(cfg.source.input).expanduser() if cfg.source.input else None, cfg.source.size)
-    frames = list(source)  # one still: read now, so a bad input fails before the model loads
-    for p in paths:
-        sinks_.check_writable(p)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, on_step=progress.step)
-    stages: list[Stage] = [dreamer]
-    if cfg.post.blend:
-        stages.append(Blend(cfg.post.blend))
-    return Plan(frames, 1, stages, sinks, dreamer)
+    if cfg.kind not in BUILDERS:
+        raise DreamreelError(f"kind {cfg.kind!r} is not available in this build", f"use one of: {', '.join(BUILDERS)}")
+    return BUILDERS[cfg.kind](cfg, progress)
 
 
-def render(cfg: RenderConfig, quiet: bool = False) -> list[Path]:
-    """Render `cfg` and return the paths written. Raises DreamreelError on bad input."""
+def recipe(cfg: RenderConfig) -> dict:
+    """What must match for `--resume` to continue a render: everything but where it is written."""
+    data = cfg.model_dump(mode="json")
+    data["output"].pop("paths", None)
+    data["output"].pop("contact_sheet", None)
+    return data
+
+
+def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list[Path]:
+    """Render `cfg` and return the paths written. Raises DreamreelError on bad input.
+
+    With several frames, finished frames are kept in ``OUT.parts/`` until the render is done;
+    `resume` continues from there (see `pipeline.resume`).
+    """
     progress = Progress(1, quiet)
     try:
         plan = build(cfg, progress)
+        progress.set_frames(plan.frame_count)
+        parts = Parts.open(parts_dir(output_paths(cfg)[0]), recipe(cfg), resume) if plan.frame_count != 1 else None
         with ExitStack() as stack:
             outs = [stack.enter_context(s) for s in plan.sinks]
+            for extra in plan.extras:
+                stack.enter_context(extra)
             carry: Carry | None = None
-            for frame in plan.source:
-                progress.start_frame(len(octave_sizes(*frame.image.shape[:2], plan.dreamer.ascent)) * plan.dreamer.ascent.steps)
+            if parts:
+                for done in parts.finished():
+                    for out in outs:
+                        out.write(done)
+                    progress.end_frame()
+                carry = parts.carry
+            for frame in plan.frames_from(parts.start if parts else 0):
+                progress.start_frame(plan.steps_of(frame))
                 frame = replace(frame, carry=carry)
                 for stage in plan.stages:
                     frame = stage(frame)
                 for out in outs:
                     out.write(frame)
-                carry = Carry(frame.source, frame.image)
+                carry = plan.carry_of(frame)
+                if parts:
+                    parts.save(frame, carry)
                 progress.end_frame()
+        if parts:
+            parts.clean()
     finally:
         progress.close()
-    return outputs(cfg)
+    return outputs(cfg) + ([Path(cfg.output.contact_sheet).expanduser()] if cfg.output.contact_sheet else [])

@@ -1,24 +1,50 @@
 """Sinks: where frames go. A sink is a context manager with `write(frame)`.
 
 Nothing is ever written under the final name until it is complete: each sink writes to a
-hidden ``.NAME.partial.EXT`` beside the target, then `os.replace`s it (atomic on one
-filesystem); on an error the partial file is removed.
+hidden ``.NAME.partial.EXT`` beside the target (a ``.NAME.partial/`` folder for PNG frames),
+then `os.replace`s it on a clean exit (atomic on one filesystem); on an error or Ctrl-C the
+partial output is removed and any ffmpeg process is killed.
+
+Encoders (ffmpeg for MP4/WebM/GIF, PNG for frame folders) run on a background thread fed by a
+bounded queue: compute never waits on encoding unless the encoder falls 8 frames behind, and
+memory does not grow with the frame count. The thread is never abandoned: it is joined on
+every exit path and its errors are re-raised in the main thread (ffmpeg's stderr included).
+Only imageio-ffmpeg's bundled ffmpeg is used, never a system one.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import queue
+import re
+import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 import cv2
+import imageio_ffmpeg
+import numpy as np
 
 from .errors import DreamreelError
 from .frames import Frame, Image
 
 STILL_EXTS = (".png", ".jpg", ".jpeg")
+VIDEO_EXTS = (".mp4", ".webm", ".gif")
+FORMATS = "out.png, out.jpg, out.mp4, out.webm, out.gif, or frames/ (a folder of PNGs)"
+
+
+class Sink(Protocol):
+    """Receives finished frames in order; commits on a clean exit, discards on an error."""
+
+    def __enter__(self) -> Sink: ...
+    def write(self, frame: Frame) -> None: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any: ...
 
 
 def partial_path(path: Path) -> Path:
@@ -50,6 +76,18 @@ def check_writable(path: Path) -> None:
         raise DreamreelError(f"output {path} is a folder", "give a file name such as out.png")
 
 
+def is_folder(path: str | Path) -> bool:
+    """A folder of PNG frames: a path written with a trailing slash, or an existing folder."""
+    text = str(path)
+    return text.endswith(("/", os.sep)) or Path(text).expanduser().is_dir()
+
+
+def check_output(path: str | Path) -> None:
+    """`check_writable` for any output; a frames folder is checked via its parent (nothing made yet)."""
+    p = Path(path).expanduser()
+    check_writable(p.parent / ".probe.png" if is_folder(path) and not p.is_dir() else p)
+
+
 def write_image(path: Path, image: Image) -> None:
     """Encode by extension and write atomically (PNG lossless, JPEG quality 95)."""
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
@@ -78,9 +116,352 @@ class ImageSink:
             write_image(self.path, self._last)
 
 
-def for_path(path: Path, kind: str) -> ImageSink:
-    """The sink for `path`, chosen by its extension; unknown ones fail before any work."""
-    ext = path.suffix.lower()
+# --- the background encoder thread -------------------------------------------------------
+
+_STOP = object()
+
+
+class Worker:
+    """Runs `consume(item)` on a thread fed by a bounded queue; errors surface in the caller.
+
+    `put` blocks while the queue is full (backpressure) but wakes every 0.1 s to re-raise a
+    failure of the thread, so a dead encoder never hangs the render. `finish` drains and
+    joins; `abort` drops what is queued and joins. Either way the thread is gone afterwards.
+    """
+
+    def __init__(self, consume: Callable[[Any], None], name: str, maxsize: int = 8) -> None:
+        self._consume = consume
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
+        self._error: BaseException | None = None
+        self._aborted = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _STOP:
+            if self._error is None and not self._aborted:
+                try:
+                    self._consume(item)
+                except BaseException as e:  # handed to the main thread by put/finish
+                    self._error = e
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, item: Any) -> None:
+        while True:
+            self._raise()
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        self._queue.put(_STOP)  # the thread keeps consuming, so this cannot block forever
+        self._thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        self._aborted = True
+        while True:
+            try:
+                self._queue.put(_STOP, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+
+
+# --- ffmpeg sinks (MP4, WebM, GIF) ---------------------------------------------------------
+
+
+def ffmpeg_exe() -> str:
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _ffmpeg_info(path: Path) -> str:
+    """ffmpeg's description of a media file (its stderr for ``ffmpeg -i PATH``): there is no ffprobe."""
+    run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace")
+    return run.stderr
+
+
+def has_audio(path: Path) -> bool:
+    """Whether a media file has an audio stream (muxing a missing one kills ffmpeg)."""
+    return re.search(r"Stream #\d+:\d+.*: Audio:", _ffmpeg_info(path)) is not None
+
+
+def probe(path: Path) -> dict[str, Any]:
+    """codec, pix_fmt, width, height, frames, seconds and audio of a video, via the bundled ffmpeg."""
+    info = _ffmpeg_info(path)
+    m = re.search(r"Stream #\d+:\d+.*: Video: (\w+)[^,]*, (\w+)[^,]*(?:\([^)]*\))?, (\d+)x(\d+)", info)
+    if not m:
+        raise DreamreelError(f"{path} has no readable video stream", "give a video file")
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
+    return {"codec": m[1], "pix_fmt": m[2], "width": int(m[3]), "height": int(m[4]), "frames": frames,
+            "seconds": seconds, "audio": "Audio:" in info}
+
+
+def gif_fps(fps: float) -> float:
+    """The nearest rate a GIF can show: frame delays are whole 1/100 s (15 fps would be 16.67)."""
+    return 100.0 / max(2, round(100.0 / fps))
+
+
+EVEN = "crop=trunc(iw/2)*2:trunc(ih/2)*2"  # yuv420p needs even sizes; drop an odd last row/column
+
+
+def _mp4_args(crf: int) -> list[str]:
+    return ["-vf", EVEN, "-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart"]
+
+
+def _webm_args(crf: int) -> list[str]:
+    vp9_crf = min(63, crf + 13)  # VP9's scale runs to 63; x264 18 looks like VP9 ~31
+    return ["-vf", EVEN, "-c:v", "libvpx-vp9", "-crf", str(vp9_crf), "-b:v", "0", "-pix_fmt", "yuv420p",
+            "-row-mt", "1", "-deadline", "good", "-cpu-used", "4"]
+
+
+GIF_ARGS = ["-filter_complex", "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse", "-loop", "0"]
+AUDIO_CODEC = {".mp4": "aac", ".webm": "libopus"}
+
+
+class FfmpegSink:
+    """Raw RGB frames piped to one ffmpeg process that this sink alone owns.
+
+    ffmpeg starts at the first frame (its size fixes the stream's), writes to the partial
+    name, and is waited on after a clean exit or killed on an error or Ctrl-C (it runs in its
+    own session, so a terminal's Ctrl-C reaches only us and we decide). If the render process
+    is SIGKILLed, ffmpeg sees its stdin close and exits by itself, leaving only the partial file.
+    `audio_from` (MP4/WebM): a media file whose first audio stream is muxed in, when it has one.
+    """
+
+    def __init__(self, path: Path, fps: float, codec_args: list[str], audio_from: Path | None = None,
+                 audio_start: float = 0.0) -> None:
+        self.audio_start = audio_start  # seconds into `audio_from` (a video rendered from --start)
+        self.path = path
+        self.fps = fps
+        self.codec_args = codec_args
+        self.audio_from = audio_from
+        self._partial = partial_path(path)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._worker: Worker | None = None
+        self._stderr: Any = None
+        self._shape: tuple[int, ...] | None = None
+
+    def __enter__(self) -> FfmpegSink:
+        return self
+
+    def _command(self, width: int, height: int) -> list[str]:
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", f"{self.fps:g}", "-i", "-"]
+        audio = self.audio_from is not None and has_audio(self.audio_from)
+        if audio:
+            cmd += ["-ss", f"{self.audio_start:.6f}"] if self.audio_start else []
+            cmd += ["-i", str(self.audio_from), "-map", "0:v:0", "-map", "1:a:0", "-c:a", AUDIO_CODEC[self.path.suffix.lower()],
+                    "-shortest"]
+        return [*cmd, *self.codec_args, str(self._partial)]
+
+    def _start(self, image: Image) -> None:
+        h, w = image.shape[:2]
+        self._shape = image.shape
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(self._command(w, h), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stderr=self._stderr, start_new_session=True)
+        self._worker = Worker(self._send, name=f"ffmpeg:{self.path.name}")
+
+    def _send(self, image: Image) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(image).data)
+        except OSError:  # ffmpeg died: say why
+            self._proc.wait()
+            raise self._failed() from None
+
+    def _failed(self) -> DreamreelError:
+        self._stderr.seek(0)
+        lines = [ln.strip() for ln in self._stderr.read().decode(errors="replace").splitlines() if ln.strip()]
+        why = " | ".join(lines[-3:]) or f"exit status {self._proc.returncode if self._proc else '?'}"
+        return DreamreelError(f"ffmpeg could not write {self.path.name}: {why}", "check the output path and the disk")
+
+    def write(self, frame: Frame) -> None:
+        if self._proc is None:
+            self._start(frame.image)
+        elif frame.image.shape != self._shape:
+            raise DreamreelError(f"frame {frame.index} is {frame.image.shape[1]}x{frame.image.shape[0]}, "
+                                 f"the video {self._shape[1]}x{self._shape[0]}", "keep every frame the same size")
+        assert self._worker is not None
+        self._worker.put(frame.image)
+
+    def _close(self) -> None:
+        """Clean end: flush the queue, close stdin, wait for ffmpeg to finish the file."""
+        assert self._proc is not None and self._worker is not None and self._proc.stdin is not None
+        self._worker.finish()
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        if self._proc.wait() != 0:
+            raise self._failed()
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()  # unblocks a worker stuck writing to stdin
+            if self._worker is not None:
+                self._worker.abort()
+            try:
+                self._proc.stdin.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+            self._proc.wait()
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        try:
+            if self._proc is None:
+                return
+            if exc_type is None:
+                try:
+                    self._close()
+                except BaseException:
+                    self._kill()
+                    raise
+                os.replace(self._partial, self.path)
+            else:
+                self._kill()
+        finally:
+            self._partial.unlink(missing_ok=True)
+            if self._stderr is not None:
+                self._stderr.close()
+
+
+# --- PNG frames folder and contact sheet ---------------------------------------------------
+
+
+def frame_name(index: int) -> str:
+    """File name of frame `index` in a frames folder (ffmpeg reads them back as ``%06d.png``)."""
+    return f"{index:06d}.png"
+
+
+def write_png(path: Path, image: Image, compression: int = 3) -> None:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:
+        raise DreamreelError(f"cannot encode {path.name}", "report this as a bug")
+    path.write_bytes(buf.tobytes())
+
+
+class PngDirSink:
+    """A folder of lossless PNGs ``000000.png, 000001.png, ...`` numbered in write order.
+
+    Frames go to ``.NAME.partial/`` on a background thread; on a clean exit they are moved
+    into NAME/ (made if needed; same-named files replaced), on an error the partial folder goes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._partial = partial_path(path)
+        self._count = 0
+        self._worker: Worker | None = None
+
+    def __enter__(self) -> PngDirSink:
+        shutil.rmtree(self._partial, ignore_errors=True)
+        self._partial.mkdir(parents=True)
+        self._worker = Worker(lambda item: write_png(self._partial / frame_name(item[0]), item[1]), name=f"png:{self.path.name}")
+        return self
+
+    def write(self, frame: Frame) -> None:
+        assert self._worker is not None
+        self._worker.put((self._count, frame.image))
+        self._count += 1
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        assert self._worker is not None
+        try:
+            if exc_type is None:
+                self._worker.finish()
+                self.path.mkdir(parents=True, exist_ok=True)
+                for f in sorted(self._partial.iterdir()):
+                    os.replace(f, self.path / f.name)
+            else:
+                self._worker.abort()
+        finally:
+            shutil.rmtree(self._partial, ignore_errors=True)
+
+
+class ContactSheetSink:
+    """A grid of up to `cells` evenly spaced frames, for a quick look at a long render.
+
+    Keeps only the chosen thumbnails (memory is bounded). With `frame_count` unknown (None)
+    it keeps every `stride`-th frame and doubles the stride whenever it holds too many.
+    """
+
+    def __init__(self, path: Path, frame_count: int | None, cells: int = 16, thumb: int = 192) -> None:
+        self.path = path
+        self.frame_count = frame_count
+        self.cells = cells
+        self.thumb = thumb
+        self._seen = 0
+        self._stride = 1
+        self._kept: list[tuple[int, Image]] = []
+        n = min(cells, frame_count) if frame_count else 0
+        self._wanted = {round(i * (frame_count - 1) / max(1, n - 1)) for i in range(n)} if frame_count else set()
+
+    def __enter__(self) -> ContactSheetSink:
+        return self
+
+    def _small(self, image: Image) -> Image:
+        h, w = image.shape[:2]
+        k = min(1.0, self.thumb / max(h, w))
+        return cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+
+    def write(self, frame: Frame) -> None:
+        i, self._seen = self._seen, self._seen + 1
+        if self.frame_count:
+            if i in self._wanted:
+                self._kept.append((i, self._small(frame.image)))
+        elif i % self._stride == 0:
+            self._kept.append((i, self._small(frame.image)))
+            if len(self._kept) > 2 * self.cells:
+                self._stride *= 2
+                self._kept = [(j, im) for j, im in self._kept if j % self._stride == 0]
+
+    def sheet(self) -> Image:
+        kept = self._kept
+        if len(kept) > self.cells:  # unknown length: spread the picks evenly over what was kept
+            kept = [kept[round(i * (len(kept) - 1) / (self.cells - 1))] for i in range(self.cells)]
+        cols = math.ceil(math.sqrt(len(kept)))
+        rows = math.ceil(len(kept) / cols)
+        h, w = kept[0][1].shape[:2]
+        gap = 2
+        out = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap, 3), 24, np.uint8)
+        for n, (_, im) in enumerate(kept):
+            y, x = gap + (n // cols) * (h + gap), gap + (n % cols) * (w + gap)
+            out[y:y + h, x:x + w] = im
+        return out
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None and self._kept:
+            write_image(self.path, self.sheet())
+
+
+# --- choosing a sink -------------------------------------------------------------------------
+
+
+def for_path(path: str | Path, kind: str = "dream", *, fps: float = 25.0, crf: int = 18, frame_count: int | None = 1,
+             audio_from: Path | None = None, audio_start: float = 0.0) -> Sink:
+    """The sink for `path`, chosen by its extension (a trailing slash or an existing folder: PNG
+    frames); an unknown one fails before any work. `fps`, `crf` and `audio_from` apply to
+    videos (GIFs play at `gif_fps(fps)`, have no audio)."""
+    p = Path(path).expanduser()
+    if is_folder(path):
+        return PngDirSink(p)
+    ext = p.suffix.lower()
     if ext in STILL_EXTS:
-        return ImageSink(path)
-    raise DreamreelError(f"unknown output format {ext or path.name!r} for a {kind}", f"use one of {', '.join(STILL_EXTS)}")
+        return ImageSink(p)
+    if ext == ".mp4":
+        return FfmpegSink(p, fps, _mp4_args(crf), audio_from, audio_start)
+    if ext == ".webm":
+        return FfmpegSink(p, fps, _webm_args(crf), audio_from, audio_start)
+    if ext == ".gif":
+        return FfmpegSink(p, gif_fps(fps), GIF_ARGS)
+    what = f"extension {ext!r}" if ext else f"{p.name!r} (no extension)"
+    raise DreamreelError(f"unknown output format: {what} for a {kind}", f"write {FORMATS}")

@@ -1,14 +1,14 @@
 """A chunked render from start to finish: plan, render what is missing, join, clean up.
 
-The engine only decides where chunks render (`local`: this process, one after another;
+The engine only decides where chunks render (`serial`: this process, one after another;
 `ray`: actors across a cluster). Planning, resume and the join are the same for both, so a
-cluster render and a local one of the same plan give the same file.
+cluster render and a serial one of the same plan give the same file.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -19,22 +19,33 @@ from tqdm import tqdm
 from .. import sinks
 from ..config import RenderConfig
 from ..errors import DreamreelError
-from ..render import outputs
-from . import interim
+from ..motion import is_cut
+from ..render import outputs, recipe
+from ..resume import parts_dir
+from ..sources import open_frames
 from .chunk import ChunkRenderer, Job
 from .plan import Chunk, plan
-from .segments import FFV1, Audio, Parts, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fade
+from .segments import FFV1, Audio, Parts, Piece, SegmentKind, audio_codec, fingerprint, join, kind_for, pieces, write_fade
 
-ENGINES = ("local", "ray")
-RENDERER = "interim-1"  # bump when the chunk renderer changes what it draws: old segments are not reused
+ENGINES = ("serial", "ray")
+RENDERER = "video-1"  # bump when the chunk renderer changes what it draws: old segments are not reused
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over the render's range finds: its exact length and its scene cuts."""
+
+    frames: int
+    cuts: tuple[int, ...]  # first frames of new shots, counted from the range's start
 
 
 @dataclass(frozen=True)
 class Work:
     job: Job
+    scan: Scan
     chunks: tuple[Chunk, ...]
     parts: Parts
-    audio_codec: str | None
+    audio: Audio | None
 
     @property
     def todo(self) -> list[Chunk]:
@@ -83,9 +94,10 @@ class Progress:
 
 def recipe_key(cfg: RenderConfig, source: Path) -> str:
     """What decides a segment's pixels: the recipe, the input file and the code that draws it."""
-    recipe = cfg.model_dump(exclude={"output", "description", "threads"})
+    data = recipe(cfg)
+    data.pop("threads", None)
     stat = source.stat()
-    return fingerprint(recipe, str(source.resolve()), stat.st_size, stat.st_mtime_ns, _version(), RENDERER)
+    return fingerprint(data, str(source.resolve()), stat.st_size, stat.st_mtime_ns, _version(), RENDERER)
 
 
 def _version() -> str:
@@ -95,41 +107,60 @@ def _version() -> str:
         return "dev"
 
 
-def cached_cuts(parts: Parts, find) -> list[int]:
-    """Scene cuts, found once per recipe and kept in ``OUT.parts/plan.json`` for reruns."""
+def scan(job: Job, end: int | None) -> Scan:
+    """Read the range once: count its frames exactly and find the cuts the chain will reset at."""
+    v = job.cfg.video
+    threshold = 0.0 if v.independent else v.cut_threshold
+    cuts, prev, count = [], None, 0
+    for frame in job.frames(0, end):
+        if prev is not None and threshold and is_cut(prev, frame.source, threshold):
+            cuts.append(frame.index)
+        prev, count = frame.source, count + 1
+    if not count:
+        raise DreamreelError(f"{job.source} has no frames in the range asked for", "check --start/--end")
+    return Scan(count, tuple(cuts))
+
+
+def cached_scan(parts: Parts, find: Callable[[], Scan]) -> Scan:
+    """The scan, done once per recipe and kept in ``OUT.parts/plan.json`` for reruns."""
     path = parts.root / "plan.json"
     try:
         saved = json.loads(path.read_text())
-        if saved.get("key") == parts.key:
-            return [int(c) for c in saved["cuts"]]
+        if saved["key"] == parts.key:
+            return Scan(int(saved["frames"]), tuple(saved["cuts"]))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    cuts = find()
+    found = find()
     path.parent.mkdir(parents=True, exist_ok=True)
     with sinks.committed(path) as partial:
-        partial.write_text(json.dumps({"key": parts.key, "cuts": cuts}))
-    return cuts
+        partial.write_text(json.dumps({"key": parts.key, "frames": found.frames, "cuts": found.cuts}))
+    return found
 
 
 def prepare(cfg: RenderConfig) -> Work:
     """Check outputs and input, then plan (every choice made here, before any rendering)."""
     paths = outputs(cfg)
-    kinds = tuple(dict.fromkeys(kind_for(p) for p in paths))
+    kinds = tuple(dict.fromkeys(kind_for(p, cfg.output.crf) for p in paths))
     for p in paths:
         sinks.check_writable(p)
-    if not cfg.source.input:
-        raise DreamreelError("no input video given", "dreamreel video IN.mp4 -o OUT.mp4")
-    source = Path(cfg.source.input).expanduser()
-    meta = interim.probe(source)
-    parts = Parts.beside(paths[0], recipe_key(cfg, source))
-    cuts = cached_cuts(parts, lambda: interim.scene_cuts(source, meta.fps, meta.frame_count))
-    chunks = plan(0, meta.frame_count, cuts, meta.fps, cfg.scaleout.chunk_seconds, cfg.scaleout.warmup_frames,
-                  cfg.scaleout.fade_frames)
-    return Work(Job(cfg, source, meta.fps, kinds), chunks, parts, meta.audio_codec)
+    s = cfg.source
+    if not s.input:
+        raise DreamreelError("no input video", "dreamreel video IN.mp4 -o OUT.mp4 --engine ray")
+    path = Path(s.input).expanduser()
+    source = open_frames(path, s.size, s.start_time, s.end_time, s.start_frame, s.end_frame, s.frames, s.fps)
+    job = Job(cfg, path, source.fps, source.start_frame, kinds)
+    parts = Parts(parts_dir(paths[0]), recipe_key(cfg, path))
+    end = None if source.end_frame is None else source.end_frame - source.start_frame
+    found = cached_scan(parts, lambda: scan(job, end))
+    sc = cfg.scaleout
+    chunks = plan(0, found.frames, found.cuts, job.fps, sc.chunk_seconds, sc.warmup_frames, sc.fade_frames)
+    codec = audio_codec(source.audio) if getattr(source, "audio", None) else None
+    audio = Audio(source.audio, codec, job.start / job.fps, found.frames / job.fps) if codec else None
+    return Work(job, found, chunks, parts, audio)
 
 
-def run_local(work: Work, todo: Sequence[Chunk], progress: Progress) -> None:
-    """The in-process engine: one renderer, chunks in order. Same segments as the cluster's."""
+def run_serial(work: Work, todo: Sequence[Chunk], progress: Progress) -> list[str]:
+    """The in-process engine: one renderer, chunks in order. Same pieces as the cluster's."""
     threads = torch.get_num_threads()
     try:
         renderer = ChunkRenderer(work.job)
@@ -138,19 +169,16 @@ def run_local(work: Work, todo: Sequence[Chunk], progress: Progress) -> None:
             progress.chunk()
     finally:
         torch.set_num_threads(threads)  # the renderer pins cfg.threads; this process goes on as it was
+    return []
 
 
 def finish(work: Work) -> None:
     """Join each output from its segments, with the source audio of the rendered range."""
-    fps, first = work.job.fps, work.chunks[0].start
-    seconds = (work.chunks[-1].end - first) / fps
     for path in outputs(work.job.cfg):
-        kind = kind_for(path)
-        audio = Audio(work.job.source, work.audio_codec, first / fps, seconds) if work.audio_codec else None
-        join(work.segments(kind), path, audio)
+        join(work.segments(kind_for(path, work.job.cfg.output.crf)), path, work.audio)
 
 
-def render(cfg: RenderConfig, engine: str = "local", *, address: str | None = None, gpus_per_task: float | None = None,
+def render(cfg: RenderConfig, engine: str = "serial", *, address: str | None = None, gpus_per_task: float | None = None,
            workers: int | None = None, quiet: bool = False, keep_parts: bool = False) -> list[Path]:
     """Render a video in chunks on `engine`; finished chunks of an earlier run are reused."""
     if engine not in ENGINES:
@@ -158,14 +186,17 @@ def render(cfg: RenderConfig, engine: str = "local", *, address: str | None = No
     work = prepare(cfg)
     todo = work.todo
     progress = Progress(todo, len(work.chunks), quiet)
-    errors: list[str] = []
     try:
         if todo and engine == "ray":
             from . import ray_engine  # the only place Ray is imported
 
             errors = ray_engine.run(work, todo, progress, address=address, gpus_per_task=gpus_per_task, workers=workers)
-        elif todo:
-            run_local(work, todo, progress)
+        else:
+            errors = run_serial(work, todo, progress)
+    except DreamreelError:
+        if not work.parts.has_segments():
+            work.parts.remove()  # refused before any chunk finished (bad flags, no cluster): leave nothing
+        raise
     finally:
         progress.close()
     if missing := work.todo:

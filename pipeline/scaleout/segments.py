@@ -44,10 +44,17 @@ class SegmentKind:
     audio_codec: str | None
 
 
-H264 = SegmentKind(".mp4", "libx264", "yuv420p", ("-crf", "16", "-preset", "medium"), ("aac", "mp3", "alac", "ac3", "eac3"), "aac")
-VP9 = SegmentKind(".webm", "libvpx-vp9", "yuv420p", ("-crf", "24", "-b:v", "0", "-row-mt", "1"), ("opus", "vorbis"), "libopus")
+def h264(crf: int) -> SegmentKind:
+    return SegmentKind(".mp4", "libx264", "yuv420p", ("-crf", str(crf), "-preset", "medium"), ("aac", "mp3", "alac", "ac3", "eac3"), "aac")
+
+
+def vp9(crf: int) -> SegmentKind:  # the same offset as the VP9 sink: crf + 13
+    return SegmentKind(".webm", "libvpx-vp9", "yuv420p", ("-crf", str(min(63, crf + 13)), "-b:v", "0", "-row-mt", "1"),
+                       ("opus", "vorbis"), "libopus")
+
+
 FFV1 = SegmentKind(".mkv", "ffv1", "bgr0", ("-level", "3"), ("*",), None)  # lossless: MKV masters, GIF's source
-KINDS = {".mp4": H264, ".webm": VP9, ".mkv": FFV1, ".gif": FFV1}
+KINDS = {".mp4": h264, ".webm": vp9, ".mkv": lambda _crf: FFV1, ".gif": lambda _crf: FFV1}
 PALETTE = "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse"
 Piece = tuple[str, SegmentKind]  # (role, kind): role is main, head, tail or fade
 
@@ -57,11 +64,21 @@ def pieces(chunk: Chunk, kinds: Sequence[SegmentKind]) -> list[Piece]:
     return [("main", k) for k in kinds] + [(r, FFV1) for r, n in (("head", chunk.fade_in), ("tail", chunk.fade_out)) if n]
 
 
-def kind_for(path: Path) -> SegmentKind:
+def kind_for(path: Path, crf: int = 18) -> SegmentKind:
+    """The segment encoding for an output: the output's own codec, so the concat is a copy."""
     try:
-        return KINDS[path.suffix.lower()]
+        return KINDS[path.suffix.lower()](crf)
     except KeyError:
         raise DreamreelError(f"--engine ray cannot write {path.name!r}", f"use one of {', '.join(KINDS)}") from None
+
+
+def audio_codec(path: Path) -> str | None:
+    """The codec of `path`'s first audio stream (None: no audio): decides copy or re-encode."""
+    gen = imageio_ffmpeg.read_frames(str(path))
+    try:
+        return next(gen).get("audio_codec")
+    finally:
+        gen.close()
 
 
 def fingerprint(*parts: object) -> str:
@@ -75,10 +92,6 @@ class Parts:
 
     root: Path
     key: str
-
-    @classmethod
-    def beside(cls, output: Path, key: str) -> Parts:
-        return cls(output.with_name(output.name + ".parts"), key)
 
     def path(self, chunk: Chunk, piece: Piece) -> Path:
         role, kind = piece
@@ -95,6 +108,10 @@ class Parts:
         path.parent.mkdir(parents=True, exist_ok=True)
         with committed(path) as partial:
             partial.write_bytes(data)
+
+    def has_segments(self) -> bool:
+        folder = self.root / "segments"
+        return folder.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in folder.iterdir())
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -184,7 +201,7 @@ class Audio:
 
 def join(segments: Sequence[Path], output: Path, audio: Audio | None) -> None:
     """Concatenate `segments` into `output` without re-encoding the video; audio laid back on."""
-    kind = kind_for(output)
+    kind = kind_for(output)  # crf does not matter here: only the audio rule is read
     with _concat_list(segments) as listing, committed(output) as partial:
         head = ["-f", "concat", "-safe", "0", "-i", str(listing)]
         if output.suffix.lower() == ".gif":

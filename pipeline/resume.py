@@ -1,0 +1,111 @@
+"""Resume: a multi-frame render keeps its finished frames beside the output until it is done.
+
+``OUT.parts/`` (OUT = the first output, e.g. ``zoom.mp4.parts/``) holds
+
+    recipe.json     the validated config (seed included; output paths left out)
+    000000.png ...  each finished frame, lossless
+    carry.npz       the last finished frame's index and its `Carry` (what the next frame needs)
+
+Every file is written under a partial name and renamed, frame first, carry second, so a
+SIGKILL at any moment leaves a consistent state: the carry names the last frame that is
+complete. ``--resume`` replays the finished frames into the sinks, restores the carry and
+continues; since each frame's randomness comes from (seed, index) and its feedback only from
+the carry, the result equals an uninterrupted run bit for bit on the same device and thread
+count. A finished render removes the folder. Nothing here knows what kind of render it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import DreamreelError
+from .frames import Carry, Frame
+from .sinks import committed, frame_name, write_png
+
+RECIPE, CARRY = "recipe.json", "carry.npz"
+
+
+def parts_dir(first_output: str | Path) -> Path:
+    p = Path(first_output).expanduser()
+    return p.with_name(p.name + ".parts")
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        return {k: v for key, sub in d.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): d}
+
+
+def _differs(saved: dict[str, Any], recipe: dict[str, Any]) -> str | None:
+    a, b = _flat(saved), _flat(recipe)
+    return next((k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)), None)
+
+
+@dataclass
+class Parts:
+    folder: Path
+    start: int = 0  # the first frame still to render
+    carry: Carry | None = None  # what frame `start` receives
+
+    @classmethod
+    def open(cls, folder: Path, recipe: dict[str, Any], resume: bool) -> Parts:
+        """Continue from `folder` when `resume` and it holds this recipe's parts; else start afresh."""
+        if resume and (folder / RECIPE).is_file():
+            saved = json.loads((folder / RECIPE).read_text(encoding="utf-8"))
+            if key := _differs(saved, recipe):
+                raise DreamreelError(f"--resume: {folder} belongs to a render with another {key}",
+                                     "rerun with the same settings, or without --resume to start over")
+            parts = cls(folder)
+            parts._load()
+            return parts
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            folder.mkdir(parents=True)
+        except OSError as e:
+            raise DreamreelError(f"cannot make {folder}: {e.strerror or e}", "choose an output folder you can write to") from None
+        with committed(folder / RECIPE) as partial:
+            partial.write_text(json.dumps(recipe, indent=1, sort_keys=True), encoding="utf-8")
+        return cls(folder)
+
+    def _load(self) -> None:
+        path = self.folder / CARRY
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as data:
+                index = int(data["index"])
+                fields = {k: data[k].item() if data[k].ndim == 0 else data[k] for k in Carry._fields if k in data.files}
+            if all((self.folder / frame_name(i)).is_file() for i in range(index + 1)):
+                self.start, self.carry = index + 1, Carry(**fields)
+        for f in self.folder.glob("*.png"):  # frames past the carry were never confirmed
+            if f.stem.isdigit() and int(f.stem) >= self.start:
+                f.unlink()
+
+    def finished(self) -> Iterator[Frame]:
+        """The frames already rendered, in order (source = image: only the dream was kept)."""
+        for i in range(self.start):
+            bgr = cv2.imread(str(self.folder / frame_name(i)), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise DreamreelError(f"{self.folder / frame_name(i)} is unreadable", f"delete {self.folder} and render again")
+            image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield Frame(i, image, image)
+
+    def save(self, frame: Frame, carry: Carry) -> None:
+        """Keep a finished frame, then mark it finished by writing the carry that follows it."""
+        with committed(self.folder / frame_name(frame.index)) as partial:
+            write_png(partial, frame.image, compression=1)
+        arrays = {k: np.asarray(v) for k, v in carry._asdict().items() if v is not None}  # None: the field's default
+        tmp = self.folder / ".carry.partial.npz"
+        with open(tmp, "wb") as f:
+            np.savez(f, index=np.int64(frame.index), **arrays)
+        os.replace(tmp, self.folder / CARRY)
+
+    def clean(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
