@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean demo-video
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,12 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dreamreel render default -o out/demo.png
+
+# A few seconds of a generated hand-held clip over the bundled photo (with a tone), stylised.
+demo-video: $(STAMP)
+	$(BIN)/python -m benchmarks.clips out/demo-input.mp4 --clip handheld --frames 36 --width 192 --height 144 --audio
+	$(BIN)/dreamreel video out/demo-input.mp4 -o out/demo-video.mp4
+	$(BIN)/dreamreel quality out/demo-input.mp4 out/demo-video.mp4
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -197,6 +197,7 @@ def quality(input: Annotated[Path, typer.Argument(help="The source video (or fra
             start: Annotated[Optional[float], typer.Option(help="The --start the render used (seconds).")] = None,
             end: Annotated[Optional[float], typer.Option(help="The --end the render used (seconds).")] = None,
             max_frames: Annotated[Optional[int], typer.Option("--max-frames", "--frames", help="The --max-frames the render used.")] = None,
+            fps: Annotated[Optional[float], typer.Option(help="The --fps the render used.")] = None,
             flow: Annotated[str, typer.Option(help="Optical flow: dis or farneback.")] = "dis",
             as_json: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False) -> None:
     """Temporal warping error of OUTPUT (Lai et al. 2018), the input's own (the floor), and dream strength."""
@@ -204,7 +205,7 @@ def quality(input: Annotated[Path, typer.Argument(help="The source video (or fra
 
     if flow not in ("dis", "farneback"):
         raise DreamreelError(f"unknown flow {flow!r}", "use dis or farneback")
-    q = metrics.measure(input, output, start, end, max_frames, flow)  # type: ignore[arg-type]
+    q = metrics.measure(input, output, start, end, max_frames, flow, fps)  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps(q.as_dict()))
         return

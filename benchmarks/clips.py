@@ -109,3 +109,26 @@ def has_audio(path: Path) -> bool:
     """Whether ffmpeg sees an audio stream in `path` (the bundled ffmpeg has no ffprobe)."""
     err = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
     return "Audio:" in err
+
+
+def main() -> None:
+    """`python -m benchmarks.clips OUT.mp4 [--clip handheld] [--frames 36] [--width 192 --height 144] [--audio]`"""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Write one of the generated clips as an MP4.")
+    p.add_argument("out", type=Path)
+    p.add_argument("--clip", default="handheld", choices=[*CLIPS, "cut"])
+    p.add_argument("--frames", type=int, default=36)
+    p.add_argument("--width", type=int, default=192)
+    p.add_argument("--height", type=int, default=144)
+    p.add_argument("--fps", type=float, default=12.0)
+    p.add_argument("--audio", action="store_true")
+    a = p.parse_args()
+    make = cut if a.clip == "cut" else CLIPS[a.clip]
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    write_mp4(a.out, make(a.frames, a.width, a.height), a.fps, a.audio)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

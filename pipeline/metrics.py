@@ -91,8 +91,9 @@ def _checked_pairs(inputs: Iterable[Frame], outputs: Iterable[Frame]) -> Iterato
 
 
 def measure(input: Path, output: Path, start: float | None = None, end: float | None = None,
-            max_frames: int | None = None, method: flow_.Method = "dis") -> Quality:
-    """`quality` of a rendered video (or frames folder) against the part of `input` it was made from."""
-    out = open_frames(output)
-    src = open_frames(input, None, start, end, None, None, max_frames, out.fps if not input.is_dir() else None)
+            max_frames: int | None = None, method: flow_.Method = "dis", fps: float | None = None) -> Quality:
+    """`quality` of a rendered video (or frames folder) against the part of `input` it was made from
+    (the same `start`/`end`/`max_frames`, and `fps` if the render resampled)."""
+    out = open_frames(output, fps=fps)
+    src = open_frames(input, None, start, end, None, None, max_frames, fps)
     return quality(_checked_pairs(src, out), method)

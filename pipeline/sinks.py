@@ -258,8 +258,9 @@ class FfmpegSink:
         audio = self.audio_from is not None and has_audio(self.audio_from)
         if audio:
             cmd += ["-ss", f"{self.audio_start:.6f}"] if self.audio_start else []
+            # apad + shortest: the picture sets the length (an AAC track a few ms short would cut the last frame)
             cmd += ["-i", str(self.audio_from), "-map", "0:v:0", "-map", "1:a:0", "-c:a", AUDIO_CODEC[self.path.suffix.lower()],
-                    "-shortest"]
+                    "-af", "apad", "-shortest"]
         return [*cmd, *self.codec_args, str(self._partial)]
 
     def _start(self, image: Image) -> None:

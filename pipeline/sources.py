@@ -284,6 +284,15 @@ class FrameDirSource:
     def frame_count(self) -> int:
         return len(self.files())
 
+    def check_sizes(self) -> None:
+        """Refuse a folder of mixed sizes before any work (PNG headers are read, other formats decoded)."""
+        files = self.files()
+        first = image_size(files[0])
+        for f in files[1:]:
+            if (size := image_size(f)) != first:
+                raise DreamreelError(f"frame {f.name} is {size[0]}x{size[1]}, the first is {first[0]}x{first[1]}",
+                                     "make every frame in the folder the same size")
+
     def _frames(self, skip: int = 0) -> Iterator[Image]:
         first: tuple[int, ...] | None = None
         for f in self.files()[skip:]:
@@ -305,6 +314,16 @@ class FrameDirSource:
             yield Frame(n, image, image)
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image: from a PNG's header without decoding it, else by decoding."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    h, w = read_image(path).shape[:2]
+    return w, h
+
+
 def open_frames(path: Path, size: int | None = None, start: float | None = None, end: float | None = None,
                 start_frame: int | None = None, end_frame: int | None = None, max_frames: int | None = None,
                 fps: float | None = None) -> VideoSource | FrameDirSource:
@@ -316,4 +335,5 @@ def open_frames(path: Path, size: int | None = None, start: float | None = None,
     source = FrameDirSource(path, size, first, last, rate, start_seconds=first / rate)
     if not source.frame_count:
         raise DreamreelError(f"no frames in {path} from frame {first}", "give a start inside the folder's frames")
+    source.check_sizes()
     return source
