@@ -111,7 +111,7 @@ def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
 
 # Scale-out (issue 9): chunked video renders, in this process or on a Ray cluster.
 Engine = Annotated[str, typer.Option(help="local (this process) or ray (chunks across a Ray cluster; needs dreamreel[ray]).")]
-Address = Annotated[Optional[str], typer.Option(help="Ray cluster: auto (the one `ray start` made) or HOST:PORT; none: a local one.")]
+Address = Annotated[Optional[str], typer.Option(help="Ray cluster: auto (the one `ray start` made) or HOST:PORT; none: that, else a new local one.")]
 GpusPerTask = Annotated[Optional[float], typer.Option(help="GPUs per Ray worker (default: 1 if the cluster has GPUs, else 0).")]
 Workers = Annotated[Optional[int], typer.Option(help="Ray workers (default: as many as GPUs or CPUs allow).")]
 ChunkSeconds = Annotated[Optional[float], typer.Option(help="Shots longer than this are split into chunks.")]

@@ -183,13 +183,17 @@ def render(cfg: RenderConfig, engine: str = "serial", *, address: str | None = N
     """Render a video in chunks on `engine`; finished chunks of an earlier run are reused."""
     if engine not in ENGINES:
         raise DreamreelError(f"unknown engine {engine!r}", f"use one of {', '.join(ENGINES)}")
+    if engine == "ray":
+        try:
+            from . import ray_engine  # the only place Ray is imported
+        except ImportError as e:
+            raise DreamreelError(f"--engine ray needs Ray ({e})", 'pip install "dreamreel[ray]"') from None
+        ray_engine.connect(address)  # a cluster that is not there fails before the scan
     work = prepare(cfg)
     todo = work.todo
     progress = Progress(todo, len(work.chunks), quiet)
     try:
         if todo and engine == "ray":
-            from . import ray_engine  # the only place Ray is imported
-
             errors = ray_engine.run(work, todo, progress, address=address, gpus_per_task=gpus_per_task, workers=workers)
         else:
             errors = run_serial(work, todo, progress)

@@ -9,6 +9,7 @@ Imported only for ``--engine ray``: nothing else in dreamreel imports Ray.
 
 from __future__ import annotations
 
+import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
@@ -59,15 +60,29 @@ class Worker:
 
 
 def connect(address: str | None) -> None:
-    """Join the cluster at `address` ("auto": the one `ray start` made here); none: a local one."""
+    """Join the cluster at `address` ("auto": $RAY_ADDRESS or the one `ray start` made here);
+    none: that cluster if there is one, else a new local instance."""
     if ray.is_initialized():
         return
+    reachable(address)
     try:
         ray.init(address=address, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = address or "this machine"
         raise DreamreelError(f"cannot reach a Ray cluster at {where} ({str(e).splitlines()[0][:100]})",
                              "start one with `ray start --head`, or leave out --address for a local one") from None
+
+
+def reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail in seconds on a HOST:PORT nobody answers (Ray itself would retry for minutes)."""
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as e:
+        raise DreamreelError(f"no Ray cluster answers at {address} ({getattr(e, 'strerror', None) or e})",
+                             "check HOST:PORT (`ray status` on the head shows it), or leave out --address for a local one") from None
 
 
 def sizing(chunks: int, gpus_per_task: float | None, workers: int | None, cpus_per_worker: int) -> tuple[float, int]:
@@ -91,7 +106,7 @@ def run(work, todo: Sequence[Chunk], progress, *, address: str | None = None, gp
 
     Returns the errors of chunks that failed after their retries (they stay missing).
     """
-    connect(address)
+    connect(address)  # usually done already by `job.render`, before the scan
     cpus = work.job.cfg.threads or 1
     gpt, n = sizing(len(todo), gpus_per_task, workers, cpus)
     name = f"dreamreel-tally-{uuid.uuid4().hex}"
