@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -172,7 +173,30 @@ def test_nothing_imports_ray_unless_the_engine_is_ray(tmp_path):
     out = tmp_path / "o.mp4"
     code = ("import sys; from typer.testing import CliRunner; from cli import app; "
             f"r = CliRunner().invoke(app, ['video', {str(clip)!r}, '-o', {str(out)!r}, '--octaves', '1', '--steps', '1', "
-            "'--steps-warm', '1', '--size', '48', '--quiet']); assert r.exit_code == 0, r.output; print('ray' in sys.modules)")
+            "'--steps-warm', '1', '--max-frames', '6', '--quiet']); assert r.exit_code == 0, r.output; print('ray' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert done.stdout.strip() == "False", done.stderr
-    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == 30
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == 6
+
+
+def test_killed_render_resumes_with_only_the_missing_chunks(renders, clip, tmp_path):
+    """SIGKILL the CLI once two chunks are committed; the rerun keeps them and renders the rest."""
+    out = tmp_path / "out.mkv"
+    args = ["video", str(clip), "-o", str(out), "--engine", "ray", "--workers", "2", "--threads", "1", "--seed", "1",
+            "--device", "cpu", "--octaves", "1", "--steps", "1", "--steps-warm", "1", "--chunk-seconds", "1.5",
+            "--warmup-frames", "8", "--fade-frames", "8", "--quiet"]
+    code = f"import sys; from cli import app; sys.argv = ['dreamreel', *{args!r}]; app()"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, stderr=subprocess.DEVNULL)
+    segments = tmp_path / "out.mkv.parts" / "segments"
+    committed = lambda: sorted(p for p in segments.glob("c*.main.*")) if segments.is_dir() else []  # noqa: E731
+    deadline = time.monotonic() + 90
+    while len(committed()) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    done = {p: p.stat() for p in segments.iterdir() if p.is_file() and not p.name.startswith(".")}
+    work = job_.prepare(config(clip, out))
+    assert 2 <= len(work.chunks) - len(work.todo) < len(work.chunks), "the kill came too late to test anything"
+    job_.render(config(clip, out), "ray", workers=2, quiet=True, keep_parts=True)
+    assert all((p.stat().st_ino, p.stat().st_mtime_ns) == (s.st_ino, s.st_mtime_ns) for p, s in done.items())
+    assert all(np.array_equal(a, b) for a, b in zip(frames(out), frames(renders["ray"][1]), strict=True))
