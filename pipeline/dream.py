@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -41,3 +42,31 @@ class Dreamer:
         x = to_tensor(frame.image, self.device)
         y = octaves(self.features, self.objective, x, self.ascent, self.generator(frame.index), on_step=self.on_step)
         return replace(frame, image=to_image(y))
+
+
+@dataclass(frozen=True)
+class ScheduledDreamer:
+    """A `Dreamer` whose steps and objective weights follow schedules of the frame index.
+
+    `steps` (a Schedule, or None for the dreamer's own) is rounded per frame; `objective`
+    (objective text using ``t`` or ``sched(...)``, or None) is re-parsed per frame. The
+    network and its cut stay those of the base dreamer: the layers never change, only weights.
+    """
+
+    dreamer: Dreamer
+    steps: Callable[[float], float] | None = None
+    objective: str | None = None
+
+    def steps_at(self, t: int) -> int:
+        return self.dreamer.ascent.steps if self.steps is None else max(0, round(self.steps(t)))
+
+    def at(self, t: int) -> Dreamer:
+        d = self.dreamer
+        if self.steps is not None:
+            d = replace(d, ascent=replace(d.ascent, steps=self.steps_at(t)))
+        if self.objective is not None:
+            d = replace(d, objective=objectives.parse(self.objective, "dream.objective", t=t))
+        return d
+
+    def __call__(self, frame: Frame) -> Frame:
+        return self.at(frame.index)(frame)
