@@ -55,6 +55,10 @@ Device = Annotated[Optional[str], typer.Option(help="cpu, cuda or auto.")]
 Threads = Annotated[Optional[int], typer.Option(help="CPU threads for torch.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted render from OUT.parts/.")]
+Fps = Annotated[Optional[float], typer.Option(help="Frames per second of videos (GIFs: 10, 20, 25 or 50 are exact).")]
+Crf = Annotated[Optional[int], typer.Option(help="H.264 quality, 0-51, lower is better (18).")]
+Frames = Annotated[Optional[int], typer.Option(help="Number of frames.")]
+ContactSheet = Annotated[Optional[str], typer.Option(help="Also write a PNG grid of evenly spaced frames.")]
 
 
 def overrides(*, input: Path | None = None, output: list[str] | None = None, model: str | None = None,
@@ -87,11 +91,14 @@ def dream(input: Annotated[Path, typer.Argument(help="Image to dream on.")], out
           preset: Preset = "default", model: Model = None, weights: Weights = None, objective: Objective = None,
           layers: Layers = None, octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None,
           step_size: StepSize = None, jitter: Jitter = None, size: Size = None, seed: Seed = None,
-          device: Device = None, threads: Threads = None, quiet: Quiet = False) -> None:
+          device: Device = None, threads: Threads = None, quiet: Quiet = False,
+          animate_steps: Annotated[Optional[str], typer.Option(help="Also write the ascent as a GIF, one frame per step.")] = None,
+          fps: Fps = None) -> None:
     """Dream on one image: dreamreel dream IMG -o OUT.png"""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
                       size=size, seed=seed, device=device, threads=threads)
+    flags = presets.merge(flags, {"output": {"animate_steps": animate_steps, "fps": fps}})
     _done(run_render(presets.load(preset, flags), quiet=quiet), quiet)
 
 
@@ -105,8 +112,45 @@ def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
     """Render a preset, a complete recipe: dreamreel render classic -o out.png"""
     cfg = presets.load(preset, overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads))
     if not cfg.output.paths:
-        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}.png",)})})
+        ext = ".png" if cfg.kind == "dream" else ".mp4"
+        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}{ext}",)})})
     _done(run_render(cfg, quiet=quiet, resume=resume), quiet)
+
+
+@app.command()
+@friendly
+def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="Start image (default: the bundled sample).")] = None,
+         preset: Preset = "zoom", frames: Frames = None, fps: Fps = None, crf: Crf = None,
+         zoom: Annotated[Optional[str], typer.Option("--zoom", help='Scale per frame: 1.03 or "0:(1.02), 60:(1.05)".')] = None,
+         angle: Annotated[Optional[str], typer.Option(help="Degrees per frame (number or schedule).")] = None,
+         translate_x: Annotated[Optional[str], typer.Option(help="Pixels per frame, right (number or schedule).")] = None,
+         translate_y: Annotated[Optional[str], typer.Option(help="Pixels per frame, down (number or schedule).")] = None,
+         start: Annotated[Optional[str], typer.Option(help="Without INPUT: image (bundled sample) or noise.")] = None,
+         contact_sheet: ContactSheet = None, drift: Annotated[Optional[float], typer.Option(help="Drift control 0-1.")] = None,
+         model: Model = None, weights: Weights = None, objective: Objective = None, layers: Layers = None,
+         octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None, step_size: StepSize = None,
+         jitter: Jitter = None, size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None,
+         resume: Resume = False, quiet: Quiet = False) -> None:
+    """Fractal zoom: dreamreel zoom [INPUT] -o OUT.mp4 --frames N (each frame zooms into the last dream)."""
+    flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
+                      octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
+                      size=size, seed=seed, device=device, threads=threads)
+    number = lambda v: float(v) if v is not None and _is_number(v) else v  # noqa: E731
+    flags = presets.merge(flags, {
+        "kind": "zoom", "source": {"frames": frames, "start": start},
+        "motion": {"zoom": number(zoom), "angle": number(angle), "translate_x": number(translate_x),
+                   "translate_y": number(translate_y), "steps": str(steps) if steps is not None else None},
+        "post": {"drift": drift}, "output": {"fps": fps, "crf": crf, "contact_sheet": contact_sheet},
+    })
+    _done(run_render(presets.load(preset, flags), quiet=quiet, resume=resume), quiet)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @app.command("layers")
@@ -152,7 +196,9 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
           independent: Annotated[bool, typer.Option(help="Dream every frame from scratch (flickers; the reference).")] = False,
           steps_warm: Annotated[Optional[int], typer.Option(help="Ascent steps on frames that carry the previous dream.")] = None,
           blend: Annotated[Optional[float], typer.Option(help="Share of the warped previous dream carried (0-1).")] = None,
-          flow: Annotated[Optional[str], typer.Option(help="Optical flow: dis or farneback.")] = None) -> None:
+          flow: Annotated[Optional[str], typer.Option(help="Optical flow: dis or farneback.")] = None,
+          drift: Annotated[Optional[float], typer.Option(help="Colour anchoring to the source, 0-1.")] = None,
+          crf: Crf = None, contact_sheet: ContactSheet = None) -> None:
     """Stylise a video with dreams that stay steady through motion: dreamreel video IN.mp4 -o OUT.mp4"""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
@@ -160,6 +206,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
     flags["kind"] = "video"
     flags["source"].update(start_time=start, end_time=end, frames=max_frames, fps=fps)
     flags["video"] = {"independent": independent or None, "steps_warm": steps_warm, "blend": blend, "flow": flow}
+    flags = presets.merge(flags, {"post": {"drift": drift}, "output": {"crf": crf, "contact_sheet": contact_sheet}})
     _done(run_render(presets.load(preset, flags), quiet=quiet, resume=resume), quiet)
 
 

@@ -16,10 +16,12 @@ from pathlib import Path
 from .config import RenderConfig
 from .errors import DreamreelError
 from .frames import Carry
-from .plan import Plan, Progress, dream_steps, make_dreamer, make_sinks, output_paths, post_stages, resolve_device
+from . import sinks as sinks_
+from .plan import Plan, Progress, StepFrames, dream_steps, make_dreamer, make_sinks, output_paths, post_stages, resolve_device
 from .resume import Parts, parts_dir
 from .sources import ImageSource
 from .video import build_video
+from .zoom import build_zoom
 
 __all__ = ["BUILDERS", "Plan", "Progress", "build", "outputs", "render", "resolve_device"]
 
@@ -35,13 +37,20 @@ def build_still(cfg: RenderConfig, progress: Progress) -> Plan:
     sinks = make_sinks(cfg, 1)
     source = ImageSource(Path(cfg.source.input).expanduser() if cfg.source.input else None, cfg.source.size)
     frames = list(source)  # one still: read now, so a bad input fails before the model loads
-    dreamer = make_dreamer(cfg, progress)
-    return Plan(frames, 1, [dreamer, *post_stages(cfg)], sinks, steps_of=lambda f: dream_steps(dreamer, f))
+    extras, on_step = [], None
+    if steps_out := cfg.output.animate_steps:  # one GIF frame per ascent step
+        sinks_.check_output(steps_out)
+        gif = sinks_.for_path(steps_out, cfg.kind, fps=cfg.output.fps, crf=cfg.output.crf, frame_count=None)
+        on_step = StepFrames(gif, frames[0].image.shape[1::-1], progress.step)
+        extras.append(gif)
+    dreamer = make_dreamer(cfg, progress, on_step)
+    return Plan(frames, 1, [dreamer, *post_stages(cfg)], sinks, extras, steps_of=lambda f: dream_steps(dreamer, f))
 
 
 BUILDERS: dict[str, Builder] = {
     "dream": build_still,
     "video": build_video,
+    "zoom": build_zoom,
 }
 
 
@@ -56,7 +65,8 @@ def recipe(cfg: RenderConfig) -> dict:
     """What must match for `--resume` to continue a render: everything but where it is written."""
     data = cfg.model_dump(mode="json")
     data["output"].pop("paths", None)
-    data["output"].pop("contact_sheet", None)
+    for key in ("contact_sheet", "animate_steps", "fps", "crf"):  # encoding only: the frames are the same
+        data["output"].pop(key, None)
     return data
 
 
@@ -97,4 +107,5 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
             parts.clean()
     finally:
         progress.close()
-    return outputs(cfg) + ([Path(cfg.output.contact_sheet).expanduser()] if cfg.output.contact_sheet else [])
+    extra = [cfg.output.contact_sheet, cfg.output.animate_steps]
+    return outputs(cfg) + [Path(p).expanduser() for p in extra if p]
