@@ -15,6 +15,7 @@ chunk of a longer video all start a shot the same way, cold, from `carry = None`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from .ascent import Ascent
@@ -24,7 +25,7 @@ from .errors import DreamreelError
 from .frames import Frame, Stage
 from .motion import FlowFeedback, SceneCut
 from .plan import Plan, Progress, make_dreamer, make_sinks, post_stages
-from .post import HoldStrength
+from .post import Drift, HoldStrength
 from .sources import open_frames
 
 
@@ -60,4 +61,11 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
         return shot.steps(frame.index > 0, h, w) if shot else ShotDreamer(dreamer, dreamer.ascent).steps(False, h, w)
 
     hold: list[Stage] = [HoldStrength(boost=cfg.video.boost)] if cfg.video.hold and not cfg.video.independent else []
-    return Plan(source, source.frame_count or None, [*stages, *post_stages(cfg), *hold], sinks, steps_of=steps_of)
+    return Plan(source, source.frame_count or None, [*stages, *anchored(post_stages(cfg)), *hold], sinks, steps_of=steps_of)
+
+
+def anchored(post: list[Stage]) -> list[Stage]:
+    """Video drift control anchors the LAB *mean* only (brightness, colour balance). Matching the
+    spread too would, compounded through the carry frame after frame, fade the dream's own
+    contrast and colour within a shot (the cold first frame vivid, the rest washed out)."""
+    return [replace(s, spread=False) if isinstance(s, Drift) else s for s in post]

@@ -50,3 +50,15 @@ def test_300_zoom_frames_keep_mean_brightness_within_10_grey_levels(tmp_path, on
     render(cfg, quiet=True)
     means = np.array([grey(read_rgb(p)) for p in sorted((tmp_path / "f").iterdir())])
     assert len(means) == 300 and np.abs(means - means[0]).max() < 10
+
+
+# --- video: mean-only colour anchoring (issue 6) ---
+
+
+def test_mean_only_anchoring_keeps_the_dreams_spread():
+    src = make_image(48, 0)
+    dream = np.clip(src.astype(int) * 1.6 - 60 + 25, 0, 255).astype(np.uint8)  # more contrast, brighter
+    out = Drift(1.0, spread=False)(Frame(0, src, dream)).image
+    (m_out, s_out), (m_src, _), (_, s_dream) = lab_stats(out), lab_stats(src), lab_stats(dream)
+    assert abs(m_out[0] - m_src[0]) < 1.0  # brightness anchored
+    assert abs(s_out[0] - s_dream[0]) < 0.1 * s_dream[0]  # contrast kept
