@@ -98,16 +98,13 @@ class FlowFeedback:
     stays at 0.82). With `residual`, what is carried is the dream's residual over its own input
     (warped), laid over the new input: lighting changes in the footage come through. Where the
     forward-backward check fails (occlusions, disocclusions, the frame edge) the new input is
-    used instead, so a pan never smears the dream into streaks. `strength`, when set, caps the
-    carried dream's mean strength (grey levels): at carry 1.0 the dream would keep building up
-    on a slow shot, so the carried residual is scaled down to that target (a proportional
-    controller; the warm steps then add their share on top).
+    used instead, so a pan never smears the dream into streaks. (At blend 1.0 the dream would
+    keep building up on a slow shot: `post.HoldStrength` holds it.)
     """
 
     blend: float = 1.0
     residual: bool = True
     method: flow.Method = "dis"
-    strength: float | None = None
     feather: int = 1  # pixels: soften the reliability mask's edge so fallbacks leave no seam
     cubic: bool = True  # bicubic warp: a dream resampled every frame stays sharp
 
@@ -119,10 +116,6 @@ class FlowFeedback:
         dream = flow.warp(frame.carry.dream, field, self.cubic).astype(np.float32)
         base = flow.warp(frame.carry.source, field, self.cubic).astype(np.float32) if self.residual else source
         residual = (dream - base) * self.blend
-        if self.strength is not None:
-            now = float(np.abs(residual).mean())
-            if now > self.strength > 0:
-                residual *= self.strength / now
         weight = reliable.astype(np.float32)
         if self.feather:
             k = 2 * self.feather + 1
