@@ -134,22 +134,13 @@ def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="S
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
                       size=size, seed=seed, device=device, threads=threads)
-    number = lambda v: float(v) if v is not None and _is_number(v) else v  # noqa: E731
     flags = presets.merge(flags, {
         "kind": "zoom", "source": {"frames": frames, "start": start},
-        "motion": {"zoom": number(zoom), "angle": number(angle), "translate_x": number(translate_x),
-                   "translate_y": number(translate_y), "steps": str(steps) if steps is not None else None},
+        "motion": {"zoom": zoom, "angle": angle, "translate_x": translate_x, "translate_y": translate_y,
+                   "steps": str(steps) if steps is not None else None},  # --steps also overrides a steps schedule
         "post": {"drift": drift}, "output": {"fps": fps, "crf": crf, "contact_sheet": contact_sheet},
     })
     _done(run_render(presets.load(preset, flags), quiet=quiet, resume=resume), quiet)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 @app.command("layers")

@@ -75,6 +75,7 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
     `resume` continues from there (see `pipeline.resume`).
     """
     progress = Progress(1, quiet)
+    parts: Parts | None = None
     try:
         plan = build(cfg, progress)
         progress.set_frames(plan.frame_count)
@@ -103,6 +104,10 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
                 progress.end_frame()
         if parts:
             parts.clean()
+    except BaseException:
+        if parts and parts.empty():  # failed before a frame was finished: nothing worth resuming
+            parts.clean()
+        raise
     finally:
         progress.close()
     extra = [cfg.output.contact_sheet, cfg.output.animate_steps]

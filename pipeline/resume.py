@@ -107,5 +107,8 @@ class Parts:
             np.savez(f, index=np.int64(frame.index), **arrays)
         os.replace(tmp, self.folder / CARRY)
 
+    def empty(self) -> bool:
+        return not (self.folder / CARRY).exists()
+
     def clean(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
