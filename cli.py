@@ -107,9 +107,10 @@ def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
            output: Annotated[Optional[list[str]], typer.Option("-o", "--output", help="Output file(s); default out/PRESET.png")] = None,
            input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Input instead of the preset's.")] = None,
            size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None, quiet: Quiet = False,
-           resume: Resume = False) -> None:
+           resume: Resume = False, frames: Frames = None) -> None:
     """Render a preset, a complete recipe: dreamreel render classic -o out.png"""
-    cfg = presets.load(preset, overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads))
+    flags = overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads)
+    cfg = presets.load(preset, presets.merge(flags, {"source": {"frames": frames}}))
     if not cfg.output.paths:
         ext = ".png" if cfg.kind == "dream" else ".mp4"
         cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}{ext}",)})})

@@ -86,6 +86,7 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
                 stack.enter_context(extra)
             carry: Carry | None = None
             if parts:
+                stack.enter_context(parts)  # exits first: frames are kept even if a sink fails
                 for done in parts.finished():
                     for out in outs:
                         out.write(done)

@@ -1,6 +1,5 @@
 """`dreamreel zoom` end to end: every output format, zoom geometry, SIGKILL + --resume, errors."""
 
-import os
 import signal
 import subprocess
 import sys
