@@ -79,30 +79,9 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
     try:
         plan = build(cfg, progress)
         progress.set_frames(plan.frame_count)
-        parts = Parts.open(parts_dir(output_paths(cfg)[0]), recipe(cfg), resume) if plan.frame_count != 1 else None
-        with ExitStack() as stack:
-            outs = [stack.enter_context(s) for s in plan.sinks]
-            for extra in plan.extras:
-                stack.enter_context(extra)
-            carry: Carry | None = None
-            if parts:
-                stack.enter_context(parts)  # exits first: frames are kept even if a sink fails
-                for done in parts.finished():
-                    for out in outs:
-                        out.write(done)
-                    progress.end_frame()
-                carry = parts.carry
-            for frame in plan.frames_from(parts.start if parts else 0):
-                progress.start_frame(plan.steps_of(frame))
-                frame = replace(frame, carry=carry)
-                for stage in plan.stages:
-                    frame = stage(frame)
-                for out in outs:
-                    out.write(frame)
-                carry = plan.carry_of(frame)
-                if parts:
-                    parts.save(frame, carry)
-                progress.end_frame()
+        if plan.frame_count != 1:
+            parts = Parts.open(parts_dir(output_paths(cfg)[0]), recipe(cfg), resume)
+        run(plan, parts, progress)
         if parts:
             parts.clean()
     except BaseException:
@@ -113,3 +92,30 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
         progress.close()
     extra = [cfg.output.contact_sheet, cfg.output.animate_steps]
     return outputs(cfg) + [Path(p).expanduser() for p in extra if p]
+
+
+def run(plan: Plan, parts: Parts | None, progress: Progress) -> None:
+    """The loop: replay what an interrupted run finished, then carry -> stages -> every sink."""
+    with ExitStack() as stack:
+        outs = [stack.enter_context(s) for s in plan.sinks]
+        for extra in plan.extras:
+            stack.enter_context(extra)
+        carry: Carry | None = None
+        if parts:
+            stack.enter_context(parts)  # exits first: finished frames are kept even if a sink fails
+            for done in parts.finished():
+                for out in outs:
+                    out.write(done)
+                progress.end_frame()
+            carry = parts.carry
+        for frame in plan.frames_from(parts.start if parts else 0):
+            progress.start_frame(plan.steps_of(frame))
+            frame = replace(frame, carry=carry)
+            for stage in plan.stages:
+                frame = stage(frame)
+            for out in outs:
+                out.write(frame)
+            carry = plan.carry_of(frame)
+            if parts:
+                parts.save(frame, carry)
+            progress.end_frame()
