@@ -1,4 +1,4 @@
-# dreamreel: `make demo` renders the default preset; `make test` runs the suite.
+# dreamreel: `make demo` renders the default preset and a short zoom; `make test` runs the suite.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -16,6 +16,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dreamreel render default -o out/demo.png
+	$(BIN)/dreamreel zoom -o out/demo.gif -o out/demo.mp4 --frames 36 --size 128 --fps 20 --threads 1
 
 # A few seconds of a generated hand-held clip over the bundled photo (with a tone), stylised.
 demo-video: $(STAMP)

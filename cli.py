@@ -108,9 +108,10 @@ def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
            output: Annotated[Optional[list[str]], typer.Option("-o", "--output", help="Output file(s); default out/PRESET.png")] = None,
            input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Input instead of the preset's.")] = None,
            size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None, quiet: Quiet = False,
-           resume: Resume = False) -> None:
+           resume: Resume = False, frames: Frames = None) -> None:
     """Render a preset, a complete recipe: dreamreel render classic -o out.png"""
-    cfg = presets.load(preset, overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads))
+    flags = overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads)
+    cfg = presets.load(preset, presets.merge(flags, {"source": {"frames": frames}}))
     if not cfg.output.paths:
         ext = ".png" if cfg.kind == "dream" else ".mp4"
         cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}{ext}",)})})
@@ -135,22 +136,13 @@ def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="S
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
                       size=size, seed=seed, device=device, threads=threads)
-    number = lambda v: float(v) if v is not None and _is_number(v) else v  # noqa: E731
     flags = presets.merge(flags, {
         "kind": "zoom", "source": {"frames": frames, "start": start},
-        "motion": {"zoom": number(zoom), "angle": number(angle), "translate_x": number(translate_x),
-                   "translate_y": number(translate_y), "steps": str(steps) if steps is not None else None},
+        "motion": {"zoom": zoom, "angle": angle, "translate_x": translate_x, "translate_y": translate_y,
+                   "steps": str(steps) if steps is not None else None},  # --steps also overrides a steps schedule
         "post": {"drift": drift}, "output": {"fps": fps, "crf": crf, "contact_sheet": contact_sheet},
     })
     _done(run_render(presets.load(preset, flags), quiet=quiet, resume=resume), quiet)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 @app.command("layers")

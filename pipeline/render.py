@@ -77,35 +77,47 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
     `resume` continues from there (see `pipeline.resume`).
     """
     progress = Progress(1, quiet)
+    parts: Parts | None = None
     try:
         plan = build(cfg, progress)
         progress.set_frames(plan.frame_count)
-        parts = Parts.open(parts_dir(output_paths(cfg)[0]), recipe(cfg), resume) if plan.frame_count != 1 else None
-        with ExitStack() as stack:
-            outs = [stack.enter_context(s) for s in plan.sinks]
-            for extra in plan.extras:
-                stack.enter_context(extra)
-            carry: Carry | None = None
-            if parts:
-                for done in parts.finished():
-                    for out in outs:
-                        out.write(done)
-                    progress.end_frame()
-                carry = parts.carry
-            for frame in plan.frames_from(parts.start if parts else 0):
-                progress.start_frame(plan.steps_of(frame))
-                frame = replace(frame, carry=carry)
-                for stage in plan.stages:
-                    frame = stage(frame)
-                for out in outs:
-                    out.write(frame)
-                carry = plan.carry_of(frame)
-                if parts:
-                    parts.save(frame, carry)
-                progress.end_frame()
+        if plan.frame_count != 1:
+            parts = Parts.open(parts_dir(output_paths(cfg)[0]), recipe(cfg), resume)
+        run(plan, parts, progress)
         if parts:
             parts.clean()
+    except BaseException:
+        if parts and parts.empty():  # failed before a frame was finished: nothing worth resuming
+            parts.clean()
+        raise
     finally:
         progress.close()
     extra = [cfg.output.contact_sheet, cfg.output.animate_steps]
     return outputs(cfg) + [Path(p).expanduser() for p in extra if p]
+
+
+def run(plan: Plan, parts: Parts | None, progress: Progress) -> None:
+    """The loop: replay what an interrupted run finished, then carry -> stages -> every sink."""
+    with ExitStack() as stack:
+        outs = [stack.enter_context(s) for s in plan.sinks]
+        for extra in plan.extras:
+            stack.enter_context(extra)
+        carry: Carry | None = None
+        if parts:
+            stack.enter_context(parts)  # exits first: finished frames are kept even if a sink fails
+            for done in parts.finished():
+                for out in outs:
+                    out.write(done)
+                progress.end_frame()
+            carry = parts.carry
+        for frame in plan.frames_from(parts.start if parts else 0):
+            progress.start_frame(plan.steps_of(frame))
+            frame = replace(frame, carry=carry)
+            for stage in plan.stages:
+                frame = stage(frame)
+            for out in outs:
+                out.write(frame)
+            carry = plan.carry_of(frame)
+            if parts:
+                parts.save(frame, carry)
+            progress.end_frame()

@@ -1,6 +1,5 @@
 """`dreamreel zoom` end to end: every output format, zoom geometry, SIGKILL + --resume, errors."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -94,7 +93,8 @@ def test_animate_steps_writes_one_gif_frame_per_step(tiny_png, tmp_path):
     assert gif_frames(tmp_path / "steps.gif") == 6 and (tmp_path / "o.png").exists()
 
 
-@pytest.mark.parametrize("case", ["malformed schedule", "unknown extension", "unwritable output", "bad start"])
+@pytest.mark.parametrize("case", ["malformed schedule", "unknown extension", "unwritable output", "bad start", "fails at frame 0",
+                                  "zoom out of range"])
 def test_bad_zoom_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
@@ -104,6 +104,8 @@ def test_bad_zoom_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path):
         "unknown extension": ["-o", tmp_path / "out" / "z.avi"],
         "unwritable output": ["-o", blocker / "z.mp4"],
         "bad start": ["-o", out, "--start", "plasma"],
+        "zoom out of range": ["-o", out, "--zoom", "0:(1.02), 8:(9)"],  # checked on every frame before work
+        "fails at frame 0": ["-o", out, "--objective", 'channel("blocks.5", 999)'],  # after the parts folder is made
     }[case]
     result = zoom(*args, *FAST)
     assert result.exit_code == 2, result.output
