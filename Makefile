@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean demo-video
+.PHONY: install demo test bench clean demo-video docs-video
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ demo-video: $(STAMP)
 	$(BIN)/python -m benchmarks.clips out/demo-input.mp4 --clip handheld --frames 36 --width 192 --height 144 --audio
 	$(BIN)/dreamreel video out/demo-input.mp4 -o out/demo-video.mp4
 	$(BIN)/dreamreel quality out/demo-input.mp4 out/demo-video.mp4
+
+# README picture: the generated clip (left) beside its stylisation (right), as a small looping GIF.
+docs-video: demo-video
+	$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())') -v error -y \
+	  -i out/demo-input.mp4 -i out/demo-video.mp4 -filter_complex \
+	  "[0:v][1:v]hstack,scale=256:-2,fps=6,split[a][b];[a]palettegen=stats_mode=diff:max_colors=64[p];[b][p]paletteuse=dither=none" \
+	  -loop 0 docs/video.gif
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
