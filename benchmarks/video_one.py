@@ -45,7 +45,7 @@ def naive(src: Path, out: Path, frames: int, threads: int, device: str) -> None:
     w, h = meta["size"]
     writer = imageio_ffmpeg.write_frames(str(out), (w, h), fps=meta["fps"], macro_block_size=2)
     writer.send(None)
-    for i, raw in zip(range(frames), reader):
+    for i, raw in zip(range(frames), reader, strict=False):
         img = to_tensor(np.frombuffer(raw, np.uint8).reshape(h, w, 3).copy(), device)
         writer.send(to_image(naive_dream(model, "blocks.9", img, ascent_of(cfg.dream), seed=i)))
     writer.close()

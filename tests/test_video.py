@@ -95,7 +95,7 @@ def test_an_interrupted_video_resumes_to_the_same_frames(media, tmp_path, monkey
     monkeypatch.setattr(ShotDreamer, "__call__", original)
     render(cfg("run"), quiet=True, resume=True)
     ref, run = (sorted((tmp_path / d).glob("*.png")) for d in ("ref", "run"))
-    assert len(run) == 8 and all(np.array_equal(read_rgb(a), read_rgb(b)) for a, b in zip(ref, run))
+    assert len(run) == 8 and all(np.array_equal(read_rgb(a), read_rgb(b)) for a, b in zip(ref, run, strict=True))
 
 
 def test_quality_prints_a_table_and_json(media, tmp_path):
