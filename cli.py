@@ -55,6 +55,10 @@ Device = Annotated[Optional[str], typer.Option(help="cpu, cuda or auto.")]
 Threads = Annotated[Optional[int], typer.Option(help="CPU threads for torch.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted render from OUT.parts/.")]
+Fps = Annotated[Optional[float], typer.Option(help="Frames per second of videos (GIFs: 10, 20, 25 or 50 are exact).")]
+Crf = Annotated[Optional[int], typer.Option(help="H.264 quality, 0-51, lower is better (18).")]
+Frames = Annotated[Optional[int], typer.Option(help="Number of frames.")]
+ContactSheet = Annotated[Optional[str], typer.Option(help="Also write a PNG grid of evenly spaced frames.")]
 
 
 def overrides(*, input: Path | None = None, output: list[str] | None = None, model: str | None = None,
@@ -87,11 +91,14 @@ def dream(input: Annotated[Path, typer.Argument(help="Image to dream on.")], out
           preset: Preset = "default", model: Model = None, weights: Weights = None, objective: Objective = None,
           layers: Layers = None, octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None,
           step_size: StepSize = None, jitter: Jitter = None, size: Size = None, seed: Seed = None,
-          device: Device = None, threads: Threads = None, quiet: Quiet = False) -> None:
+          device: Device = None, threads: Threads = None, quiet: Quiet = False,
+          animate_steps: Annotated[Optional[str], typer.Option(help="Also write the ascent as a GIF, one frame per step.")] = None,
+          fps: Fps = None) -> None:
     """Dream on one image: dreamreel dream IMG -o OUT.png"""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
                       size=size, seed=seed, device=device, threads=threads)
+    flags = presets.merge(flags, {"output": {"animate_steps": animate_steps, "fps": fps}})
     _done(run_render(presets.load(preset, flags), quiet=quiet), quiet)
 
 
@@ -101,11 +108,13 @@ def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
            output: Annotated[Optional[list[str]], typer.Option("-o", "--output", help="Output file(s); default out/PRESET.png")] = None,
            input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Input instead of the preset's.")] = None,
            size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None, quiet: Quiet = False,
-           resume: Resume = False) -> None:
+           resume: Resume = False, frames: Frames = None) -> None:
     """Render a preset, a complete recipe: dreamreel render classic -o out.png"""
-    cfg = presets.load(preset, overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads))
+    flags = overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads)
+    cfg = presets.load(preset, presets.merge(flags, {"source": {"frames": frames}}))
     if not cfg.output.paths:
-        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}.png",)})})
+        ext = ".png" if cfg.kind == "dream" else ".mp4"
+        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}{ext}",)})})
     _done(run_render(cfg, quiet=quiet, resume=resume), quiet)
 
 
@@ -118,6 +127,33 @@ ChunkSeconds = Annotated[Optional[float], typer.Option(help="Shots longer than t
 WarmupFrames = Annotated[Optional[int], typer.Option(help="Frames rendered before each mid-shot chunk, then dropped.")]
 FadeFrames = Annotated[Optional[int], typer.Option(help="The last warm-up frames cross-fade over the previous chunk.")]
 KeepParts = Annotated[bool, typer.Option(help="Keep OUT.parts/ (the finished segments) after the join.")]
+
+
+@app.command()
+@friendly
+def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="Start image (default: the bundled sample).")] = None,
+         preset: Preset = "zoom", frames: Frames = None, fps: Fps = None, crf: Crf = None,
+         zoom: Annotated[Optional[str], typer.Option("--zoom", help='Scale per frame: 1.03 or "0:(1.02), 60:(1.05)".')] = None,
+         angle: Annotated[Optional[str], typer.Option(help="Degrees per frame (number or schedule).")] = None,
+         translate_x: Annotated[Optional[str], typer.Option(help="Pixels per frame, right (number or schedule).")] = None,
+         translate_y: Annotated[Optional[str], typer.Option(help="Pixels per frame, down (number or schedule).")] = None,
+         start: Annotated[Optional[str], typer.Option(help="Without INPUT: image (bundled sample) or noise.")] = None,
+         contact_sheet: ContactSheet = None, drift: Annotated[Optional[float], typer.Option(help="Drift control 0-1.")] = None,
+         model: Model = None, weights: Weights = None, objective: Objective = None, layers: Layers = None,
+         octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None, step_size: StepSize = None,
+         jitter: Jitter = None, size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None,
+         resume: Resume = False, quiet: Quiet = False) -> None:
+    """Fractal zoom: dreamreel zoom [INPUT] -o OUT.mp4 --frames N (each frame zooms into the last dream)."""
+    flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
+                      octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
+                      size=size, seed=seed, device=device, threads=threads)
+    flags = presets.merge(flags, {
+        "kind": "zoom", "source": {"frames": frames, "start": start},
+        "motion": {"zoom": zoom, "angle": angle, "translate_x": translate_x, "translate_y": translate_y,
+                   "steps": str(steps) if steps is not None else None},  # --steps also overrides a steps schedule
+        "post": {"drift": drift}, "output": {"fps": fps, "crf": crf, "contact_sheet": contact_sheet},
+    })
+    _done(run_render(presets.load(preset, flags), quiet=quiet, resume=resume), quiet)
 
 
 @app.command("layers")
@@ -164,6 +200,8 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
           steps_warm: Annotated[Optional[int], typer.Option(help="Ascent steps on frames that carry the previous dream.")] = None,
           blend: Annotated[Optional[float], typer.Option(help="Share of the warped previous dream carried (0-1).")] = None,
           flow: Annotated[Optional[str], typer.Option(help="Optical flow: dis or farneback.")] = None,
+          drift: Annotated[Optional[float], typer.Option(help="Colour anchoring to the source, 0-1.")] = None,
+          crf: Crf = None, contact_sheet: ContactSheet = None,
           engine: Engine = "local", address: Address = None, gpus_per_task: GpusPerTask = None, workers: Workers = None,
           chunk_seconds: ChunkSeconds = None, warmup_frames: WarmupFrames = None, fade_frames: FadeFrames = None,
           keep_parts: KeepParts = False) -> None:
@@ -176,6 +214,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
     flags["kind"] = "video"
     flags["source"].update(start_time=start, end_time=end, frames=max_frames, fps=fps)
     flags["video"] = {"independent": independent or None, "steps_warm": steps_warm, "blend": blend, "flow": flow}
+    flags = presets.merge(flags, {"post": {"drift": drift}, "output": {"crf": crf, "contact_sheet": contact_sheet}})
     chunking = {"chunk_seconds": chunk_seconds, "warmup_frames": warmup_frames, "fade_frames": fade_frames}
     flags["scaleout"] = {k: v for k, v in chunking.items() if v is not None}  # presets without [scaleout] keep its defaults
     cfg = presets.load(preset, flags)

@@ -62,6 +62,25 @@ class PostConfig(Section):
     decay: float = Field(0.0, ge=0.0, le=1.0)  # per frame, pull the accumulated dream this far back to the source
 
 
+class MotionConfig(Section):
+    """Zoom feedback, per frame; each a number or a keyframed schedule ("0:(1.02), 60:(1.05)")."""
+
+    zoom: float | str = 1.03  # scale per frame about the centre (> 1 zooms in)
+    angle: float | str = 0.0  # degrees per frame, counter-clockwise
+    translate_x: float | str = 0.0  # pixels per frame (right)
+    translate_y: float | str = 0.0  # pixels per frame (down)
+    steps: int | str | None = None  # ascent steps per octave per frame; None: dream.steps
+
+    @field_validator("zoom", "angle", "translate_x", "translate_y", "steps")
+    @classmethod
+    def _schedule_parses(cls, v: float | str | None, info: Any) -> float | str | None:
+        if v is not None:
+            from .schedule import Schedule
+
+            Schedule.parse(v, where=f"motion.{info.field_name}")  # a DreamreelError naming the column
+        return v
+
+
 class OutputConfig(Section):
     paths: tuple[str, ...] = ()  # format follows the extension
     fps: float = Field(25.0, gt=0.0, le=240.0)  # videos; GIFs use the nearest rate they can show (10, 20, 25, 50 exact)
@@ -103,6 +122,7 @@ class RenderConfig(Section):
     threads: int | None = Field(None, ge=1, le=1024)  # CPU threads; None: torch's default
     source: SourceConfig = SourceConfig()
     dream: DreamConfig = DreamConfig()
+    motion: MotionConfig = MotionConfig()
     post: PostConfig = PostConfig()
     output: OutputConfig = OutputConfig()
     video: VideoConfig = VideoConfig()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -70,3 +71,31 @@ class ShotDreamer:
         gen = d.generator(0 if self.fixed_jitter else frame.index)  # fixed: the same rolls every warm frame
         y = octaves(d.features, d.objective, to_tensor(frame.image, d.device), self.warm, gen, on_step=d.on_step)
         return replace(frame, image=to_image(y))
+
+
+@dataclass(frozen=True)
+class ScheduledDreamer:
+    """A `Dreamer` whose steps and objective weights follow schedules of the frame index.
+
+    `steps` (a Schedule, or None for the dreamer's own) is rounded per frame; `objective`
+    (objective text using ``t`` or ``sched(...)``, or None) is re-parsed per frame. The
+    network and its cut stay those of the base dreamer: the layers never change, only weights.
+    """
+
+    dreamer: Dreamer
+    steps: Callable[[float], float] | None = None
+    objective: str | None = None
+
+    def steps_at(self, t: int) -> int:
+        return self.dreamer.ascent.steps if self.steps is None else max(0, round(self.steps(t)))
+
+    def at(self, t: int) -> Dreamer:
+        d = self.dreamer
+        if self.steps is not None:
+            d = replace(d, ascent=replace(d.ascent, steps=self.steps_at(t)))
+        if self.objective is not None:
+            d = replace(d, objective=objectives.parse(self.objective, "dream.objective", t=t))
+        return d
+
+    def __call__(self, frame: Frame) -> Frame:
+        return self.at(frame.index)(frame)

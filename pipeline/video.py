@@ -5,8 +5,8 @@ Per frame, in order (see DEVELOPERS.md, "Video"):
     SceneCut       a hard cut drops the carry: the shot restarts cold
     FlowFeedback   dream t-1 warped onto frame t along the *input's* flow (occlusions: the new frame)
     ShotDreamer    cold frame: the full octave dream; carried frame: `steps_warm` steps only
-    HoldStrength   the shot's dream strength stays at its first frame's level
     post           drift control (colour anchored to the source), blend
+    HoldStrength   the finished frame's dream strength stays at the shot's first frame's level
 
 With `independent`, every frame is dreamed from scratch (the flicker reference). The chain's
 only state is `frame.carry` (last source + last dream): a render, a resumed render and a
@@ -15,6 +15,7 @@ chunk of a longer video all start a shot the same way, cold, from `carry = None`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from .ascent import Ascent
@@ -24,7 +25,7 @@ from .errors import DreamreelError
 from .frames import Frame, Stage
 from .motion import FlowFeedback, SceneCut
 from .plan import Plan, Progress, make_dreamer, make_sinks, post_stages
-from .post import HoldStrength
+from .post import Drift, HoldStrength
 from .sources import open_frames
 
 
@@ -35,15 +36,11 @@ def warm_ascent(cold: Ascent, v: VideoConfig) -> Ascent:
 
 
 def video_stages(v: VideoConfig, dreamer: Dreamer) -> list[Stage]:
-    """The stages before post: cut check, flow feedback, shot dreamer, strength hold."""
+    """The stages before post: cut check, flow feedback, shot dreamer."""
     if v.independent:
         return [dreamer]
-    stages: list[Stage] = [SceneCut(v.cut_threshold),
-                           FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather),
-                           ShotDreamer(dreamer, warm_ascent(dreamer.ascent, v), v.fixed_jitter)]
-    if v.hold:
-        stages.append(HoldStrength(boost=v.boost))
-    return stages
+    return [SceneCut(v.cut_threshold), FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather),
+            ShotDreamer(dreamer, warm_ascent(dreamer.ascent, v), v.fixed_jitter)]
 
 
 def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
@@ -63,4 +60,12 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
         h, w = frame.image.shape[:2]
         return shot.steps(frame.index > 0, h, w) if shot else ShotDreamer(dreamer, dreamer.ascent).steps(False, h, w)
 
-    return Plan(source, source.frame_count or None, [*stages, *post_stages(cfg)], sinks, steps_of=steps_of)
+    hold: list[Stage] = [HoldStrength(boost=cfg.video.boost)] if cfg.video.hold and not cfg.video.independent else []
+    return Plan(source, source.frame_count or None, [*stages, *anchored(post_stages(cfg)), *hold], sinks, steps_of=steps_of)
+
+
+def anchored(post: list[Stage]) -> list[Stage]:
+    """Video drift control anchors the LAB *mean* only (brightness, colour balance). Matching the
+    spread too would, compounded through the carry frame after frame, fade the dream's own
+    contrast and colour within a shot (the cold first frame vivid, the rest washed out)."""
+    return [replace(s, spread=False) if isinstance(s, Drift) else s for s in post]

@@ -1,6 +1,7 @@
 """`dreamreel video` and `dreamreel quality` end to end on tiny generated clips (64x48, 1 octave, few steps)."""
 
 import json
+import threading
 from pathlib import Path
 
 import cv2
@@ -90,10 +91,11 @@ def test_an_interrupted_video_resumes_to_the_same_frames(media, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         render(cfg("run"), quiet=True)
     assert not (tmp_path / "run").exists()
+    assert not [t for t in threading.enumerate() if t.name == "dreamreel-decode"]  # the decoder was stopped
     monkeypatch.setattr(ShotDreamer, "__call__", original)
     render(cfg("run"), quiet=True, resume=True)
     ref, run = (sorted((tmp_path / d).glob("*.png")) for d in ("ref", "run"))
-    assert len(run) == 8 and all(np.array_equal(read_rgb(a), read_rgb(b)) for a, b in zip(ref, run))
+    assert len(run) == 8 and all(np.array_equal(read_rgb(a), read_rgb(b)) for a, b in zip(ref, run, strict=True))
 
 
 def test_quality_prints_a_table_and_json(media, tmp_path):
@@ -103,6 +105,8 @@ def test_quality_prints_a_table_and_json(media, tmp_path):
     assert q["frames"] == 8 and q["dream_strength"] == 0 and q["warp_error"] == q["warp_error_input"]
     result = runner.invoke(app, ["quality", str(media["pan"]), str(media["pan"])])
     assert "warping error (input)" in result.stdout
+    result = runner.invoke(app, ["quality", str(media["pan"]), str(media["pan"]), "--max-frames", "3"])
+    assert result.exit_code == 2 and "more frames" in result.stderr
 
 
 def bad_inputs(tmp_path: Path) -> dict[str, Path]:
