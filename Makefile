@@ -1,21 +1,35 @@
-# dreamreel: `make demo` renders the default preset; `make test` runs the suite.
+# dreamreel: `make demo` renders the default preset and a short zoom; `make test` runs the suite.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean demo-video docs-video
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,ray]'
 	touch $@
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dreamreel render default -o out/demo.png
+	$(BIN)/dreamreel zoom -o out/demo.gif -o out/demo.mp4 --frames 36 --size 128 --fps 20 --threads 1
+
+# A few seconds of a generated hand-held clip over the bundled photo (with a tone), stylised.
+demo-video: $(STAMP)
+	$(BIN)/python -m benchmarks.clips out/demo-input.mp4 --clip handheld --frames 36 --width 192 --height 144 --audio
+	$(BIN)/dreamreel video out/demo-input.mp4 -o out/demo-video.mp4
+	$(BIN)/dreamreel quality out/demo-input.mp4 out/demo-video.mp4
+
+# README picture: the generated clip (left) beside its stylisation (right), as a small looping GIF.
+docs-video: demo-video
+	$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())') -v error -y \
+	  -i out/demo-input.mp4 -i out/demo-video.mp4 -filter_complex \
+	  "[0:v][1:v]hstack,scale=256:-2,fps=6,split[a][b];[a]palettegen=stats_mode=diff:max_colors=64[p];[b][p]paletteuse=dither=none" \
+	  -loop 0 docs/video.gif
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,10 @@ Device = Annotated[Optional[str], typer.Option(help="cpu, cuda or auto.")]
 Threads = Annotated[Optional[int], typer.Option(help="CPU threads for torch.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted render from OUT.parts/.")]
+Fps = Annotated[Optional[float], typer.Option(help="Frames per second of videos (GIFs: 10, 20, 25 or 50 are exact).")]
+Crf = Annotated[Optional[int], typer.Option(help="H.264 quality, 0-51, lower is better (18).")]
+Frames = Annotated[Optional[int], typer.Option(help="Number of frames.")]
+ContactSheet = Annotated[Optional[str], typer.Option(help="Also write a PNG grid of evenly spaced frames.")]
 
 
 def overrides(*, input: Path | None = None, output: list[str] | None = None, model: str | None = None,
@@ -86,11 +91,14 @@ def dream(input: Annotated[Path, typer.Argument(help="Image to dream on.")], out
           preset: Preset = "default", model: Model = None, weights: Weights = None, objective: Objective = None,
           layers: Layers = None, octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None,
           step_size: StepSize = None, jitter: Jitter = None, size: Size = None, seed: Seed = None,
-          device: Device = None, threads: Threads = None, quiet: Quiet = False) -> None:
+          device: Device = None, threads: Threads = None, quiet: Quiet = False,
+          animate_steps: Annotated[Optional[str], typer.Option(help="Also write the ascent as a GIF, one frame per step.")] = None,
+          fps: Fps = None) -> None:
     """Dream on one image: dreamreel dream IMG -o OUT.png"""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
                       size=size, seed=seed, device=device, threads=threads)
+    flags = presets.merge(flags, {"output": {"animate_steps": animate_steps, "fps": fps}})
     _done(run_render(presets.load(preset, flags), quiet=quiet), quiet)
 
 
@@ -100,12 +108,52 @@ def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
            output: Annotated[Optional[list[str]], typer.Option("-o", "--output", help="Output file(s); default out/PRESET.png")] = None,
            input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Input instead of the preset's.")] = None,
            size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None, quiet: Quiet = False,
-           resume: Resume = False) -> None:
+           resume: Resume = False, frames: Frames = None) -> None:
     """Render a preset, a complete recipe: dreamreel render classic -o out.png"""
-    cfg = presets.load(preset, overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads))
+    flags = overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads)
+    cfg = presets.load(preset, presets.merge(flags, {"source": {"frames": frames}}))
     if not cfg.output.paths:
-        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}.png",)})})
+        ext = ".png" if cfg.kind == "dream" else ".mp4"
+        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}{ext}",)})})
     _done(run_render(cfg, quiet=quiet, resume=resume), quiet)
+
+
+# Scale-out (issue 9): chunked video renders, in this process or on a Ray cluster.
+Engine = Annotated[str, typer.Option(help="local (this process) or ray (chunks across a Ray cluster; needs dreamreel[ray]).")]
+Address = Annotated[Optional[str], typer.Option(help="Ray cluster: auto (the one `ray start` made) or HOST:PORT; none: that, else a new local one.")]
+GpusPerTask = Annotated[Optional[float], typer.Option(help="GPUs per Ray worker (default: 1 if the cluster has GPUs, else 0).")]
+Workers = Annotated[Optional[int], typer.Option(help="Ray workers (default: as many as GPUs or CPUs allow).")]
+ChunkSeconds = Annotated[Optional[float], typer.Option(help="Shots longer than this are split into chunks.")]
+WarmupFrames = Annotated[Optional[int], typer.Option(help="Frames rendered before each mid-shot chunk, then dropped.")]
+FadeFrames = Annotated[Optional[int], typer.Option(help="The last warm-up frames cross-fade over the previous chunk.")]
+KeepParts = Annotated[bool, typer.Option(help="Keep OUT.parts/ (the finished segments) after the join.")]
+
+
+@app.command()
+@friendly
+def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="Start image (default: the bundled sample).")] = None,
+         preset: Preset = "zoom", frames: Frames = None, fps: Fps = None, crf: Crf = None,
+         zoom: Annotated[Optional[str], typer.Option("--zoom", help='Scale per frame: 1.03 or "0:(1.02), 60:(1.05)".')] = None,
+         angle: Annotated[Optional[str], typer.Option(help="Degrees per frame (number or schedule).")] = None,
+         translate_x: Annotated[Optional[str], typer.Option(help="Pixels per frame, right (number or schedule).")] = None,
+         translate_y: Annotated[Optional[str], typer.Option(help="Pixels per frame, down (number or schedule).")] = None,
+         start: Annotated[Optional[str], typer.Option(help="Without INPUT: image (bundled sample) or noise.")] = None,
+         contact_sheet: ContactSheet = None, drift: Annotated[Optional[float], typer.Option(help="Drift control 0-1.")] = None,
+         model: Model = None, weights: Weights = None, objective: Objective = None, layers: Layers = None,
+         octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None, step_size: StepSize = None,
+         jitter: Jitter = None, size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None,
+         resume: Resume = False, quiet: Quiet = False) -> None:
+    """Fractal zoom: dreamreel zoom [INPUT] -o OUT.mp4 --frames N (each frame zooms into the last dream)."""
+    flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
+                      octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
+                      size=size, seed=seed, device=device, threads=threads)
+    flags = presets.merge(flags, {
+        "kind": "zoom", "source": {"frames": frames, "start": start},
+        "motion": {"zoom": zoom, "angle": angle, "translate_x": translate_x, "translate_y": translate_y,
+                   "steps": str(steps) if steps is not None else None},  # --steps also overrides a steps schedule
+        "post": {"drift": drift}, "output": {"fps": fps, "crf": crf, "contact_sheet": contact_sheet},
+    })
+    _done(run_render(presets.load(preset, flags), quiet=quiet, resume=resume), quiet)
 
 
 @app.command("layers")
@@ -132,6 +180,78 @@ def list_models() -> None:
     """The models dreamreel knows."""
     for spec in models.REGISTRY.values():
         typer.echo(f"{spec.name:<20} {spec.summary}")
+
+
+# --- video stylisation and its quality measures (issue 6) ------------------------------------
+
+
+@app.command()
+@friendly
+def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi, webm, gif, ...) or a folder of frames.")],
+          output: Output, preset: Preset = "video", model: Model = None, weights: Weights = None,
+          objective: Objective = None, layers: Layers = None, octaves: Octaves = None, octave_scale: OctaveScale = None,
+          steps: Steps = None, step_size: StepSize = None, jitter: Jitter = None, size: Size = None, seed: Seed = None,
+          device: Device = None, threads: Threads = None, quiet: Quiet = False, resume: Resume = False,
+          start: Annotated[Optional[float], typer.Option(help="Start at this time (seconds).")] = None,
+          end: Annotated[Optional[float], typer.Option(help="Stop at this time (seconds).")] = None,
+          max_frames: Annotated[Optional[int], typer.Option("--max-frames", "--frames", help="Render at most this many frames.")] = None,
+          fps: Annotated[Optional[float], typer.Option(help="Resample to this rate (default: the source's).")] = None,
+          independent: Annotated[bool, typer.Option(help="Dream every frame from scratch (flickers; the reference).")] = False,
+          steps_warm: Annotated[Optional[int], typer.Option(help="Ascent steps on frames that carry the previous dream.")] = None,
+          blend: Annotated[Optional[float], typer.Option(help="Share of the warped previous dream carried (0-1).")] = None,
+          flow: Annotated[Optional[str], typer.Option(help="Optical flow: dis or farneback.")] = None,
+          drift: Annotated[Optional[float], typer.Option(help="Colour anchoring to the source, 0-1.")] = None,
+          crf: Crf = None, contact_sheet: ContactSheet = None,
+          engine: Engine = "local", address: Address = None, gpus_per_task: GpusPerTask = None, workers: Workers = None,
+          chunk_seconds: ChunkSeconds = None, warmup_frames: WarmupFrames = None, fade_frames: FadeFrames = None,
+          keep_parts: KeepParts = False) -> None:
+    """Stylise a video with dreams that stay steady through motion: dreamreel video IN.mp4 -o OUT.mp4
+
+    With --engine ray it renders in chunks across a Ray cluster; rerunning resumes."""
+    flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
+                      octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
+                      size=size, seed=seed, device=device, threads=threads)
+    flags["kind"] = "video"
+    flags["source"].update(start_time=start, end_time=end, frames=max_frames, fps=fps)
+    flags["video"] = {"independent": independent or None, "steps_warm": steps_warm, "blend": blend, "flow": flow}
+    flags = presets.merge(flags, {"post": {"drift": drift}, "output": {"crf": crf, "contact_sheet": contact_sheet}})
+    chunking = {"chunk_seconds": chunk_seconds, "warmup_frames": warmup_frames, "fade_frames": fade_frames}
+    flags["scaleout"] = {k: v for k, v in chunking.items() if v is not None}  # presets without [scaleout] keep its defaults
+    cfg = presets.load(preset, flags)
+    if engine == "ray":
+        from pipeline import scaleout  # Ray itself is imported only once the render starts
+
+        _done(scaleout.render(cfg, "ray", address=address, gpus_per_task=gpus_per_task, workers=workers, quiet=quiet,
+                              keep_parts=keep_parts), quiet)
+    elif engine == "local":
+        _done(run_render(cfg, quiet=quiet, resume=resume), quiet)
+    else:
+        raise DreamreelError(f"unknown engine {engine!r}", "use local or ray")
+
+
+@app.command()
+@friendly
+def quality(input: Annotated[Path, typer.Argument(help="The source video (or frames folder).")],
+            output: Annotated[Path, typer.Argument(help="The stylised video made from it.")],
+            start: Annotated[Optional[float], typer.Option(help="The --start the render used (seconds).")] = None,
+            end: Annotated[Optional[float], typer.Option(help="The --end the render used (seconds).")] = None,
+            max_frames: Annotated[Optional[int], typer.Option("--max-frames", "--frames", help="The --max-frames the render used.")] = None,
+            fps: Annotated[Optional[float], typer.Option(help="The --fps the render used.")] = None,
+            flow: Annotated[str, typer.Option(help="Optical flow: dis or farneback.")] = "dis",
+            as_json: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False) -> None:
+    """Temporal warping error of OUTPUT (Lai et al. 2018), the input's own (the floor), and dream strength."""
+    from pipeline import metrics
+
+    if flow not in ("dis", "farneback"):
+        raise DreamreelError(f"unknown flow {flow!r}", "use dis or farneback")
+    q = metrics.measure(input, output, start, end, max_frames, flow, fps)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps(q.as_dict()))
+        return
+    typer.echo(f"frames                  {q.frames}")
+    typer.echo(f"warping error (output)  {q.e_out:.6f}")
+    typer.echo(f"warping error (input)   {q.e_in:.6f}   the floor: flow and resampling are not perfect")
+    typer.echo(f"dream strength          {q.strength:.2f}   mean |output - input|, 0-255")
 
 
 def main(argv: list[str] | None = None) -> int:

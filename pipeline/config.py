@@ -27,6 +27,12 @@ class SourceConfig(Section):
     size: int | None = Field(None, ge=16, le=8192)  # longest side in pixels; None keeps the input's
     frames: int | None = Field(None, ge=1, le=10_000_000)  # frames to render (animations); None: the kind's default
     start: Literal["image", "noise"] = "image"  # zoom without an input: the bundled sample, or seeded noise
+    # video / frames folder (issue 6): a part of the input, in seconds or exact frames (end exclusive)
+    start_time: float | None = Field(None, ge=0.0)
+    end_time: float | None = Field(None, gt=0.0)
+    start_frame: int | None = Field(None, ge=0)
+    end_frame: int | None = Field(None, ge=1)
+    fps: float | None = Field(None, gt=0.0, le=240.0)  # read (and write) at this rate; None: the source's (25 for frames)
 
 
 class DreamConfig(Section):
@@ -58,12 +64,56 @@ class PostConfig(Section):
     decay: float = Field(0.0, ge=0.0, le=1.0)  # per frame, pull the accumulated dream this far back to the source
 
 
+class MotionConfig(Section):
+    """Zoom feedback, per frame; each a number or a keyframed schedule ("0:(1.02), 60:(1.05)")."""
+
+    zoom: float | str = 1.03  # scale per frame about the centre (> 1 zooms in)
+    angle: float | str = 0.0  # degrees per frame, counter-clockwise
+    translate_x: float | str = 0.0  # pixels per frame (right)
+    translate_y: float | str = 0.0  # pixels per frame (down)
+    steps: int | str | None = None  # ascent steps per octave per frame; None: dream.steps
+
+    @field_validator("zoom", "angle", "translate_x", "translate_y", "steps")
+    @classmethod
+    def _schedule_parses(cls, v: float | str | None, info: Any) -> float | str | None:
+        if v is not None:
+            from .schedule import Schedule
+
+            Schedule.parse(v, where=f"motion.{info.field_name}")  # a DreamreelError naming the column
+        return v
+
+
 class OutputConfig(Section):
     paths: tuple[str, ...] = ()  # format follows the extension
     fps: float = Field(25.0, gt=0.0, le=240.0)  # videos; GIFs use the nearest rate they can show (10, 20, 25, 50 exact)
     crf: int = Field(18, ge=0, le=51)  # H.264 quality (lower is better; VP9 gets crf + 13)
     contact_sheet: str | None = None  # a PNG grid of evenly spaced frames
     animate_steps: str | None = None  # a GIF of the ascent, one frame per step (stills)
+
+
+class VideoConfig(Section):
+    """Video stylisation (kind = "video"): flow-warped feedback, warm steps, cuts, strength hold."""
+
+    independent: bool = False  # dream every frame from scratch (the flicker reference)
+    flow: Literal["dis", "farneback"] = "dis"  # optical flow on the input frames
+    blend: float = Field(1.0, ge=0.0, le=1.0)  # share of the warped previous dream carried where flow is reliable
+    residual: bool = True  # carry the dream's residual over its (warped) input, laid on the new input
+    steps_warm: int = Field(2, ge=0, le=1000)  # ascent steps on a carried frame (a cold start gets dream.steps per octave)
+    step_size_warm: float | None = Field(0.01, gt=0.0, le=1.0)  # None: dream.step_size
+    octaves_warm: int = Field(1, ge=1, le=12)  # octave levels for warm steps (1: full size only)
+    fixed_jitter: bool = True  # the same roll sequence on every warm frame (less flicker)
+    hold: bool = True  # hold the shot's dream strength at its first frame's level
+    boost: float = Field(1.05, ge=1.0, le=2.0)  # at most this gain per frame when the strength sags
+    cut_threshold: float = Field(27.0, ge=0.0, le=255.0)  # PySceneDetect content score for a cut; 0: no cut detection
+    feather: int = Field(1, ge=0, le=16)  # pixels: soften the occlusion mask's edge
+
+
+class ScaleoutConfig(Section):
+    """Chunked renders (`--engine ray`): how long shots are split, how each chunk warms up."""
+
+    chunk_seconds: float = Field(10.0, gt=0.0, le=86400.0)  # shots longer than this are split into chunks
+    warmup_frames: int = Field(16, ge=0, le=10000)  # rendered before a chunk's first kept frame, then dropped
+    fade_frames: int = Field(8, ge=0, le=10000)  # the last warm-up frames cross-fade over the previous chunk
 
 
 class RenderConfig(Section):
@@ -74,8 +124,11 @@ class RenderConfig(Section):
     threads: int | None = Field(None, ge=1, le=1024)  # CPU threads; None: torch's default
     source: SourceConfig = SourceConfig()
     dream: DreamConfig = DreamConfig()
+    motion: MotionConfig = MotionConfig()
     post: PostConfig = PostConfig()
     output: OutputConfig = OutputConfig()
+    video: VideoConfig = VideoConfig()
+    scaleout: ScaleoutConfig = ScaleoutConfig()
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:

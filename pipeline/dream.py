@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 
 from . import models, objectives, runtime
-from .ascent import Ascent, OnStep, octaves
+from .ascent import Ascent, OnStep, octave_sizes, octaves
 from .config import DreamConfig
 from .features import FeatureNet
 from .frames import Frame, to_image, to_tensor
@@ -48,3 +49,60 @@ class Dreamer:
         x = to_tensor(frame.image, self.device)
         y = octaves(self.features, self.objective, x, self.ascent, self.generator(frame.index), on_step=self.on_step)
         return replace(frame, image=to_image(y))
+
+
+# --- video: cold start per shot, warm steps after (issue 6) ----------------------------------
+
+
+@dataclass(frozen=True)
+class ShotDreamer:
+    """The first frame of a shot (no carry) gets the full octave dream; the others, which arrive
+    holding the warped previous dream (`motion.FlowFeedback`), only `warm` (a few steps, usually
+    at full size alone). Most of the remaining flicker is each frame's fresh gradient, so the
+    warm steps reuse one jitter sequence (`fixed_jitter`) instead of a new one per frame.
+    """
+
+    cold: Dreamer
+    warm: Ascent
+    fixed_jitter: bool = True
+
+    def steps(self, warm: bool, height: int, width: int) -> int:
+        """Ascent steps a frame of this size will take (for the progress bar)."""
+        a = self.warm if warm else self.cold.ascent
+        return len(octave_sizes(height, width, a)) * a.steps
+
+    def __call__(self, frame: Frame) -> Frame:
+        if frame.carry is None:
+            return self.cold(frame)
+        d = self.cold
+        gen = d.generator(0 if self.fixed_jitter else frame.index)  # fixed: the same rolls every warm frame
+        y = octaves(d.features, d.objective, to_tensor(frame.image, d.device), self.warm, gen, on_step=d.on_step)
+        return replace(frame, image=to_image(y))
+
+
+@dataclass(frozen=True)
+class ScheduledDreamer:
+    """A `Dreamer` whose steps and objective weights follow schedules of the frame index.
+
+    `steps` (a Schedule, or None for the dreamer's own) is rounded per frame; `objective`
+    (objective text using ``t`` or ``sched(...)``, or None) is re-parsed per frame. The
+    network and its cut stay those of the base dreamer: the layers never change, only weights.
+    """
+
+    dreamer: Dreamer
+    steps: Callable[[float], float] | None = None
+    objective: str | None = None
+
+    def steps_at(self, t: int) -> int:
+        return self.dreamer.ascent.steps if self.steps is None else max(0, round(self.steps(t)))
+
+    def at(self, t: int) -> Dreamer:
+        d = self.dreamer
+        if self.steps is not None:
+            d = replace(d, ascent=replace(d.ascent, steps=self.steps_at(t)))
+        if self.objective is not None:
+            d = replace(d, objective=objectives.parse(self.objective, "dream.objective", t=t))
+        return d
+
+    def __call__(self, frame: Frame) -> Frame:
+        return self.at(frame.index)(frame)

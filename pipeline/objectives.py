@@ -116,11 +116,20 @@ def register(name: str, factory: Callable[..., Objective], example: str) -> None
     EXAMPLES[name] = example
 
 
-def parse(text: str, where: str = "objective") -> Objective:
-    """Parse the objective language; a bad expression is a one-line DreamreelError."""
+def time_names(t: float, where: str = "objective") -> dict[str, object]:
+    """Names for weights that change over an animation: ``t`` (frame index), math, and
+    ``sched("0:(1), 60:(0)")`` (a keyframed schedule's value at t), e.g.
+    ``sched("0:(1), 90:(0)") * layer("blocks.3") + sched("0:(0), 90:(1)") * layer("blocks.12")``."""
+    from .schedule import Schedule  # schedule imports expr only; late import keeps this module first
+
+    return {**expr.MATH, "t": t, "sched": lambda text: Schedule.parse(text, f"{where}: sched")(t)}
+
+
+def parse(text: str, where: str = "objective", t: float = 0.0) -> Objective:
+    """Parse the objective language at frame `t`; a bad expression is a one-line DreamreelError."""
     fix = f"write e.g. {EXAMPLES['layer']} + 0.5 * {EXAMPLES['channel']}"
     try:
-        value = expr.evaluate(expr.parse(text), FACTORIES)
+        value = expr.evaluate(expr.parse(text), {**time_names(t, where), **FACTORIES})
     except expr.ExprError as e:
         raise expr.fail(where, text, e, fix) from None
     if not isinstance(value, Objective):

@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import torch
 from tqdm import tqdm
 
 from . import sinks as sinks_
-from .ascent import octave_sizes
+from .ascent import OnStep, octave_sizes
 from .config import RenderConfig
 from .dream import Dreamer
 from .errors import DreamreelError
-from .frames import Carry, Frame, Stage
+from .frames import Carry, Frame, Stage, to_image
 from .post import Blend, Drift
 
 
@@ -101,11 +102,13 @@ def output_paths(cfg: RenderConfig) -> list[str]:
     return list(cfg.output.paths)
 
 
-def make_sinks(cfg: RenderConfig, frame_count: int | None, audio_from: Path | None = None) -> list[sinks_.Sink]:
+def make_sinks(cfg: RenderConfig, frame_count: int | None, audio_from: Path | None = None,
+               audio_start: float = 0.0) -> list[sinks_.Sink]:
     """One sink per output (plus the contact sheet), every path checked writable before work."""
     out = cfg.output
     paths = output_paths(cfg)
-    made = [sinks_.for_path(p, cfg.kind, fps=out.fps, crf=out.crf, frame_count=frame_count, audio_from=audio_from)
+    made = [sinks_.for_path(p, cfg.kind, fps=out.fps, crf=out.crf, frame_count=frame_count, audio_from=audio_from,
+                            audio_start=audio_start)
             for p in paths]
     if out.contact_sheet:
         sheet = Path(out.contact_sheet).expanduser()
@@ -118,10 +121,29 @@ def make_sinks(cfg: RenderConfig, frame_count: int | None, audio_from: Path | No
     return made
 
 
-def make_dreamer(cfg: RenderConfig, progress: Progress) -> Dreamer:
+def make_dreamer(cfg: RenderConfig, progress: Progress, on_step: OnStep | None = None) -> Dreamer:
+    """The configured Dreamer; `on_step` (default: the step progress bar) runs after each step."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    return Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, on_step=progress.step)
+    return Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, on_step=on_step or progress.step)
+
+
+@dataclass
+class StepFrames:
+    """`--animate-steps`: each ascent step's image, scaled to the frame size, as a frame to `sink`."""
+
+    sink: sinks_.Sink
+    size: tuple[int, int]  # (width, height)
+    then: Callable[..., None]
+    count: int = 0
+
+    def __call__(self, img: torch.Tensor, value: torch.Tensor) -> None:
+        self.then(img, value)
+        image = to_image(img)
+        if image.shape[1::-1] != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR)
+        self.sink.write(Frame(self.count, image, image))
+        self.count += 1
 
 
 def dream_steps(dreamer: Dreamer, frame: Frame, steps: int | None = None) -> int:

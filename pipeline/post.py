@@ -27,7 +27,7 @@ def lab_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lab.mean(0), lab.std(0)
 
 
-def match_lab(image: np.ndarray, reference: np.ndarray, share: float = 1.0) -> np.ndarray:
+def match_lab(image: np.ndarray, reference: np.ndarray, share: float = 1.0, spread: bool = True) -> np.ndarray:
     """Move `image`'s per-channel LAB mean and spread `share` of the way to `reference`'s.
 
     Brightness (L) and colour balance (a, b) are anchored; the dream's patterns stay, only
@@ -36,7 +36,7 @@ def match_lab(image: np.ndarray, reference: np.ndarray, share: float = 1.0) -> n
     lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     mean, std = lab.reshape(-1, 3).mean(0), lab.reshape(-1, 3).std(0)
     ref_mean, ref_std = lab_stats(reference)
-    matched = (lab - mean) * (ref_std / np.maximum(std, 1e-3)) + ref_mean
+    matched = (lab - mean) * (ref_std / np.maximum(std, 1e-3) if spread else 1.0) + ref_mean  # spread=False: mean only
     lab = lab + share * (matched - lab)
     rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -55,9 +55,46 @@ class Drift:
 
     share: float = 1.0
     decay: float = 0.0
+    spread: bool = True  # False: anchor the mean only (video: the dream's extra contrast and colour are its look)
 
     def __call__(self, frame: Frame) -> Frame:
-        image = match_lab(frame.image, frame.source, self.share) if self.share else frame.image
+        image = match_lab(frame.image, frame.source, self.share, self.spread) if self.share else frame.image
         if self.decay:
             image = cv2.addWeighted(image, 1.0 - self.decay, cv2.resize(frame.source, image.shape[1::-1]), self.decay, 0.0)
         return replace(frame, image=image)
+
+
+# --- video: hold the dream strength through a shot (issue 6) ---------------------------------
+
+
+@dataclass(frozen=True)
+class HoldStrength:
+    """Keep a shot's dream strength where its cold first frame put it (a proportional controller).
+
+    With the warped dream carried at ~1.0, every frame's warm steps add to what is already
+    there, and on a slow shot the dream would keep building. The target needs no state of its
+    own: it is the previous output's strength (mean |dream - source|, in the carry), so by
+    induction the whole shot stays at its first frame's level. Only growth is pulled back
+    (by scaling the dream's residual over its source); a frame that lost strength (warping
+    softens the dream a little, fresh pixels after an occlusion start plain) is lifted back by
+    at most `boost` per frame. `slack` lets the level creep up by that share per frame.
+    """
+
+    slack: float = 0.0
+    boost: float = 1.0
+
+    def __call__(self, frame: Frame) -> Frame:
+        if frame.carry is None:
+            return frame
+        target = _strength(frame.carry.dream, frame.carry.source) * (1.0 + self.slack)
+        now = _strength(frame.image, frame.source)
+        gain = min(target / now, self.boost) if now else 1.0
+        if gain == 1.0 or (gain > 1.0 and now >= target):
+            return frame
+        src = frame.source.astype(np.float32)
+        held = src + (frame.image.astype(np.float32) - src) * gain
+        return replace(frame, image=np.clip(held + 0.5, 0, 255).astype(np.uint8))
+
+
+def _strength(image: np.ndarray, source: np.ndarray) -> float:
+    return float(np.abs(image.astype(np.int16) - source.astype(np.int16)).mean())

@@ -16,9 +16,12 @@ from pathlib import Path
 from .config import RenderConfig
 from .errors import DreamreelError
 from .frames import Carry
-from .plan import Plan, Progress, dream_steps, make_dreamer, make_sinks, output_paths, post_stages, resolve_device
+from . import sinks as sinks_
+from .plan import Plan, Progress, StepFrames, dream_steps, make_dreamer, make_sinks, output_paths, post_stages, resolve_device
 from .resume import Parts, parts_dir
 from .sources import ImageSource
+from .video import build_video
+from .zoom import build_zoom
 
 __all__ = ["BUILDERS", "Plan", "Progress", "build", "outputs", "render", "resolve_device"]
 
@@ -34,12 +37,20 @@ def build_still(cfg: RenderConfig, progress: Progress) -> Plan:
     sinks = make_sinks(cfg, 1)
     source = ImageSource(Path(cfg.source.input).expanduser() if cfg.source.input else None, cfg.source.size)
     frames = list(source)  # one still: read now, so a bad input fails before the model loads
-    dreamer = make_dreamer(cfg, progress)
-    return Plan(frames, 1, [dreamer, *post_stages(cfg)], sinks, steps_of=lambda f: dream_steps(dreamer, f))
+    extras, on_step = [], None
+    if steps_out := cfg.output.animate_steps:  # one GIF frame per ascent step
+        sinks_.check_output(steps_out)
+        gif = sinks_.for_path(steps_out, cfg.kind, fps=cfg.output.fps, crf=cfg.output.crf, frame_count=None)
+        on_step = StepFrames(gif, frames[0].image.shape[1::-1], progress.step)
+        extras.append(gif)
+    dreamer = make_dreamer(cfg, progress, on_step)
+    return Plan(frames, 1, [dreamer, *post_stages(cfg)], sinks, extras, steps_of=lambda f: dream_steps(dreamer, f))
 
 
 BUILDERS: dict[str, Builder] = {
     "dream": build_still,
+    "video": build_video,
+    "zoom": build_zoom,
 }
 
 
@@ -54,7 +65,8 @@ def recipe(cfg: RenderConfig) -> dict:
     """What must match for `--resume` to continue a render: everything but where it is written."""
     data = cfg.model_dump(mode="json")
     data["output"].pop("paths", None)
-    data["output"].pop("contact_sheet", None)
+    for key in ("contact_sheet", "animate_steps", "fps", "crf"):  # encoding only: the frames are the same
+        data["output"].pop(key, None)
     return data
 
 
@@ -65,34 +77,47 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
     `resume` continues from there (see `pipeline.resume`).
     """
     progress = Progress(1, quiet)
+    parts: Parts | None = None
     try:
         plan = build(cfg, progress)
         progress.set_frames(plan.frame_count)
-        parts = Parts.open(parts_dir(output_paths(cfg)[0]), recipe(cfg), resume) if plan.frame_count != 1 else None
-        with ExitStack() as stack:
-            outs = [stack.enter_context(s) for s in plan.sinks]
-            for extra in plan.extras:
-                stack.enter_context(extra)
-            carry: Carry | None = None
-            if parts:
-                for done in parts.finished():
-                    for out in outs:
-                        out.write(done)
-                    progress.end_frame()
-                carry = parts.carry
-            for frame in plan.frames_from(parts.start if parts else 0):
-                progress.start_frame(plan.steps_of(frame))
-                frame = replace(frame, carry=carry)
-                for stage in plan.stages:
-                    frame = stage(frame)
-                for out in outs:
-                    out.write(frame)
-                carry = plan.carry_of(frame)
-                if parts:
-                    parts.save(frame, carry)
-                progress.end_frame()
+        if plan.frame_count != 1:
+            parts = Parts.open(parts_dir(output_paths(cfg)[0]), recipe(cfg), resume)
+        run(plan, parts, progress)
         if parts:
             parts.clean()
+    except BaseException:
+        if parts and parts.empty():  # failed before a frame was finished: nothing worth resuming
+            parts.clean()
+        raise
     finally:
         progress.close()
-    return outputs(cfg) + ([Path(cfg.output.contact_sheet).expanduser()] if cfg.output.contact_sheet else [])
+    extra = [cfg.output.contact_sheet, cfg.output.animate_steps]
+    return outputs(cfg) + [Path(p).expanduser() for p in extra if p]
+
+
+def run(plan: Plan, parts: Parts | None, progress: Progress) -> None:
+    """The loop: replay what an interrupted run finished, then carry -> stages -> every sink."""
+    with ExitStack() as stack:
+        outs = [stack.enter_context(s) for s in plan.sinks]
+        for extra in plan.extras:
+            stack.enter_context(extra)
+        carry: Carry | None = None
+        if parts:
+            stack.enter_context(parts)  # exits first: finished frames are kept even if a sink fails
+            for done in parts.finished():
+                for out in outs:
+                    out.write(done)
+                progress.end_frame()
+            carry = parts.carry
+        for frame in plan.frames_from(parts.start if parts else 0):
+            progress.start_frame(plan.steps_of(frame))
+            frame = replace(frame, carry=carry)
+            for stage in plan.stages:
+                frame = stage(frame)
+            for out in outs:
+                out.write(frame)
+            carry = plan.carry_of(frame)
+            if parts:
+                parts.save(frame, carry)
+            progress.end_frame()

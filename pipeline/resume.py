@@ -6,9 +6,9 @@
     000000.png ...  each finished frame, lossless
     carry.npz       the last finished frame's index and its `Carry` (what the next frame needs)
 
-Every file is written under a partial name and renamed, frame first, carry second, so a
-SIGKILL at any moment leaves a consistent state: the carry names the last frame that is
-complete. ``--resume`` replays the finished frames into the sinks, restores the carry and
+Every file is written (on a background thread, in order) under a partial name and renamed,
+frame first, carry second, so a SIGKILL at any moment leaves a consistent state: the carry
+names the last frame that is complete. ``--resume`` replays the finished frames into the sinks, restores the carry and
 continues; since each frame's randomness comes from (seed, index) and its feedback only from
 the carry, the result equals an uninterrupted run bit for bit on the same device and thread
 count. A finished render removes the folder. Nothing here knows what kind of render it is.
@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import DreamreelError
 from .frames import Carry, Frame
-from .sinks import committed, frame_name, write_png
+from .sinks import Worker, committed, frame_name, write_png
 
 RECIPE, CARRY = "recipe.json", "carry.npz"
 
@@ -97,8 +97,21 @@ class Parts:
             image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             yield Frame(i, image, image)
 
+    def __enter__(self) -> Parts:
+        self._worker = Worker(self._write, name="resume-parts")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """Drain even on an error or Ctrl-C: every frame handed over is kept for --resume."""
+        self._worker.finish()
+
     def save(self, frame: Frame, carry: Carry) -> None:
-        """Keep a finished frame, then mark it finished by writing the carry that follows it."""
+        """Keep a finished frame (on a background thread, in order; inside ``with parts:``)."""
+        self._worker.put((frame, carry))
+
+    def _write(self, item: tuple[Frame, Carry]) -> None:
+        """Write the frame, then mark it finished by writing the carry that follows it."""
+        frame, carry = item
         with committed(self.folder / frame_name(frame.index)) as partial:
             write_png(partial, frame.image, compression=1)
         arrays = {k: np.asarray(v) for k, v in carry._asdict().items() if v is not None}  # None: the field's default
@@ -106,6 +119,9 @@ class Parts:
         with open(tmp, "wb") as f:
             np.savez(f, index=np.int64(frame.index), **arrays)
         os.replace(tmp, self.folder / CARRY)
+
+    def empty(self) -> bool:
+        return not (self.folder / CARRY).exists()
 
     def clean(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -236,7 +236,9 @@ class FfmpegSink:
     `audio_from` (MP4/WebM): a media file whose first audio stream is muxed in, when it has one.
     """
 
-    def __init__(self, path: Path, fps: float, codec_args: list[str], audio_from: Path | None = None) -> None:
+    def __init__(self, path: Path, fps: float, codec_args: list[str], audio_from: Path | None = None,
+                 audio_start: float = 0.0) -> None:
+        self.audio_start = audio_start  # seconds into `audio_from` (a video rendered from --start)
         self.path = path
         self.fps = fps
         self.codec_args = codec_args
@@ -255,8 +257,10 @@ class FfmpegSink:
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", f"{self.fps:g}", "-i", "-"]
         audio = self.audio_from is not None and has_audio(self.audio_from)
         if audio:
+            cmd += ["-ss", f"{self.audio_start:.6f}"] if self.audio_start else []
+            # apad + shortest: the picture sets the length (an AAC track a few ms short would cut the last frame)
             cmd += ["-i", str(self.audio_from), "-map", "0:v:0", "-map", "1:a:0", "-c:a", AUDIO_CODEC[self.path.suffix.lower()],
-                    "-shortest"]
+                    "-af", "apad", "-shortest"]
         return [*cmd, *self.codec_args, str(self._partial)]
 
     def _start(self, image: Image) -> None:
@@ -444,7 +448,7 @@ class ContactSheetSink:
 
 
 def for_path(path: str | Path, kind: str = "dream", *, fps: float = 25.0, crf: int = 18, frame_count: int | None = 1,
-             audio_from: Path | None = None) -> Sink:
+             audio_from: Path | None = None, audio_start: float = 0.0) -> Sink:
     """The sink for `path`, chosen by its extension (a trailing slash or an existing folder: PNG
     frames); an unknown one fails before any work. `fps`, `crf` and `audio_from` apply to
     videos (GIFs play at `gif_fps(fps)`, have no audio)."""
@@ -455,9 +459,9 @@ def for_path(path: str | Path, kind: str = "dream", *, fps: float = 25.0, crf: i
     if ext in STILL_EXTS:
         return ImageSink(p)
     if ext == ".mp4":
-        return FfmpegSink(p, fps, _mp4_args(crf), audio_from)
+        return FfmpegSink(p, fps, _mp4_args(crf), audio_from, audio_start)
     if ext == ".webm":
-        return FfmpegSink(p, fps, _webm_args(crf), audio_from)
+        return FfmpegSink(p, fps, _webm_args(crf), audio_from, audio_start)
     if ext == ".gif":
         return FfmpegSink(p, gif_fps(fps), GIF_ARGS)
     what = f"extension {ext!r}" if ext else f"{p.name!r} (no extension)"

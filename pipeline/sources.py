@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import logging
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
+import imageio_ffmpeg
 import numpy as np
 
 from .errors import DreamreelError
@@ -14,6 +20,8 @@ from .frames import Frame, Image
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "chelsea.png"  # CC0, see data/CREDITS.md
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+T = TypeVar("T")
+logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)  # its size notice is expected: we scale on read
 
 
 def read_image(path: Path) -> Image:
@@ -53,3 +61,279 @@ class ImageSource:
     def __iter__(self) -> Iterator[Frame]:
         image = fit(read_image(self.path or SAMPLE), self.size)
         yield Frame(0, image, image)
+
+
+# --- video and frame folders (issue 6) -------------------------------------------------------
+# A video is decoded by imageio-ffmpeg's bundled ffmpeg on a background thread into a bounded
+# queue (`prefetched`), so decoding runs beside the compute and never holds the whole video.
+# Frame ranges are exact: `start_frame`/`end_frame` are what the Ray splitter asks for.
+
+VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+
+
+def prefetched(make: Callable[[], Iterator[T]], maxsize: int = 8) -> Iterator[T]:
+    """Run the iterator `make()` on a thread, `maxsize` items ahead of the consumer.
+
+    The thread owns the iterator (it is created, advanced and closed there, so ffmpeg's
+    generator can shut its process down). Its errors are re-raised here, in the consumer's
+    thread. Closing this generator early (a `break`, an error, Ctrl-C) stops the thread and
+    waits for it: nothing is abandoned.
+    """
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        it = make()
+        try:
+            for x in it:
+                if not put(("item", x)):
+                    return
+            put(("end", None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, who re-raises it
+            put(("error", e))
+        finally:
+            close = getattr(it, "close", None)
+            if close:
+                close()
+
+    thread = threading.Thread(target=work, name="dreamreel-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, x = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise x
+            yield x
+    finally:
+        stop.set()
+        thread.join()
+
+
+def natural_key(path: Path) -> list[Any]:
+    """`frame2.png` before `frame10.png`: digit runs compare as numbers."""
+    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", path.name)]
+
+
+def even_fit(width: int, height: int, size: int | None) -> tuple[int, int]:
+    """(w, h) with the longest side `size`, both even (H.264 yuv420p needs even sides)."""
+    if size is None:
+        return width, height
+    k = size / max(width, height)
+    return max(2, round(width * k / 2) * 2), max(2, round(height * k / 2) * 2)
+
+
+def frame_range(fps: float, start: float | None, end: float | None, start_frame: int | None, end_frame: int | None,
+                max_frames: int | None) -> tuple[int, int | None]:
+    """[first, last) in frames at `fps` from seconds or frames (not both), capped at `max_frames`."""
+    if start is not None and start_frame is not None or end is not None and end_frame is not None:
+        raise DreamreelError("both seconds and frames given for the start or the end", "give one of them")
+    first = start_frame if start_frame is not None else round((start or 0.0) * fps)
+    last = end_frame if end_frame is not None else (round(end * fps) if end is not None else None)
+    if max_frames is not None:
+        last = first + max_frames if last is None else min(last, first + max_frames)
+    if last is not None and last <= first:
+        raise DreamreelError(f"empty frame range [{first}, {last})", "make the end later than the start")
+    return first, last
+
+
+@dataclass(frozen=True)
+class VideoMeta:
+    fps: float
+    size: tuple[int, int]  # (width, height) of the source
+    duration: float  # seconds; 0 when unknown
+    has_audio: bool
+
+
+def probe(path: Path) -> VideoMeta:
+    """The video's rate, size, duration and audio, or a one-line error saying why it can't be read."""
+    if not path.exists():
+        raise DreamreelError(f"input not found: {path}", "check the path")
+    if not path.is_file():
+        raise DreamreelError(f"input is not a file: {path}", "give a video file or a folder of frames")
+    if path.stat().st_size == 0:
+        raise DreamreelError(f"video {path} is empty (0 bytes)", "give a video with frames")
+    gen = imageio_ffmpeg.read_frames(str(path))
+    try:
+        meta = next(gen)
+    except (OSError, RuntimeError, StopIteration) as e:
+        why = "it has no video stream" if "video" in str(e).lower() and "stream" in str(e).lower() else "ffmpeg cannot decode it"
+        raise DreamreelError(f"cannot read video {path}: {why}", "give an mp4/mov/avi/webm/gif file ffmpeg can play") from None
+    finally:
+        gen.close()
+    fps = float(meta.get("fps") or 0.0)
+    if fps <= 0:
+        raise DreamreelError(f"video {path}: frame rate unknown", "re-encode it with a constant frame rate")
+    return VideoMeta(fps, tuple(meta["source_size"]), float(meta.get("duration") or 0.0), "audio_codec" in meta)
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """Frames of a video file, streamed; `fps` is the rate it is read (and must be written) at.
+
+    Variable-frame-rate sources are resampled on read to one constant rate (`-vf fps=R`), so
+    a sink writing at `fps` keeps the duration and the audio in sync. `start_frame` and
+    `end_frame` (exclusive) are frame-exact at that rate (ffmpeg's accurate input seek: a
+    chunk of a long video is ``VideoSource.open(path, start_frame=a, end_frame=b)``). The
+    yielded `Frame`s are numbered from 0 within the range (resume and PNG-folder sinks count
+    from 0); `iter_from(n)` starts at the range's n-th frame without decoding the ones before.
+    """
+
+    path: Path
+    size: int | None = None
+    start_frame: int = 0
+    end_frame: int | None = None  # exclusive; None: to the end
+    fps: float = 0.0  # 0: the source's rate
+    meta: VideoMeta | None = None
+    prefetch: int = 8
+
+    @classmethod
+    def open(cls, path: Path, size: int | None = None, start: float | None = None, end: float | None = None,
+             start_frame: int | None = None, end_frame: int | None = None, max_frames: int | None = None,
+             fps: float | None = None) -> VideoSource:
+        """Probe `path` and turn seconds (`start`/`end`) or frames into an exact frame range."""
+        meta = probe(path)
+        rate = fps or meta.fps
+        return cls(path, size, *frame_range(rate, start, end, start_frame, end_frame, max_frames), rate, meta)
+
+    @property
+    def frame_count(self) -> int:
+        """Frames this source yields: exact for a bounded range, else estimated from the duration."""
+        total = round(self.meta.duration * self.fps) if self.meta else 0
+        end = self.end_frame if self.end_frame is not None else total
+        return max(0, end - self.start_frame)
+
+    @property
+    def audio(self) -> Path | None:
+        """The file whose audio a sink should lay under the frames (None: no audio)."""
+        return self.path if self.meta and self.meta.has_audio else None
+
+    @property
+    def start_seconds(self) -> float:
+        return self.start_frame / self.fps
+
+    def _frames(self) -> Iterator[Image]:
+        """Raw decode of [start_frame, end_frame) on the calling thread (`prefetched` runs it on its own)."""
+        w, h = even_fit(*self.meta.size, self.size) if self.meta else (0, 0)
+        vf = f"fps={self.fps!r}" + (f",scale={w}:{h}:flags=area" if self.size else "")
+        out = ["-vf", vf, "-an", "-sn"]
+        if self.end_frame is not None:
+            out += ["-frames:v", str(self.end_frame - self.start_frame)]
+        inp = ["-ss", f"{self.start_seconds:.6f}"] if self.start_frame else []
+        gen = imageio_ffmpeg.read_frames(str(self.path), input_params=inp, output_params=out)
+        try:
+            fw, fh = next(gen)["size"]
+            for raw in gen:
+                yield np.frombuffer(raw, np.uint8).reshape(fh, fw, 3).copy()  # writable, as torch wants
+        finally:
+            gen.close()
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.iter_from(0)
+
+    def iter_from(self, skip: int) -> Iterator[Frame]:
+        """Frames `skip`, `skip + 1`, ... of the range, seeking straight to the first (resume)."""
+        if skip:
+            end = self.end_frame
+            if end is not None and self.start_frame + skip >= end:
+                return
+            yield from (replace(f, index=f.index + skip)
+                        for f in replace(self, start_frame=self.start_frame + skip).iter_from(0))
+            return
+        n = -1
+        try:
+            for n, image in enumerate(prefetched(self._frames, self.prefetch)):
+                yield Frame(n, image, image)
+        except (OSError, RuntimeError) as e:
+            raise DreamreelError(f"cannot decode {self.path} at frame {self.start_frame + n + 1}: {str(e).splitlines()[0]}",
+                                 "check the file plays; re-encode it if it is damaged") from None
+        if n < 0:
+            raise DreamreelError(f"video {self.path} has no frames in [{self.start_frame}, {self.end_frame or 'end'})",
+                                 "give a video with frames, or a start before its end")
+
+
+@dataclass(frozen=True)
+class FrameDirSource:
+    """A folder of images in natural order (`f2.png` before `f10.png`), all of one size."""
+
+    path: Path
+    size: int | None = None
+    start_frame: int = 0
+    end_frame: int | None = None
+    fps: float = 25.0
+    audio: Path | None = None  # a folder of frames has no sound
+    start_seconds: float = 0.0
+
+    def files(self) -> list[Path]:
+        files = sorted((p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTS), key=natural_key)
+        if not files:
+            raise DreamreelError(f"no image files in {self.path}", f"put {', '.join(IMAGE_EXTS)} frames there")
+        return files[self.start_frame:self.end_frame]
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.files())
+
+    def check_sizes(self) -> None:
+        """Refuse a folder of mixed sizes before any work (PNG headers are read, other formats decoded)."""
+        files = self.files()
+        first = image_size(files[0])
+        for f in files[1:]:
+            if (size := image_size(f)) != first:
+                raise DreamreelError(f"frame {f.name} is {size[0]}x{size[1]}, the first is {first[0]}x{first[1]}",
+                                     "make every frame in the folder the same size")
+
+    def _frames(self, skip: int = 0) -> Iterator[Image]:
+        first: tuple[int, ...] | None = None
+        for f in self.files()[skip:]:
+            image = read_image(f)
+            if first is None:
+                first = image.shape
+            elif image.shape != first:
+                raise DreamreelError(f"frame {f.name} is {image.shape[1]}x{image.shape[0]}, the first is {first[1]}x{first[0]}",
+                                     "make every frame in the folder the same size")
+            yield image
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.iter_from(0)
+
+    def iter_from(self, skip: int) -> Iterator[Frame]:
+        for n, image in enumerate(prefetched(lambda: self._frames(skip), 8), start=skip):
+            if self.size:
+                image = cv2.resize(image, even_fit(image.shape[1], image.shape[0], self.size), interpolation=cv2.INTER_AREA)
+            yield Frame(n, image, image)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image: from a PNG's header without decoding it, else by decoding."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    h, w = read_image(path).shape[:2]
+    return w, h
+
+
+def open_frames(path: Path, size: int | None = None, start: float | None = None, end: float | None = None,
+                start_frame: int | None = None, end_frame: int | None = None, max_frames: int | None = None,
+                fps: float | None = None) -> VideoSource | FrameDirSource:
+    """A video file or a folder of frames, limited to a part (seconds or frames) and scaled to `size`."""
+    if not path.is_dir():
+        return VideoSource.open(path, size, start, end, start_frame, end_frame, max_frames, fps)
+    rate = fps or 25.0
+    first, last = frame_range(rate, start, end, start_frame, end_frame, max_frames)
+    source = FrameDirSource(path, size, first, last, rate, start_seconds=first / rate)
+    if not source.frame_count:
+        raise DreamreelError(f"no frames in {path} from frame {first}", "give a start inside the folder's frames")
+    source.check_sizes()
+    return source

@@ -1,0 +1,134 @@
+"""Tiny clips with known motion, made from the bundled photo: for tests and `benchmarks.stability`.
+
+Every clip is a list of ``HxWx3 uint8`` RGB frames; `write_mp4` encodes one (optionally with a
+sine-tone audio track) using imageio-ffmpeg's bundled ffmpeg.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import wave
+from pathlib import Path
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+
+from pipeline.sources import SAMPLE, read_image
+
+Clip = list[np.ndarray]
+
+
+def photo() -> np.ndarray:
+    return read_image(SAMPLE)  # 451 x 300 "Chelsea the cat"
+
+
+def _view(img: np.ndarray, cx: float, cy: float, scale: float, angle: float, w: int, h: int) -> np.ndarray:
+    """A w x h camera view of `img` centred at (cx, cy), `scale` source pixels per output pixel, rotated."""
+    m = cv2.getRotationMatrix2D((cx, cy), angle, 1.0 / scale)
+    m[:, 2] += (w / 2 - cx, h / 2 - cy)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def camera(frames: int, w: int, h: int, *, pan: float = 0.0, zoom: float = 1.0, turn: float = 0.0,
+           shake: float = 0.0, seed: int = 0) -> Clip:
+    """A moving camera over the photo: `pan` px/frame, `zoom` per frame, `turn` degrees/frame, hand `shake` px."""
+    img = photo()
+    rng = np.random.default_rng(seed)
+    jitter = np.cumsum(rng.normal(0, shake, (frames, 2)), 0) * 0.5 if shake else np.zeros((frames, 2))
+    base = 2.4 * 96 / h  # source pixels per view pixel: a 128x96 view sees ~300x230 of the photo
+    out = []
+    for t in range(frames):
+        cx = img.shape[1] / 2 - pan * base * frames / 2 + pan * base * t + jitter[t, 0]
+        cy = img.shape[0] / 2 + jitter[t, 1]
+        out.append(_view(img, cx, cy, base / zoom**t, turn * t, w, h))
+    return out
+
+
+def occluder(frames: int, w: int, h: int, speed: float = 3.0) -> Clip:
+    """A textured square sliding over a still background: real occlusions and disocclusions."""
+    bg = camera(1, w, h)[0]
+    rng = np.random.default_rng(1)
+    side = h // 3
+    tex = cv2.resize(rng.integers(0, 255, (side // 4, side // 4, 3), dtype=np.uint8), (side, side), interpolation=cv2.INTER_NEAREST)
+    out = []
+    for t in range(frames):
+        f = bg.copy()
+        x0 = int(round(4 + speed * t)) % (w - side)
+        f[h // 3: h // 3 + side, x0: x0 + side] = tex
+        out.append(f)
+    return out
+
+
+def cut(frames: int, w: int, h: int, at: int | None = None) -> Clip:
+    """A slow pan that cuts hard to another view (upside down, other colours) at frame `at`."""
+    at = frames // 2 if at is None else at
+    a = camera(frames, w, h, pan=1.0)
+    b = [np.ascontiguousarray(f[::-1, :, ::-1]) for f in camera(frames, w, h, pan=-1.0, seed=3)]
+    return a[:at] + b[at:]
+
+
+CLIPS = {
+    "pan": lambda n, w, h: camera(n, w, h, pan=2.0),
+    "zoom": lambda n, w, h: camera(n, w, h, zoom=1.03),
+    "rotate": lambda n, w, h: camera(n, w, h, turn=1.5),
+    "occluder": lambda n, w, h: occluder(n, w, h),
+    "handheld": lambda n, w, h: camera(n, w, h, pan=1.0, zoom=1.01, turn=0.3, shake=1.0),
+}
+
+
+def sine_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
+    """A 440 Hz tone (numpy, no lavfi needed)."""
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (np.sin(2 * np.pi * 440 * t) * 0.3 * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes(pcm.tobytes())
+    return path
+
+
+def write_mp4(path: Path, clip: Clip, fps: float = 12.0, audio: bool = False, crf: int = 12) -> Path:
+    """Encode `clip` as H.264 (near lossless); with `audio`, an AAC sine tone as long as the clip."""
+    h, w = clip[0].shape[:2]
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = sine_wav(Path(tmp) / "tone.wav", len(clip) / fps) if audio else None
+        gen = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=2, quality=None,
+                                          output_params=["-crf", str(crf)] + (["-c:a", "aac"] if audio else []),
+                                          audio_path=str(wav) if wav else None, ffmpeg_log_level="error")
+        gen.send(None)
+        for f in clip:
+            gen.send(np.ascontiguousarray(f))
+        gen.close()
+    return path
+
+
+def has_audio(path: Path) -> bool:
+    """Whether ffmpeg sees an audio stream in `path` (the bundled ffmpeg has no ffprobe)."""
+    err = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    return "Audio:" in err
+
+
+def main() -> None:
+    """`python -m benchmarks.clips OUT.mp4 [--clip handheld] [--frames 36] [--width 192 --height 144] [--audio]`"""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Write one of the generated clips as an MP4.")
+    p.add_argument("out", type=Path)
+    p.add_argument("--clip", default="handheld", choices=[*CLIPS, "cut"])
+    p.add_argument("--frames", type=int, default=36)
+    p.add_argument("--width", type=int, default=192)
+    p.add_argument("--height", type=int, default=144)
+    p.add_argument("--fps", type=float, default=12.0)
+    p.add_argument("--audio", action="store_true")
+    a = p.parse_args()
+    make = cut if a.clip == "cut" else CLIPS[a.clip]
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    write_mp4(a.out, make(a.frames, a.width, a.height), a.fps, a.audio)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

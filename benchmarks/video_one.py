@@ -1,0 +1,75 @@
+"""One timed video render in a fresh process: prints a JSON line (seconds, frames, peak MiB).
+
+    dreamreel  `pipeline.render` of the `video` preset: decode/encode threads, flow-warped
+               carry, warm frames take `steps_warm` steps on the cut network
+    naive      the loop a typical script writes: read a frame, dream it from scratch with the
+               full network (`benchmarks.naive`), write it; no overlap of I/O and compute
+
+Frames come from a generated camera pan over the bundled photo (`benchmarks.clips`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import torch
+
+from benchmarks.naive import naive_dream
+from pipeline import models, presets
+from pipeline.frames import to_image, to_tensor
+from pipeline.render import render
+from pipeline.dream import ascent_of
+
+
+def dreamreel(src: Path, out: Path, frames: int, threads: int, device: str) -> None:
+    cfg = presets.load("video", {"source": {"input": str(src), "frames": frames}, "threads": threads, "device": device,
+                                 "output": {"paths": [str(out)]}})
+    render(cfg, quiet=True)
+
+
+def naive(src: Path, out: Path, frames: int, threads: int, device: str) -> None:
+    torch.set_num_threads(threads)
+    cfg = presets.load("video")
+    model = models.load(device=torch.device(device))
+    reader = imageio_ffmpeg.read_frames(str(src))
+    meta = next(reader)
+    w, h = meta["size"]
+    writer = imageio_ffmpeg.write_frames(str(out), (w, h), fps=meta["fps"], macro_block_size=2)
+    writer.send(None)
+    for i, raw in zip(range(frames), reader, strict=False):
+        img = to_tensor(np.frombuffer(raw, np.uint8).reshape(h, w, 3).copy(), device)
+        writer.send(to_image(naive_dream(model, "blocks.9", img, ascent_of(cfg.dream), seed=i)))
+    writer.close()
+    reader.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("variant", choices=["naive", "dreamreel"])
+    p.add_argument("size", type=int)
+    p.add_argument("frames", type=int)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.mp4"  # made in another process: its frames must not count in this one's peak memory
+        subprocess.run([sys.executable, "-m", "benchmarks.clips", str(src), "--clip", "pan", "--frames", str(a.frames),
+                        "--width", str(a.size), "--height", str(a.size * 3 // 4 // 2 * 2)], check=True, capture_output=True)
+        t0 = time.perf_counter()
+        (dreamreel if a.variant == "dreamreel" else naive)(src, Path(tmp) / "out.mp4", a.frames, a.threads, a.device)
+        seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "frames": a.frames, "peak_mib": peak}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""One fractal-zoom render in a fresh process: prints a JSON line (seconds, fps, peak MiB).
+
+`naive` is the zoom loop a typical script writes: crop-and-resize the last frame, run the
+naive DeepDream of `benchmarks.naive` on it (full network, fp32, NCHW), keep every frame in a
+list and encode them at the end (as `imageio.mimsave` does). `dreamreel` is `render()` of the
+same zoom (same layer, octaves, steps, zoom, start image) writing an MP4 as it goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+import torch
+
+from benchmarks.naive import naive_dream
+from pipeline import models
+from pipeline.ascent import Ascent
+from pipeline.config import RenderConfig
+from pipeline.frames import to_image, to_tensor
+from pipeline.render import render
+from pipeline.zoom import noise_image
+
+LAYER = "blocks.9"
+ZOOM = 1.02
+
+
+def zoom_crop(image: np.ndarray, k: float) -> np.ndarray:
+    """The script way: cut the centre 1/k and scale it back up."""
+    h, w = image.shape[:2]
+    ch, cw = round(h / k), round(w / k)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return cv2.resize(image[y:y + ch, x:x + cw], (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def naive_zoom(size: int, frames: int, a: Ascent, out: Path, device: torch.device) -> None:
+    model = models.load(device=device)
+    frame = noise_image(size, 0)
+    kept = []
+    for t in range(frames):
+        if t:
+            frame = zoom_crop(frame, ZOOM)
+        frame = to_image(naive_dream(model, LAYER, to_tensor(frame, device), a, seed=t))
+        kept.append(frame)
+    writer = imageio_ffmpeg.write_frames(str(out), (size, size), fps=25, macro_block_size=2)
+    writer.send(None)
+    for f in kept:
+        writer.send(f)
+    writer.close()
+
+
+def dreamreel_zoom(size: int, frames: int, a: Ascent, out: Path, device: str, threads: int) -> None:
+    cfg = RenderConfig(kind="zoom", seed=0, device=device, threads=threads,
+                       source={"size": size, "frames": frames, "start": "noise"}, motion={"zoom": ZOOM},
+                       dream={"objective": f'layer("{LAYER}")', "octaves": a.octaves, "octave_scale": a.octave_scale,
+                              "steps": a.steps, "step_size": a.step_size, "jitter": a.jitter},
+                       output={"paths": [str(out)]})
+    render(cfg, quiet=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("variant", choices=["naive", "dreamreel"])
+    p.add_argument("size", type=int)
+    p.add_argument("frames", type=int)
+    p.add_argument("--octaves", type=int, default=3)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    asc = Ascent(octaves=a.octaves, octave_scale=1.4, steps=a.steps, step_size=0.02, jitter=16)
+    with tempfile.TemporaryDirectory() as tmp:
+        def go(frames: int, size: int) -> None:
+            out = Path(tmp) / f"z{frames}.mp4"
+            if a.variant == "naive":
+                naive_zoom(size, frames, asc, out, torch.device(a.device))
+            else:
+                dreamreel_zoom(size, frames, asc, out, a.device, a.threads)
+
+        go(2, 64)  # warm-up: model load and first calls
+        if a.device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        go(a.frames, a.size)
+        seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # (ffmpeg's own peak is not reported: RUSAGE_CHILDREN counts the forked copy of this process)
+    print(json.dumps({"seconds": seconds, "fps": a.frames / seconds, "peak_mib": peak}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Dense optical flow on *input* frames, warping, and the forward-backward consistency mask.
+
+Shared by the video stage (`motion.FlowFeedback`) and the quality measures (`metrics`), so the
+stylised clip and its warping error see the same motion. Flow is always computed between
+source frames, never between dreams: a dream's invented texture would be "tracked" too.
+
+Conventions: a flow field is ``HxWx2 float32`` (dx, dy) in pixels. `track(prev, curr)` returns
+the *backward* field of `curr` (for each pixel of `curr`, where it was in `prev`), so
+``warp(prev_anything, field)`` lines `prev_anything` up with `curr`; and the mask of pixels
+whose motion is trustworthy (not occluded, not disoccluded, not pulled from outside the frame).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .frames import Image
+
+Field = npt.NDArray[np.float32]  # H x W x 2: (dx, dy) in pixels
+Mask = npt.NDArray[np.bool_]  # H x W: True where the flow is reliable
+Method = Literal["dis", "farneback"]
+METHODS: tuple[str, ...] = ("dis", "farneback")
+
+
+def _gray(image: Image) -> npt.NDArray[np.uint8]:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def flow(a: Image, b: Image, method: Method = "dis") -> Field:
+    """Dense flow from `a` to `b`: pixel p of `a` moves to p + flow[p] in `b`."""
+    ga, gb = _gray(a), _gray(b)
+    if method == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        patch = max(4, min(8, min(ga.shape) // 32))  # small frames: small patches, or an object's motion bleeds
+        dis.setPatchSize(patch)  # into the background around it and hides its occlusions from the check
+        dis.setPatchStride(patch // 2)
+        return dis.calc(ga, gb, None)
+    if method == "farneback":
+        return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+    raise ValueError(f"unknown flow method {method!r}; use one of {METHODS}")
+
+
+def _grid(h: int, w: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return xs, ys
+
+
+def warp(image: np.ndarray, field: Field, cubic: bool = False) -> np.ndarray:
+    """Sample `image` at p + field[p] (edges replicated): pulls `prev` onto `curr`.
+
+    Bilinear by default (the metric's convention); `cubic` blurs less, which matters when a
+    dream is warped again every frame (bilinear resampling softens it a little each time).
+    """
+    h, w = field.shape[:2]
+    xs, ys = _grid(h, w)
+    mode = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
+    return cv2.remap(image, xs + field[..., 0], ys + field[..., 1], mode, borderMode=cv2.BORDER_REPLICATE)
+
+
+def consistent(backward: Field, forward: Field, alpha: float = 0.01, beta: float = 0.5) -> Mask:
+    """Forward-backward check (Sundaram et al. 2010, as used by Ruder et al. 2016 and Lai et al. 2018).
+
+    A pixel of `curr` is reliable when following its backward vector into `prev` and the
+    forward vector found there brings it back (|f + b|^2 < alpha (|f|^2 + |b|^2) + beta) and
+    the backward vector does not leave the frame.
+    """
+    h, w = backward.shape[:2]
+    fw = warp(forward, backward)  # forward flow at the point each pixel came from
+    total = fw + backward
+    ok = (total**2).sum(-1) < alpha * ((fw**2).sum(-1) + (backward**2).sum(-1)) + beta
+    xs, ys = _grid(h, w)
+    px, py = xs + backward[..., 0], ys + backward[..., 1]
+    return ok & (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
+
+
+def track(prev: Image, curr: Image, method: Method = "dis") -> tuple[Field, Mask]:
+    """Backward field of `curr` (warp `prev`-aligned images with it) and its reliability mask."""
+    if prev.shape != curr.shape:
+        raise ValueError(f"frames differ in size: {prev.shape} vs {curr.shape}")
+    backward = flow(curr, prev, method)
+    forward = flow(prev, curr, method)
+    return backward, consistent(backward, forward)

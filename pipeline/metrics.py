@@ -1,0 +1,99 @@
+"""Quality measures of SPEC: temporal warping error (Lai et al. 2018) and dream strength.
+
+Both stream over frame pairs (two frames in memory). Warping error is reported in [0, 1]
+pixel units squared (as Lai et al. do); dream strength in grey levels (0-255).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import flow as flow_
+from .errors import DreamreelError
+from .frames import Frame, Image
+from .sources import open_frames
+
+
+def dream_strength(output: Image, source: Image) -> float:
+    """Mean absolute difference between an output frame and its input, in grey levels (0-255)."""
+    return float(np.abs(output.astype(np.int16) - source.astype(np.int16)).mean())
+
+
+def pair_error(prev_out: Image, out: Image, field: flow_.Field, reliable: flow_.Mask) -> float:
+    """Mean squared difference between `out` and `prev_out` warped onto it, over reliable pixels."""
+    warped = flow_.warp(prev_out, field).astype(np.float32) / 255.0
+    diff = (out.astype(np.float32) / 255.0 - warped) ** 2
+    return float(diff[reliable].mean()) if reliable.any() else 0.0
+
+
+@dataclass(frozen=True)
+class Quality:
+    frames: int
+    e_out: float  # warping error of the output
+    e_in: float  # warping error of the input: the floor (flow and interpolation are not perfect)
+    strength: float  # mean dream strength, 0-255
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"frames": self.frames, "warp_error": self.e_out, "warp_error_input": self.e_in,
+                "dream_strength": self.strength}
+
+
+def _same_size(out: Image, source: Image) -> Image:
+    """The input frame at the output's size (a render may have used --size)."""
+    if out.shape == source.shape:
+        return source
+    return cv2.resize(source, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis") -> Quality:
+    """Warping error of the outputs and of the inputs, and dream strength, over (input, output) frames.
+
+    Flow comes from the input frames; each output frame t-1 is warped to t and compared over
+    the pixels that pass the forward-backward check; the mean over t is the clip's figure.
+    """
+    prev: tuple[Image, Image] | None = None
+    e_out: list[float] = []
+    e_in: list[float] = []
+    strength: list[float] = []
+    for source, out in pairs:
+        source = _same_size(out, source)
+        strength.append(dream_strength(out, source))
+        if prev is not None:
+            field, reliable = flow_.track(prev[0], source, method)
+            e_out.append(pair_error(prev[1], out, field, reliable))
+            e_in.append(pair_error(prev[0], source, field, reliable))
+        prev = (source, out)
+    mean = lambda xs: float(np.mean(xs)) if xs else 0.0  # noqa: E731
+    return Quality(len(strength), mean(e_out), mean(e_in), mean(strength))
+
+
+def warp_error(frames: Iterable[Image], sources: Iterable[Image], method: flow_.Method = "dis") -> float:
+    """Warping error of `frames` with flow (and occlusion mask) from `sources`."""
+    return quality(zip(sources, frames, strict=True), method).e_out
+
+
+def _checked_pairs(inputs: Iterable[Frame], outputs: Iterable[Frame]) -> Iterator[tuple[Image, Image]]:
+    """(input, output) images in step; a length mismatch is a one-line error, not a silent cut."""
+    n = 0
+    for n, pair in enumerate(itertools.zip_longest(inputs, outputs), start=1):
+        a, b = pair
+        if a is None or b is None:
+            longer, shorter = ("input", "output") if b is None else ("output", "input")
+            raise DreamreelError(f"the {longer} has more frames than the {shorter} ({shorter} ends at {n - 1})",
+                                 "compare the same part: pass the --start/--end/--max-frames the render used")
+        yield a.source, b.source
+
+
+def measure(input: Path, output: Path, start: float | None = None, end: float | None = None,
+            max_frames: int | None = None, method: flow_.Method = "dis", fps: float | None = None) -> Quality:
+    """`quality` of a rendered video (or frames folder) against the part of `input` it was made from
+    (the same `start`/`end`/`max_frames`, and `fps` if the render resampled)."""
+    out = open_frames(output, fps=fps)
+    src = open_frames(input, None, start, end, None, None, max_frames, fps)
+    return quality(_checked_pairs(src, out), method)

@@ -1,0 +1,86 @@
+"""The one interface the engines use: build a renderer once per worker, then render chunks.
+
+`ChunkRenderer(job)` loads the model once and builds the video stages (`video.video_stages`:
+scene cut, flow feedback, shot dreamer, strength hold, then post). `renderer(chunk, paths)`
+reads frames ``[chunk.first, chunk.end)`` straight from the source (`open_frames` seeks
+exactly), runs them through the chain starting cold at `chunk.first`, drops the early
+warm-up frames and writes each other frame to the piece its role names (`Chunk.role`: head,
+main or tail; `segments.pieces`). Frame ``i``'s randomness depends only on the seed and
+``i``, and the chain's only state is `frame.carry`, so a chunk renders the same frames on any
+worker (same device, same threads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..config import RenderConfig
+from ..dream import Dreamer
+from ..frames import Carry, Frame, Stage
+from ..plan import keep_last, post_stages, resolve_device
+from ..sources import open_frames
+from ..video import video_stages
+from .plan import Chunk
+from .segments import Piece, SegmentKind, SegmentWriter
+
+OnFrame = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to render any chunk: small and picklable (sent to Ray actors)."""
+
+    cfg: RenderConfig
+    source: Path
+    fps: float  # the rate the source is read (and the output written) at
+    start: int  # the render's first frame in the source (at `fps`); chunks count from here
+    kinds: tuple[SegmentKind, ...]
+
+    def frames(self, first: int, end: int | None) -> Iterator[Frame]:
+        """Frames ``[first, end)`` of the render, seeking straight to `first`, scaled like the render's.
+
+        Indices count from the render's first frame, as in a one-process render of the same
+        range (a frame's randomness follows its index).
+        """
+        stop = None if end is None else self.start + end
+        for f in open_frames(self.source, self.cfg.source.size, start_frame=self.start + first, end_frame=stop, fps=self.fps):
+            yield replace(f, index=first + f.index)
+
+
+def chain(frames: Iterable[Frame], stages: Sequence[Stage], carry_of: Callable[[Frame], Carry] = keep_last) -> Iterator[Frame]:
+    """The feedback loop of `render.render`, without sinks: each frame gets the last one's carry."""
+    carry: Carry | None = None
+    for frame in frames:
+        frame = replace(frame, carry=carry)
+        for stage in stages:
+            frame = stage(frame)
+        carry = carry_of(frame)
+        yield frame
+
+
+class ChunkRenderer:
+    """Model loaded once; renders chunk after chunk (one per Ray actor, or one in-process)."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        cfg = job.cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed)
+        self.stages: list[Stage] = [*video_stages(cfg.video, dreamer), *post_stages(cfg)]
+
+    def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
+        with ExitStack() as stack:
+            writers = [(role, stack.enter_context(SegmentWriter(path, kind, self.job.fps))) for (role, kind), path in paths.items()]
+            for frame in chain(self.job.frames(chunk.first, chunk.end), self.stages):
+                role = chunk.role(frame.index)  # None: a warm-up frame that only primes the chain
+                for r, w in writers:
+                    if r == role:
+                        w.write(frame.image)
+                if on_frame:
+                    on_frame()

@@ -1,0 +1,213 @@
+"""A chunked render from start to finish: plan, render what is missing, join, clean up.
+
+The engine only decides where chunks render (`serial`: this process, one after another;
+`ray`: actors across a cluster). Planning, resume and the join are the same for both, so a
+cluster render and a serial one of the same plan give the same file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .. import sinks
+from ..config import RenderConfig
+from ..errors import DreamreelError
+from ..motion import is_cut
+from ..render import outputs, recipe
+from ..resume import parts_dir
+from ..sources import open_frames
+from .chunk import ChunkRenderer, Job
+from .plan import Chunk, plan
+from .segments import FFV1, Audio, Parts, Piece, SegmentKind, audio_codec, fingerprint, join, kind_for, pieces, write_fade
+
+ENGINES = ("serial", "ray")
+RENDERER = "video-1"  # bump when the chunk renderer changes what it draws: old segments are not reused
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over the render's range finds: its exact length and its scene cuts."""
+
+    frames: int
+    cuts: tuple[int, ...]  # first frames of new shots, counted from the range's start
+
+
+@dataclass(frozen=True)
+class Work:
+    job: Job
+    scan: Scan
+    chunks: tuple[Chunk, ...]
+    parts: Parts
+    audio: Audio | None
+
+    @property
+    def todo(self) -> list[Chunk]:
+        return [c for c in self.chunks if not self.parts.is_finished(c, self.job.kinds)]
+
+    def paths(self, chunk: Chunk) -> dict[Piece, Path]:
+        return {p: self.parts.path(chunk, p) for p in pieces(chunk, self.job.kinds)}
+
+    def segments(self, kind: SegmentKind) -> list[Path]:
+        """The join's list for one output kind: each chunk's fade (made here if missing), then its main."""
+        out: list[Path] = []
+        for prev, chunk in zip((None, *self.chunks), self.chunks):
+            if chunk.fade_in:
+                fade = self.parts.path(chunk, ("fade", kind))
+                if not fade.is_file():
+                    write_fade(fade, self.parts.path(prev, ("tail", FFV1)), self.parts.path(chunk, ("head", FFV1)), kind,
+                               self.job.fps)
+                out.append(fade)
+            out.append(self.parts.path(chunk, ("main", kind)))
+        return out
+
+
+class Progress:
+    """Frames rendered across all workers (warm-up included), with chunks done as a postfix."""
+
+    def __init__(self, todo: Sequence[Chunk], total_chunks: int, quiet: bool) -> None:
+        self.done, self.total = total_chunks - len(todo), total_chunks
+        self.bar = tqdm(total=sum(c.rendered for c in todo), unit="frame", disable=True if quiet else None,
+                        dynamic_ncols=True, desc="chunks")
+        self._show()
+
+    def _show(self) -> None:
+        self.bar.set_postfix_str(f"{self.done}/{self.total} chunks", refresh=False)
+
+    def frames(self, n: int = 1) -> None:
+        self.bar.update(n)
+
+    def chunk(self) -> None:
+        self.done += 1
+        self._show()
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def recipe_key(cfg: RenderConfig, source: Path) -> str:
+    """What decides a segment's pixels: the recipe, the input file and the code that draws it."""
+    data = recipe(cfg)
+    data.pop("threads", None)
+    stat = source.stat()
+    return fingerprint(data, str(source.resolve()), stat.st_size, stat.st_mtime_ns, _version(), RENDERER)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dreamreel")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
+def scan(job: Job, end: int | None) -> Scan:
+    """Read the range once: count its frames exactly and find the cuts the chain will reset at."""
+    v = job.cfg.video
+    threshold = 0.0 if v.independent else v.cut_threshold
+    cuts, prev, count = [], None, 0
+    for frame in job.frames(0, end):
+        if prev is not None and threshold and is_cut(prev, frame.source, threshold):
+            cuts.append(frame.index)
+        prev, count = frame.source, count + 1
+    if not count:
+        raise DreamreelError(f"{job.source} has no frames in the range asked for", "check --start/--end")
+    return Scan(count, tuple(cuts))
+
+
+def cached_scan(parts: Parts, find: Callable[[], Scan]) -> Scan:
+    """The scan, done once per recipe and kept in ``OUT.parts/plan.json`` for reruns."""
+    path = parts.root / "plan.json"
+    try:
+        saved = json.loads(path.read_text())
+        if saved["key"] == parts.key:
+            return Scan(int(saved["frames"]), tuple(saved["cuts"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    found = find()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sinks.committed(path) as partial:
+        partial.write_text(json.dumps({"key": parts.key, "frames": found.frames, "cuts": found.cuts}))
+    return found
+
+
+def prepare(cfg: RenderConfig) -> Work:
+    """Check outputs and input, then plan (every choice made here, before any rendering)."""
+    paths = outputs(cfg)
+    kinds = tuple(dict.fromkeys(kind_for(p, cfg.output.crf) for p in paths))
+    for p in paths:
+        sinks.check_writable(p)
+    s = cfg.source
+    if not s.input:
+        raise DreamreelError("no input video", "dreamreel video IN.mp4 -o OUT.mp4 --engine ray")
+    path = Path(s.input).expanduser()
+    source = open_frames(path, s.size, s.start_time, s.end_time, s.start_frame, s.end_frame, s.frames, s.fps)
+    job = Job(cfg, path, source.fps, source.start_frame, kinds)
+    parts = Parts(parts_dir(paths[0]), recipe_key(cfg, path))
+    end = None if source.end_frame is None else source.end_frame - source.start_frame
+    found = cached_scan(parts, lambda: scan(job, end))
+    sc = cfg.scaleout
+    chunks = plan(0, found.frames, found.cuts, job.fps, sc.chunk_seconds, sc.warmup_frames, sc.fade_frames)
+    codec = audio_codec(source.audio) if getattr(source, "audio", None) else None
+    audio = Audio(source.audio, codec, job.start / job.fps, found.frames / job.fps) if codec else None
+    return Work(job, found, chunks, parts, audio)
+
+
+def run_serial(work: Work, todo: Sequence[Chunk], progress: Progress) -> list[str]:
+    """The in-process engine: one renderer, chunks in order. Same pieces as the cluster's."""
+    threads = torch.get_num_threads()
+    try:
+        renderer = ChunkRenderer(work.job)
+        for chunk in todo:
+            renderer(chunk, work.paths(chunk), progress.frames)
+            progress.chunk()
+    finally:
+        torch.set_num_threads(threads)  # the renderer pins cfg.threads; this process goes on as it was
+    return []
+
+
+def finish(work: Work) -> None:
+    """Join each output from its segments, with the source audio of the rendered range."""
+    for path in outputs(work.job.cfg):
+        join(work.segments(kind_for(path, work.job.cfg.output.crf)), path, work.audio)
+
+
+def render(cfg: RenderConfig, engine: str = "serial", *, address: str | None = None, gpus_per_task: float | None = None,
+           workers: int | None = None, quiet: bool = False, keep_parts: bool = False) -> list[Path]:
+    """Render a video in chunks on `engine`; finished chunks of an earlier run are reused."""
+    if engine not in ENGINES:
+        raise DreamreelError(f"unknown engine {engine!r}", f"use one of {', '.join(ENGINES)}")
+    if engine == "ray":
+        try:
+            from . import ray_engine  # the only place Ray is imported
+        except ImportError as e:
+            raise DreamreelError(f"--engine ray needs Ray ({e})", 'pip install "dreamreel[ray]"') from None
+        ray_engine.connect(address)  # a cluster that is not there fails before the scan
+    work = prepare(cfg)
+    todo = work.todo
+    progress = Progress(todo, len(work.chunks), quiet)
+    try:
+        if todo and engine == "ray":
+            errors = ray_engine.run(work, todo, progress, address=address, gpus_per_task=gpus_per_task, workers=workers)
+        else:
+            errors = run_serial(work, todo, progress)
+    except DreamreelError:
+        if not work.parts.has_segments():
+            work.parts.remove()  # refused before any chunk finished (bad flags, no cluster): leave nothing
+        raise
+    finally:
+        progress.close()
+    if missing := work.todo:
+        why = f": {errors[0]}" if errors else ""
+        raise DreamreelError(f"{len(missing)} of {len(work.chunks)} chunks failed (first: {missing[0].name}{why})",
+                             "rerun the same command: finished chunks are kept and only these render")
+    finish(work)
+    if not keep_parts:
+        work.parts.remove()
+    return outputs(cfg)

@@ -1,0 +1,133 @@
+"""Keyframed schedules: ``"0:(1.02), 60:(1.05)"`` (Deforum's syntax) -> a value for each frame t.
+
+Between keys the value is interpolated linearly; before the first key it is the first key's
+value, after the last the last's. Each value is a small expression in ``t`` (the frame
+index) evaluated by `expr` (an allow-list, never eval): ``"0:(1.0 + 0.01*sin(t/12))"``.
+A plain number (``1.03``) or a bare expression without keys (``"1 + t/1000"``) is a
+schedule that holds for every frame. A malformed schedule is a one-line `DreamreelError`
+that names the column.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import expr
+from .errors import DreamreelError
+
+EXAMPLE = '"0:(1.02), 60:(1.05)" or "0:(1.0 + 0.01*sin(t/12))"'
+_FRAME = re.compile(r"\s*(-?\d+(?:\.\d*)?)\s*")
+
+
+def _names(t: float) -> dict[str, Any]:
+    return {**expr.MATH, "t": t}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    text: str
+    keys: tuple[tuple[float, ast.Expression], ...]  # (frame, expression), frames increasing
+
+    @classmethod
+    def parse(cls, value: str | float | int, where: str = "schedule") -> Schedule:
+        """A number, a bare expression in t, or ``frame:(expr), frame:(expr), ...``."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = repr(float(value))
+        if not isinstance(value, str):
+            raise DreamreelError(f"{where}: {value!r} is not a schedule", f"write a number or e.g. {EXAMPLE}")
+        text = value
+        try:
+            found = _parse_keys(text) if ":" in text else ((0.0, _parse_expr(text, 0), len(text) - len(text.lstrip())),)
+            for frame, tree, offset in found:
+                try:
+                    _number(tree, frame)  # unknown names, wrong types: caught now, not at frame 500
+                except expr.ExprError as e:
+                    raise expr.ExprError(str(e), offset + e.col if e.col is not None else offset) from None
+        except expr.ExprError as e:
+            at = f" at column {e.col + 1}" if e.col is not None else ""
+            raise DreamreelError(f"{where}: bad schedule {text!r}{at}: {e}", f"write e.g. {EXAMPLE}") from None
+        return cls(text, tuple((frame, tree) for frame, tree, _ in found))
+
+    def __call__(self, t: float) -> float:
+        keys = self.keys
+        if t <= keys[0][0]:
+            return self._at(0, t)
+        if t >= keys[-1][0]:
+            return self._at(len(keys) - 1, t)
+        i = next(i for i in range(1, len(keys)) if keys[i][0] > t)
+        (f0, _), (f1, _) = keys[i - 1], keys[i]
+        w = (t - f0) / (f1 - f0)
+        return (1.0 - w) * self._at(i - 1, t) + w * self._at(i, t)
+
+    def _at(self, i: int, t: float) -> float:
+        try:
+            return _number(self.keys[i][1], t)
+        except expr.ExprError as e:
+            raise DreamreelError(f"schedule {self.text!r} fails at frame {t:g}: {e}", "keep the expression defined there") from None
+
+    def values(self, frames: int) -> list[float]:
+        return [self(t) for t in range(frames)]
+
+
+def _number(tree: ast.Expression, t: float) -> float:
+    value = expr.evaluate(tree, _names(t))
+    if not isinstance(value, (int, float)):
+        raise expr.ExprError(f"value is {type(value).__name__}, not a number")
+    return float(value)
+
+
+def _parse_expr(text: str, offset: int) -> ast.Expression:
+    """Parse `text` (found at `offset` in the schedule); errors carry the schedule's column."""
+    try:
+        return expr.parse(text)
+    except expr.ExprError as e:
+        lead = len(text) - len(text.lstrip())
+        raise expr.ExprError(str(e), offset + lead + (e.col or 0)) from None
+
+
+def _parse_keys(text: str) -> list[tuple[float, ast.Expression, int]]:
+    """(frame, expression, column of the expression) per key, sorted by frame."""
+    keys: dict[float, tuple[ast.Expression, int]] = {}
+    i = 0
+    while True:
+        m = _FRAME.match(text, i)
+        if not m:
+            raise expr.ExprError("expected a frame number", i)
+        frame, i = float(m[1]), m.end()
+        if frame in keys:
+            raise expr.ExprError(f"frame {frame:g} given twice", m.start(1))
+        if text[i:i + 1] != ":":
+            raise expr.ExprError("expected ':' after the frame number", i)
+        i += 1 + len(text[i + 1:]) - len(text[i + 1:].lstrip())
+        if text[i:i + 1] != "(":
+            raise expr.ExprError("expected '(' before the value", i)
+        close = _matching(text, i)
+        inner = text[i + 1:close]
+        keys[frame] = (_parse_expr(inner, i + 1), i + 1 + len(inner) - len(inner.lstrip()))
+        i = close + 1 + len(text[close + 1:]) - len(text[close + 1:].lstrip())
+        if i == len(text):
+            return [(frame, tree, col) for frame, (tree, col) in sorted(keys.items(), key=lambda kv: kv[0])]
+        if text[i] != ",":
+            raise expr.ExprError("expected ',' between keys", i)
+        i += 1
+
+
+def _matching(text: str, open_at: int) -> int:
+    depth = 0
+    for j in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[j], 0)
+        if depth == 0:
+            return j
+    raise expr.ExprError("'(' is never closed", open_at)
+
+
+def uses_time(text: str) -> bool:
+    """Whether an expression (e.g. an objective) mentions ``t`` or ``sched(...)``: then it changes per frame."""
+    try:
+        tree = expr.parse(text)
+    except expr.ExprError:
+        return False
+    return any(isinstance(n, ast.Name) and n.id in ("t", "sched") for n in ast.walk(tree))

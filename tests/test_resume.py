@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from pipeline.frames import Carry, Frame
+from pipeline.resume import Parts
+from tests.conftest import make_image
+
+RECIPE = {"seed": 1, "dream": {"steps": 2}}
+
+
+def save_frames(folder, n):
+    with Parts.open(folder, RECIPE, resume=False) as parts:
+        for i in range(n):
+            img = make_image(32, i)
+            parts.save(Frame(i, img, img), Carry(make_image(32, 100 + i), img))
+
+
+def test_resume_restores_the_carry_and_replays_finished_frames(tmp_path):
+    save_frames(tmp_path / "p", 3)
+    parts = Parts.open(tmp_path / "p", RECIPE, resume=True)
+    assert parts.start == 3
+    assert np.array_equal(parts.carry.source, make_image(32, 102)) and np.array_equal(parts.carry.dream, make_image(32, 2))
+    assert [f.index for f in parts.finished()] == [0, 1, 2]
+    assert np.array_equal(list(parts.finished())[1].image, make_image(32, 1))
+
+
+def test_a_frame_written_without_its_carry_is_redone(tmp_path):
+    save_frames(tmp_path / "p", 3)
+    (tmp_path / "p" / "000003.png").write_bytes((tmp_path / "p" / "000002.png").read_bytes())  # killed before carry
+    parts = Parts.open(tmp_path / "p", RECIPE, resume=True)
+    assert parts.start == 3 and not (tmp_path / "p" / "000003.png").exists()
+
+
+def test_no_carry_yet_starts_at_zero_and_no_resume_starts_afresh(tmp_path):
+    Parts.open(tmp_path / "p", RECIPE, resume=False)
+    assert Parts.open(tmp_path / "p", RECIPE, resume=True).start == 0
+    save_frames(tmp_path / "q", 2)
+    fresh = Parts.open(tmp_path / "q", RECIPE, resume=False)
+    assert fresh.start == 0 and not list((tmp_path / "q").glob("0*.png"))
+
+
+def test_a_changed_recipe_is_refused_naming_the_key(tmp_path):
+    from pipeline.errors import DreamreelError
+    save_frames(tmp_path / "p", 1)
+    with pytest.raises(DreamreelError, match="another dream.steps"):
+        Parts.open(tmp_path / "p", {"seed": 1, "dream": {"steps": 3}}, resume=True)

@@ -1,0 +1,202 @@
+"""Scale-out on a local Ray instance: the generated 3-shot clip (90 frames, 64x48, audio) in 6 chunks.
+
+One session-scoped `ray.init(num_cpus=2)`; renders are tiny (1 octave, 1 step) and shared by
+the tests of this module. Skipped when Ray is not installed (`pip install -e '.[ray]'`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from pipeline import load_preset
+from pipeline.scaleout import job as job_
+from pipeline.scaleout.seams import seam_report
+from pipeline.scaleout.segments import SegmentWriter
+from tests.scaleout_clip import FPS, make_clip
+
+ray = pytest.importorskip("ray")
+LAYOUT = {"chunk_seconds": 1.5, "warmup_frames": 8, "fade_frames": 8}  # 6 chunks, 3 seams inside shots
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip"))
+
+
+def config(clip: Path, *out: Path, **scaleout):
+    return load_preset("video", {"threads": 1, "seed": 1, "device": "cpu", "source": {"input": str(clip)},
+                                 "output": {"paths": [str(p) for p in out]}, "dream": {"octaves": 1, "steps": 1},
+                                 "video": {"steps_warm": 1},
+                                   "scaleout": {**LAYOUT, **scaleout}})
+
+
+def frames(path: Path) -> list[np.ndarray]:
+    gen = imageio_ffmpeg.read_frames(str(path))
+    w, h = next(gen)["size"]
+    return [np.frombuffer(raw, np.uint8).reshape(h, w, 3) for raw in gen]
+
+
+def audio_seconds(path: Path) -> float:
+    """Length of the first audio stream, decoded (16 kHz mono s16)."""
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le", "-ac", "1",
+           "-ar", "16000", "-"]
+    return len(subprocess.run(cmd, capture_output=True, check=True).stdout) / 2 / 16000
+
+
+@pytest.fixture(scope="module")
+def renders(ray_local, clip, tmp_path_factory):
+    """The clip on Ray (parts kept), in one process with the same layout, and in one chunk per shot."""
+    root = tmp_path_factory.mktemp("renders")
+    out = {name: root / name / "out.mp4" for name in ("ray", "local", "shots")}
+    job_.render(config(clip, out["ray"], root / "ray" / "out.mkv"), "ray", workers=2, quiet=True, keep_parts=True)
+    job_.render(config(clip, out["local"].with_suffix(".mkv")), "serial", quiet=True)
+    job_.render(config(clip, out["shots"].with_suffix(".mkv"), chunk_seconds=100), "serial", quiet=True)
+    return {name: (path, path.with_suffix(".mkv")) for name, path in out.items()}  # (H.264, lossless)
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["mp4", "mkv"])
+def test_ray_render_has_the_sources_frame_count_fps_and_audio(renders, clip, which):
+    path = renders["ray"][which]
+    got = imageio_ffmpeg.read_frames(str(path))
+    meta = next(got)
+    got.close()
+    assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == 90
+    assert meta["fps"] == FPS and meta["codec"].startswith(("h264", "ffv1")[which]) and meta["audio_codec"] == "aac"
+    assert abs(audio_seconds(path) - audio_seconds(clip)) < 0.05
+    assert not list(path.parent.glob(".*partial*"))
+
+
+def test_ray_frames_equal_the_single_process_render_of_the_same_layout(renders, clip):
+    chunks = job_.prepare(config(clip, renders["ray"][0])).chunks
+    assert len(chunks) == 6 and sum(c.warmup > 0 for c in chunks) == 3
+    on_ray, local, whole_shots = (frames(renders[k][1]) for k in ("ray", "local", "shots"))
+    assert len(on_ray) == len(local) == 90
+    assert all(np.array_equal(a, b) for a, b in zip(on_ray, local))
+    # a shot's first chunk is the one-chunk-per-shot render until the next chunk's fade begins
+    for c in chunks:
+        if not c.warmup:
+            same = range(c.start, c.end - c.fade_out)
+            assert all(np.array_equal(on_ray[i], whole_shots[i]) for i in same)
+
+
+def test_seams_inside_a_shot_do_not_show(renders, clip):
+    """On the lossless output: what the chunking does (H.264 key frames at segment starts add their own)."""
+    chunks = job_.prepare(config(clip, renders["ray"][0])).chunks
+    report = seam_report(frames(clip), frames(renders["ray"][1]), chunks)
+    print(report.line())
+    assert len(report.seams) == 3
+    assert all(r <= 1.5 for r in report.ratios.values()), report.line()
+
+
+def test_rerun_renders_only_the_missing_chunks(renders, clip):
+    cfg = config(clip, *renders["ray"])
+    work = job_.prepare(cfg)
+    assert work.todo == []  # the first run's pieces are all there (kept)
+    lost = [work.chunks[1], work.chunks[4]]
+    for c in lost:
+        work.parts.paths(c, work.job.kinds)[0].unlink()
+    kept = {p: p.stat() for c in work.chunks if c not in lost for p in work.parts.paths(c, work.job.kinds)}
+    assert job_.prepare(cfg).todo == lost
+    before = frames(renders["ray"][1])
+    job_.render(cfg, "ray", workers=2, quiet=True, keep_parts=True)
+    assert all((p.stat().st_ino, p.stat().st_mtime_ns) == (s.st_ino, s.st_mtime_ns) for p, s in kept.items())
+    assert job_.prepare(cfg).todo == []  # the lost chunks are back
+    assert all(np.array_equal(a, b) for a, b in zip(frames(renders["ray"][1]), before))
+    job_.render(cfg, "ray", workers=2, quiet=True)  # everything finished: joins again, renders nothing
+    assert not work.parts.root.exists()  # removed once joined
+
+
+class Flaky:
+    """A stand-in renderer (no model): raises on a chunk's first try, or kills its worker process."""
+
+    def __init__(self, job):
+        self.job = job
+
+    def __call__(self, chunk, paths, on_frame=None):
+        marker = Path(self.job.cfg.output.paths[0]).parent / chunk.name  # tries are counted beside the output
+        tries = marker.with_suffix(".tries")
+        tries.write_text(str(int(tries.read_text() if tries.exists() else 0) + 1))
+        if not marker.exists():
+            marker.touch()
+            if chunk.index == 1:
+                raise RuntimeError("chunk 1 fails once")
+            if chunk.index == 2:
+                os._exit(1)  # a lost worker
+        for (role, kind), path in paths.items():
+            with SegmentWriter(path, kind, self.job.fps) as out:
+                for i in range(chunk.first, chunk.end):
+                    if chunk.role(i) == role:
+                        out.write(np.full((48, 64, 3), i, np.uint8))
+
+
+def test_a_failed_or_lost_chunk_is_retried(ray_local, clip, tmp_path):
+    from pipeline.scaleout import ray_engine
+
+    work = job_.prepare(config(clip, tmp_path / "flaky.mp4"))
+    progress = job_.Progress(work.todo, len(work.chunks), quiet=True)
+    errors = ray_engine.run(work, work.todo, progress, workers=2, make=Flaky)
+    assert errors == [] and work.todo == []
+    tries = {p.stem: int(p.read_text()) for p in tmp_path.glob("*.tries")}
+    assert tries[work.chunks[1].name] == 2 and tries[work.chunks[2].name] == 2 and tries[work.chunks[0].name] == 1
+    assert progress.done == len(work.chunks)
+
+
+def test_cli_ray_errors_are_one_line(ray_local, clip, tmp_path):
+    runner = CliRunner()
+    for args in (["-o", str(tmp_path / "o.png"), "--engine", "ray"], ["-o", str(tmp_path / "o.mp4"), "--engine", "spark"],
+                 ["-o", str(tmp_path / "o.mp4"), "--engine", "ray", "--workers", "9", "--threads", "1"]):
+        result = runner.invoke(app, ["video", str(clip), *args, "--quiet"])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("dreamreel: error:"), result.stderr
+    assert not [p for p in tmp_path.iterdir()]
+
+
+def test_nothing_imports_ray_unless_the_engine_is_ray(tmp_path):
+    clip = make_clip(tmp_path, shots=1)
+    out = tmp_path / "o.mp4"
+    code = ("import sys; from typer.testing import CliRunner; from cli import app; "
+            f"r = CliRunner().invoke(app, ['video', {str(clip)!r}, '-o', {str(out)!r}, '--octaves', '1', '--steps', '1', "
+            "'--steps-warm', '1', '--max-frames', '6', '--quiet']); assert r.exit_code == 0, r.output; print('ray' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert done.stdout.strip() == "False", done.stderr
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == 6
+
+
+def test_killed_render_resumes_with_only_the_missing_chunks(renders, clip, tmp_path):
+    """SIGKILL the CLI once two chunks are committed; the rerun keeps them and renders the rest."""
+    out = tmp_path / "out.mkv"
+    args = ["video", str(clip), "-o", str(out), "--engine", "ray", "--workers", "2", "--threads", "1", "--seed", "1",
+            "--device", "cpu", "--octaves", "1", "--steps", "1", "--steps-warm", "1", "--chunk-seconds", "1.5",
+            "--warmup-frames", "8", "--fade-frames", "8", "--quiet"]
+    code = f"import sys; from cli import app; sys.argv = ['dreamreel', *{args!r}]; app()"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, stderr=subprocess.DEVNULL)
+    segments = tmp_path / "out.mkv.parts" / "segments"
+    committed = lambda: sorted(p for p in segments.glob("c*.main.*")) if segments.is_dir() else []  # noqa: E731
+    deadline = time.monotonic() + 90
+    while len(committed()) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    done = {p: p.stat() for p in segments.iterdir() if p.is_file() and not p.name.startswith(".")}
+    work = job_.prepare(config(clip, out))
+    assert 2 <= len(work.chunks) - len(work.todo) < len(work.chunks), "the kill came too late to test anything"
+    job_.render(config(clip, out), "ray", workers=2, quiet=True, keep_parts=True)
+    assert all((p.stat().st_ino, p.stat().st_mtime_ns) == (s.st_ino, s.st_mtime_ns) for p, s in done.items())
+    assert all(np.array_equal(a, b) for a, b in zip(frames(out), frames(renders["ray"][1]), strict=True))

@@ -1,0 +1,107 @@
+"""VideoSource / FrameDirSource on tiny generated clips: counts, rates, exact ranges, streaming, errors."""
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from benchmarks import clips
+from pipeline.errors import DreamreelError
+from pipeline.sources import FrameDirSource, VideoSource, natural_key, open_frames, prefetched
+
+
+@pytest.fixture(scope="module")
+def pan_mp4(tmp_path_factory) -> Path:
+    return clips.write_mp4(tmp_path_factory.mktemp("src") / "pan.mp4", clips.CLIPS["pan"](20, 64, 48), fps=12)
+
+
+def images(source) -> list[np.ndarray]:
+    return [f.image for f in source]
+
+
+def test_video_keeps_frame_count_fps_and_size(pan_mp4):
+    src = VideoSource.open(pan_mp4)
+    frames = list(src)
+    assert src.fps == 12 and src.frame_count == len(frames) == 20
+    assert [f.index for f in frames] == list(range(20)) and frames[0].image.shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("first", [1, 7, 19])
+def test_frame_ranges_are_exact(pan_mp4, first):
+    whole = images(VideoSource.open(pan_mp4))
+    part = images(VideoSource.open(pan_mp4, start_frame=first, end_frame=first + 3))
+    assert len(part) == min(3, 20 - first)
+    assert all(np.array_equal(a, whole[first + i]) for i, a in enumerate(part))
+
+
+def test_seconds_max_frames_size_and_iter_from(pan_mp4):
+    whole = images(VideoSource.open(pan_mp4))
+    src = VideoSource.open(pan_mp4, start=0.5, max_frames=4)  # 0.5 s at 12 fps = frame 6
+    assert src.frame_count == 4 and all(np.array_equal(a, whole[6 + i]) for i, a in enumerate(images(src)))
+    resumed = list(src.iter_from(2))
+    assert [f.index for f in resumed] == [2, 3] and np.array_equal(resumed[0].image, whole[8])
+    assert images(VideoSource.open(pan_mp4, size=32, max_frames=1))[0].shape == (24, 32, 3)
+
+
+def test_variable_frame_rate_is_read_at_one_rate_and_keeps_its_duration(pan_mp4, tmp_path):
+    vfr = tmp_path / "vfr.mp4"  # first 8 frames last twice as long as the rest
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(pan_mp4), "-vf",
+                    "setpts='if(lt(N,8),N*2,16+(N-8))/(12*TB)'", "-fps_mode", "vfr", str(vfr)], check=True)
+    src = VideoSource.open(vfr)
+    n = len(list(src))
+    assert abs(n / src.fps - src.meta.duration) <= 1.0 / src.fps
+
+
+def test_early_close_leaves_no_thread_and_no_ffmpeg(pan_mp4):
+    it = iter(VideoSource.open(pan_mp4))
+    next(it)
+    it.close()
+    assert not [t for t in threading.enumerate() if t.name == "dreamreel-decode"]
+    children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True).stdout.split()
+    assert not [c for c in children if "ffmpeg" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+
+
+def test_prefetched_re_raises_in_the_consumer():
+    def broken():
+        yield 1
+        raise ValueError("decoder broke")
+
+    got = []
+    with pytest.raises(ValueError, match="decoder broke"):
+        for x in prefetched(broken, maxsize=1):
+            got.append(x)
+    assert got == [1]
+
+
+def write_frames(folder: Path, sizes: list[int]) -> Path:
+    folder.mkdir()
+    for i, s in enumerate(sizes):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((s, s, 3), i * 20, np.uint8))
+    return folder
+
+
+def test_frames_folder_in_natural_order(tmp_path):
+    folder = write_frames(tmp_path / "frames", [32] * 11)
+    frames = list(FrameDirSource(folder))
+    assert [int(f.image[0, 0, 0]) for f in frames] == [i * 20 for i in range(11)]  # f10 after f9
+    assert sorted([Path("f10.png"), Path("f2.png")], key=natural_key)[0].name == "f2.png"
+    assert [f.index for f in open_frames(folder, start_frame=3, max_frames=2)] == [0, 1]
+
+
+def test_frames_folder_of_mixed_sizes_is_an_error(tmp_path):
+    folder = write_frames(tmp_path / "frames", [32, 32, 40])
+    with pytest.raises(DreamreelError, match="f2.png is 40x40"):
+        list(FrameDirSource(folder))
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01garbage" * 100])
+def test_empty_or_corrupt_video_is_an_error(tmp_path, content):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(DreamreelError, match="bad.mp4"):
+        VideoSource.open(path)

@@ -1,0 +1,132 @@
+"""`dreamreel video` and `dreamreel quality` end to end on tiny generated clips (64x48, 1 octave, few steps)."""
+
+import json
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from benchmarks import clips
+from cli import app
+from pipeline import metrics, presets
+from pipeline.dream import ShotDreamer
+from pipeline.render import render
+from pipeline.sinks import probe
+from pipeline.sources import VideoSource
+from tests.conftest import read_rgb
+
+runner = CliRunner()
+FAST = ["--octaves", "1", "--steps", "3", "--seed", "1", "--quiet", "--threads", "2"]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("media")
+    return {"pan": clips.write_mp4(d / "pan.mp4", clips.CLIPS["pan"](8, 64, 48), fps=12, audio=True),
+            "cut": clips.write_mp4(d / "cut.mp4", clips.cut(8, 64, 48, at=4), fps=10)}
+
+
+def video(*args) -> object:
+    result = runner.invoke(app, ["video", *map(str, args), *FAST])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_keeps_frame_count_fps_and_audio_and_dreams(media, tmp_path):
+    out = tmp_path / "out.mp4"
+    video(media["pan"], "-o", out, "-o", f"{tmp_path}/frames/")
+    info = probe(out)
+    assert (info["frames"], info["audio"], info["codec"]) == (8, True, "h264")
+    assert VideoSource.open(out).fps == 12
+    q = metrics.measure(media["pan"], out)
+    assert q.frames == 8 and q.strength > 3
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 8 and not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_part_of_a_video_and_a_folder_of_frames(media, tmp_path):
+    video(media["pan"], "-o", tmp_path / "part.mp4", "--start", "0.25", "--max-frames", "3")
+    assert (probe(tmp_path / "part.mp4")["frames"], probe(tmp_path / "part.mp4")["audio"]) == (3, True)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, f in enumerate(clips.CLIPS["zoom"](3, 64, 48)):
+        cv2.imwrite(str(folder / f"frame{i}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    video(folder, "-o", tmp_path / "folder.mp4")
+    assert probe(tmp_path / "folder.mp4")["frames"] == 3 and not probe(tmp_path / "folder.mp4")["audio"]
+
+
+def test_a_cut_restarts_the_dream(media, tmp_path, monkeypatch):
+    cold = []
+    original = ShotDreamer.__call__
+    monkeypatch.setattr(ShotDreamer, "__call__", lambda self, f: cold.append(f.carry is None) or original(self, f))
+    video(media["cut"], "-o", tmp_path / "cut.mp4")
+    assert [i for i, c in enumerate(cold) if c] == [0, 4]
+
+
+def test_stable_far_below_independent_at_a_similar_strength(tmp_path):
+    clip = clips.write_mp4(tmp_path / "pan.mp4", clips.CLIPS["pan"](8, 64, 48), fps=12)
+    video(clip, "-o", tmp_path / "steady.mp4")
+    video(clip, "-o", tmp_path / "ind.mp4", "--independent")
+    steady, ind = metrics.measure(clip, tmp_path / "steady.mp4"), metrics.measure(clip, tmp_path / "ind.mp4")
+    excess = (steady.e_out - steady.e_in) / (ind.e_out - ind.e_in)
+    assert excess < 0.35 and steady.strength > 0.7 * ind.strength, (excess, steady, ind)
+
+
+def test_an_interrupted_video_resumes_to_the_same_frames(media, tmp_path, monkeypatch):
+    def cfg(folder: str):
+        return presets.load("video", {"source": {"input": str(media["pan"])}, "threads": 2,
+                                      "dream": {"octaves": 1, "steps": 2}, "output": {"paths": [str(tmp_path / folder) + "/"]}})
+
+    render(cfg("ref"), quiet=True)
+    original = ShotDreamer.__call__
+
+    def crash_at_5(self, frame):
+        if frame.index == 5:
+            raise KeyboardInterrupt
+        return original(self, frame)
+
+    monkeypatch.setattr(ShotDreamer, "__call__", crash_at_5)
+    with pytest.raises(KeyboardInterrupt):
+        render(cfg("run"), quiet=True)
+    assert not (tmp_path / "run").exists()
+    assert not [t for t in threading.enumerate() if t.name == "dreamreel-decode"]  # the decoder was stopped
+    monkeypatch.setattr(ShotDreamer, "__call__", original)
+    render(cfg("run"), quiet=True, resume=True)
+    ref, run = (sorted((tmp_path / d).glob("*.png")) for d in ("ref", "run"))
+    assert len(run) == 8 and all(np.array_equal(read_rgb(a), read_rgb(b)) for a, b in zip(ref, run, strict=True))
+
+
+def test_quality_prints_a_table_and_json(media, tmp_path):
+    result = runner.invoke(app, ["quality", str(media["pan"]), str(media["pan"]), "--json"])
+    assert result.exit_code == 0, result.output
+    q = json.loads(result.stdout)
+    assert q["frames"] == 8 and q["dream_strength"] == 0 and q["warp_error"] == q["warp_error_input"]
+    result = runner.invoke(app, ["quality", str(media["pan"]), str(media["pan"])])
+    assert "warping error (input)" in result.stdout
+    result = runner.invoke(app, ["quality", str(media["pan"]), str(media["pan"]), "--max-frames", "3"])
+    assert result.exit_code == 2 and "more frames" in result.stderr
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for i, s in enumerate([32, 32, 40]):
+        cv2.imwrite(str(mixed / f"{i}.png"), np.zeros((s, s, 3), np.uint8))
+    audio_only = clips.sine_wav(tmp_path / "tone.wav", 0.5)
+    return {"empty": empty, "corrupt": corrupt, "mixed sizes": mixed, "no video stream": audio_only}
+
+
+@pytest.mark.parametrize("case", ["empty", "corrupt", "mixed sizes", "no video stream"])
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path):
+    out = tmp_path / "out" / "o.mp4"
+    result = runner.invoke(app, ["video", str(bad_inputs(tmp_path)[case]), "-o", str(out), *FAST])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dreamreel: error:") and "Traceback" not in result.output
+    assert not out.exists() and not list(out.parent.glob("*")) if out.parent.exists() else True
