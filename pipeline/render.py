@@ -56,7 +56,7 @@ class Plan:
     frame_count: int
     stages: list[Stage]
     sinks: list[sinks_.ImageSink]
-    dreamer: Dreamer
+    dreamer: Stage  # Dreamer, or carving.Carver
 
 
 def outputs(cfg: RenderConfig) -> list[Path]:
@@ -75,11 +75,25 @@ def build(cfg: RenderConfig, progress: Progress) -> Plan:
         sinks_.check_writable(p)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, on_step=progress.step)
+    if cfg.kind == "carve":
+        from .carving import Carver  # carving imports config: keep it out of this module's import cycle
+
+        if cfg.carve.animate:
+            sinks_.check_writable(Path(cfg.carve.animate).expanduser())
+        dreamer = Carver.from_config(cfg.dream, cfg.carve, resolve_device(cfg.device), cfg.seed, on_step=progress.step)
+    else:
+        dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, on_step=progress.step)
     stages: list[Stage] = [dreamer]
     if cfg.post.blend:
         stages.append(Blend(cfg.post.blend))
     return Plan(frames, 1, stages, sinks, dreamer)
+
+
+def frame_steps(dreamer: Stage, height: int, width: int) -> int:
+    """Ascent steps for one frame (the progress bar's length); carving says its own."""
+    if hasattr(dreamer, "total_steps"):
+        return dreamer.total_steps(height, width)
+    return len(octave_sizes(height, width, dreamer.ascent)) * dreamer.ascent.steps
 
 
 def render(cfg: RenderConfig, quiet: bool = False) -> list[Path]:
@@ -91,7 +105,7 @@ def render(cfg: RenderConfig, quiet: bool = False) -> list[Path]:
             outs = [stack.enter_context(s) for s in plan.sinks]
             carry: Carry | None = None
             for frame in plan.source:
-                progress.start_frame(len(octave_sizes(*frame.image.shape[:2], plan.dreamer.ascent)) * plan.dreamer.ascent.steps)
+                progress.start_frame(frame_steps(plan.dreamer, *frame.image.shape[:2]))
                 frame = replace(frame, carry=carry)
                 for stage in plan.stages:
                     frame = stage(frame)
