@@ -113,7 +113,7 @@ def converge(features: FeatureNet, objective, img: torch.Tensor, c: Carving, gen
         before = values[-1] if values else None
         img = ascend(features, objective, img, a, gen, min(c.chunk, c.steps - done), record)
         done = len(values)
-        if before is not None and values[-1] - before < c.tol * abs(before):
+        if before is not None and values[-1] - before <= c.tol * abs(before):
             break
     return img, done
 
@@ -176,8 +176,10 @@ def carve(model: models.DreamNet, img: torch.Tensor, c: Carving, gen: torch.Gene
     def dream(x: torch.Tensor, box: Box, corr: torch.Tensor, index: int) -> torch.Tensor:
         y0, y1, x0, x1 = box
         part, mean, std = standardise(x[..., y0:y1, x0:x1], c.spread)
-        small, _ = converge(features, channel(c.layer, c.maps[index % len(c.maps)]), resize(part, native), c, gen, on_step)
-        small = gray(small) if c.gray else small  # a grey net's gradient is tinted by the luma weights
+        small = resize(part, native)
+        over = small - small.clamp(0, 1)  # a tile of low contrast overshoots [0, 1] on its own std: keep what clamping cuts
+        small, _ = converge(features, channel(c.layer, c.maps[index % len(c.maps)]), small - over, c, gen, on_step)
+        small = (gray(small) if c.gray else small) + over  # grey: a grey net's gradient is tinted by the luma weights
         return unstandardise(upscale(small, part.shape[-2:]), mean, std, c.spread) + corr
 
     x = orig

@@ -55,6 +55,7 @@ class FeatureNet(nn.Module):
         self._acts: Activations = {}
         self.reference: torch.Tensor | None = None  # 1x3xHxW in [0, 1]: the frame being dreamed
         self.shift, self.window = (0, 0), None  # where the input sits in the full frame (see `placed`)
+        self._targets: dict[str, tuple] = {}  # source -> (image, view, aligned image, its activations)
         nested = [n for n in self.real if n not in self.names]
         self._hooks = [
             model.net.get_submodule(n).register_forward_hook(
@@ -86,12 +87,18 @@ class FeatureNet(nn.Module):
         out: Activations = {INPUT: x} if INPUT in self.layers else {}
         sources = {n.split("@", 1)[1] for n in self.layers if "@" in n} | ({REFERENCE} if REFERENCE in self.layers else set())
         for source in sources:
-            image = self.aligned(self.reference if source == REFERENCE else _image_file(source).to(x.device), x)
-            out[REFERENCE if source == REFERENCE else f"@{source}"] = image
-            if any(n.endswith("@" + source) for n in self.layers):
-                with torch.no_grad():
-                    acts = self._run(image)
-                out.update({f"{n}@{source}": a for n, a in acts.items()})
+            base = self.reference if source == REFERENCE else _image_file(source).to(x.device)
+            key = (tuple(x.shape), self.shift, self.window)
+            hit = self._targets.get(source)
+            if hit is None or hit[0] is not base or hit[1] != key:  # same image, same view: reuse (jitter 0)
+                image = self.aligned(base, x)
+                acts: Activations = {}
+                if any(n.endswith("@" + source) for n in self.layers):
+                    with torch.no_grad():
+                        acts = {f"{n}@{source}": a for n, a in self._run(image).items()}
+                hit = self._targets[source] = (base, key, image, acts)
+            out[REFERENCE if source == REFERENCE else f"@{source}"] = hit[2]
+            out.update(hit[3])
         return {n: a for n, a in out.items() if n in self.layers}
 
     def aligned(self, image: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ state dict whose keys fit one of the zoo architectures.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -403,13 +404,24 @@ models.ALIASES.update({"inception_v3": "inception-v3", "inceptionv3": "inception
 # --------------------------------------------------------------------------- a user's own file
 
 
+class Scripted(nn.Module):
+    """A TorchScript module behind a plain one, which takes the forward hooks TorchScript refuses."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
 class ScriptedChain(nn.Module):
     """A TorchScript module as a chain of its top-level children (checked against its forward)."""
 
     def __init__(self, module: torch.jit.ScriptModule, names: Sequence[str]) -> None:
         super().__init__()
         for name in names:
-            self.add_module(name, getattr(module, name))
+            self.add_module(name, Scripted(getattr(module, name)))
 
 
 def _script_net(path: Path, module: torch.jit.ScriptModule, size: int) -> DreamNet:
@@ -427,7 +439,7 @@ def _script_net(path: Path, module: torch.jit.ScriptModule, size: int) -> DreamN
     if ok:
         return DreamNet(str(path), ScriptedChain(module, names), names, mean=(0, 0, 0), std=(1, 1, 1), native=size)
     whole = nn.Module()
-    whole.output = module
+    whole.output = Scripted(module)
     return DreamNet(str(path), whole, ["output"], mean=(0, 0, 0), std=(1, 1, 1), native=size)
 
 
@@ -437,7 +449,9 @@ def from_file(path: Path, arch: str | None = None) -> DreamNet:
         raise DreamreelError(f"model file not found: {path}", "check the path")
     if arch is None:
         try:
-            return _script_net(path, torch.jit.load(str(path), map_location="cpu"), 224)
+            with warnings.catch_warnings():  # torch 2.10+ calls TorchScript deprecated; users' files still load
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return _script_net(path, torch.jit.load(str(path), map_location="cpu"), 224)
         except RuntimeError:
             pass  # not TorchScript: a state dict
         sd = models.load_state_dict(path)
@@ -453,7 +467,8 @@ def from_file(path: Path, arch: str | None = None) -> DreamNet:
 
 
 def _fits(zoo: Zoo, sd: dict[str, torch.Tensor]) -> bool:
-    net, _, _, renames = zoo.architecture()
+    with torch.device("meta"):  # key names only: allocate nothing (VGG alone is 0.5 GB)
+        net, _, _, renames = zoo.architecture()
     ours = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}
     theirs = {k for k in rename_keys(sd, renames) if not k.endswith("num_batches_tracked")}
     return ours == theirs
