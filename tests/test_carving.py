@@ -57,7 +57,7 @@ def test_carve_command_runs_and_changes_the_image(card, tmp_path):
 
 def test_quadrants_with_different_maps_differ(card, tmp_path):
     same, mixed = tmp_path / "same.png", tmp_path / "mixed.png"
-    common = ["--model", "digits", "--tiles", "2x2", "--iterations", "1"]
+    common = ["--model", "digits", "--tiles", "2x2", "--iterations", "1", "--steps", "10"]
     assert carve_cli(card, same, "--map", "5,5,5,5", *common).exit_code == 0
     assert carve_cli(card, mixed, "--map", "5,40,5,20", *common).exit_code == 0
     diff = [np.abs(a.astype(int) - b).mean() for a, b in zip(quadrants(read_rgb(same)), quadrants(read_rgb(mixed)))]
