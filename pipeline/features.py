@@ -35,11 +35,12 @@ def real_layer(name: str) -> str | None:
 
 
 @cache
-def _image_file(path: str) -> torch.Tensor:
-    from .frames import to_tensor  # late: frames is light, but keep this module's imports minimal
+def _image_file(path: str, device: torch.device) -> torch.Tensor:
+    """An image file as ``1x3xHxW`` in [0, 1] on `device`, read once (the same object each step)."""
+    from .frames import to_tensor  # late: keeps this module's imports to the model side
     from .sources import read_image
 
-    return to_tensor(read_image(Path(path)))
+    return to_tensor(read_image(Path(path)), device)
 
 
 class FeatureNet(nn.Module):
@@ -87,7 +88,7 @@ class FeatureNet(nn.Module):
         out: Activations = {INPUT: x} if INPUT in self.layers else {}
         sources = {n.split("@", 1)[1] for n in self.layers if "@" in n} | ({REFERENCE} if REFERENCE in self.layers else set())
         for source in sources:
-            base = self.reference if source == REFERENCE else _image_file(source).to(x.device)
+            base = self.reference if source == REFERENCE else _image_file(source, x.device)
             key = (tuple(x.shape), self.shift, self.window)
             hit = self._targets.get(source)
             if hit is None or hit[0] is not base or hit[1] != key:  # same image, same view: reuse (jitter 0)
