@@ -120,7 +120,7 @@ def converge(features: FeatureNet, objective, img: torch.Tensor, c: Carving, gen
 
 @dataclass(frozen=True)
 class Carver:
-    """The carving stage: Frame -> Frame. `on_iteration` sees the image after each outer iteration."""
+    """The carving stage: Frame -> Frame; with `animate`, also a GIF of the input and each outer iteration."""
 
     model: models.DreamNet
     carving: Carving
@@ -152,7 +152,7 @@ class Carver:
         out = carve(self.model, to_tensor(frame.image, self.device), self.carving, gen, self.on_step,
                     on_iteration=lambda x: frames.append(to_image(stretch(x) if self.carving.stretch else x)))
         if self.animate:
-            write_gif(self.animate, [to_image(to_tensor(frame.image)), *frames], self.fps)
+            write_gif(self.animate, [frame.image, *frames], self.fps)
         return replace(frame, image=to_image(out))
 
 
