@@ -93,13 +93,35 @@ def dream(input: Annotated[Path, typer.Argument(help="Image to dream on.")], out
           step_size: StepSize = None, jitter: Jitter = None, size: Size = None, seed: Seed = None,
           device: Device = None, threads: Threads = None, quiet: Quiet = False,
           animate_steps: Annotated[Optional[str], typer.Option(help="Also write the ascent as a GIF, one frame per step.")] = None,
-          fps: Fps = None) -> None:
+          fps: Fps = None,
+          guide: Annotated[Optional[Path], typer.Option(help="Guide image: adds guide(GUIDE, LAYER) + 0.3 * objective.")] = None,
+          guide_layer: Annotated[Optional[str], typer.Option(help="Layer the guide is compared at (default per model).")] = None,
+          guide_metric: Annotated[str, typer.Option(help="dot, l1 or l2.")] = "dot") -> None:
     """Dream on one image: dreamreel dream IMG -o OUT.png"""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
                       size=size, seed=seed, device=device, threads=threads)
     flags = presets.merge(flags, {"output": {"animate_steps": animate_steps, "fps": fps}})
-    _done(run_render(presets.load(preset, flags), quiet=quiet), quiet)
+    cfg = presets.load(preset, flags)
+    if guide:
+        cfg = _guided(cfg, guide, guide_layer, guide_metric)
+    _done(run_render(cfg, quiet=quiet), quiet)
+
+
+def _with_objective(cfg: Any, objective: str) -> Any:
+    """`cfg` with its dream objective replaced, validated again (a bad layer fails here)."""
+    data = cfg.model_dump()
+    data["dream"]["objective"] = objective
+    return presets.from_mapping(data, where="command line")
+
+
+def _guided(cfg: Any, guide: Path, layer: str | None, metric: str) -> Any:
+    """`--guide`: guide(IMAGE, LAYER) + 0.3 * (the objective); LAYER defaults per model."""
+    from pipeline import guided
+
+    layer = layer or guided.defaults(cfg.dream.model)[2]
+    path = guided.image_path(str(guide))
+    return _with_objective(cfg, guided.guide_text(path, layer, cfg.dream.objective, metric=metric))
 
 
 @app.command()
@@ -252,6 +274,94 @@ def quality(input: Annotated[Path, typer.Argument(help="The source video (or fra
     typer.echo(f"warping error (output)  {q.e_out:.6f}")
     typer.echo(f"warping error (input)   {q.e_in:.6f}   the floor: flow and resampling are not perfect")
     typer.echo(f"dream strength          {q.strength:.2f}   mean |output - input|, 0-255")
+
+
+# --- carving, style transfer and the digits net (issue 7) --------------------------------------
+
+
+def _tiles(text: str) -> list[int]:
+    """``2x2,4x4`` (or ``2,4``) -> [2, 4]."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        rows, _, cols = part.partition("x")
+        if not rows.isdigit() or (cols and cols != rows):
+            raise DreamreelError(f"--tiles: bad grid {part!r}", "write square grids such as 2x2 or 2x2,4x4")
+        out.append(int(rows))
+    return out
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise DreamreelError(f"{flag}: {text!r} is not a list of integers", "write e.g. 5 or 5,7,1,3") from None
+
+
+@app.command()
+@friendly
+def carve(input: Annotated[Path, typer.Argument(help="Image to carve.")], output: Output,
+          preset: Preset = "carve-digits", model: Model = None, weights: Weights = None,
+          layer: Annotated[Optional[str], typer.Option(help="Layer whose maps are dreamed (default per model).")] = None,
+          map: Annotated[Optional[str], typer.Option("--map", help="Channel index, or one per tile: 5 or 5,7,1,3.")] = None,
+          tiles: Annotated[Optional[str], typer.Option(help="Tile grids: 2x2, or 2x2,4x4 to cascade.")] = None,
+          iterations: Annotated[Optional[int], typer.Option(help="Outer iterations (4-6).")] = None,
+          steps: Annotated[Optional[int], typer.Option(help="Most ascent steps per (sub-)image.")] = None,
+          step_size: StepSize = None,
+          gray: Annotated[Optional[bool], typer.Option("--gray/--color", help="Grey mode (default: grey for digits).")] = None,
+          stretch: Annotated[Optional[bool], typer.Option("--stretch/--no-stretch", help="Contrast stretch for display.")] = None,
+          animate_steps: Annotated[Optional[Path], typer.Option(help="GIF of the outer iterations.")] = None,
+          size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None, quiet: Quiet = False) -> None:
+    """Carve an image tile by tile (the MNIST series): dreamreel carve IMG -o OUT.png --model digits --map 5"""
+    flags = overrides(input=input, output=output, model=model, weights=weights, size=size, seed=seed, device=device, threads=threads)
+    flags["kind"] = "carve"
+    flags["carve"] = {"layer": layer, "maps": _ints(map, "--map") if map else None, "tiles": _tiles(tiles) if tiles else None,
+                      "iterations": iterations, "steps": steps, "step_size": step_size, "gray": gray, "stretch": stretch,
+                      "animate": str(animate_steps) if animate_steps else None}
+    _done(run_render(presets.load(preset, flags), quiet=quiet), quiet)
+
+
+@app.command()
+@friendly
+def style(content: Annotated[Path, typer.Argument(help="Content image.")],
+          style_image: Annotated[Path, typer.Argument(metavar="STYLE", help="Style image.")], output: Output,
+          preset: Preset = "style", model: Model = None, weights: Weights = None,
+          content_layer: Annotated[Optional[str], typer.Option(help="Content layer (default per model).")] = None,
+          style_layers: Annotated[Optional[str], typer.Option(help="Style layers with weights: blocks.2=1,blocks.7=1.")] = None,
+          content_weight: Annotated[float, typer.Option(help="Weight of the content loss.")] = 1.0,
+          style_weight: Annotated[float, typer.Option(help="Weight of the style loss.")] = 1.0,
+          octaves: Octaves = None, steps: Steps = None, step_size: StepSize = None, size: Size = None, seed: Seed = None,
+          device: Device = None, threads: Threads = None, quiet: Quiet = False) -> None:
+    """Style transfer: dreamreel style CONTENT STYLE -o OUT.png"""
+    from pipeline import guided
+
+    flags = overrides(input=content, output=output, model=model, weights=weights, octaves=octaves, steps=steps,
+                      step_size=step_size, size=size, seed=seed, device=device, threads=threads)
+    cfg = presets.load(preset, flags)
+    layers = guided.parse_weights(style_layers, "--style-layers") if style_layers else None
+    text = guided.style_text(guided.image_path(str(style_image), "style image"), cfg.dream.model, content_layer, layers,
+                             content_weight, style_weight)
+    _done(run_render(_with_objective(cfg, text), quiet=quiet), quiet)
+
+
+@app.command("train-digits")
+@friendly
+def train_digits(output: Annotated[Path, typer.Option("-o", "--output", help="Weights file to write (.pt).")],
+                 mnist: Annotated[Optional[Path], typer.Option(help="Folder with MNIST idx files (default: scikit-learn's digits).")] = None,
+                 epochs: Annotated[int, typer.Option(min=1, max=1000, help="Training epochs.")] = 12,
+                 seed: Annotated[int, typer.Option(help="Seed for the init, shuffles and split.")] = 0,
+                 threads: Threads = None) -> None:
+    """Train the digits CNN (seeded, about 10 s on 2 CPU cores) and print its held-out accuracy."""
+    import torch
+
+    from pipeline import digits
+    from pipeline.sinks import check_writable
+
+    check_writable(output)
+    torch.set_num_threads(threads or 1)  # tiny convs: one thread is fastest, and the result is reproducible
+    split = digits.mnist(mnist) if mnist else digits.uci_digits(seed)
+    net, acc = digits.train(split, epochs=epochs, seed=seed)
+    digits.save(net, output)
+    typer.echo(f"{split.source}: held-out accuracy {acc:.2%}; wrote {output}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,7 +82,8 @@ def gradient(features: FeatureNet, objective: Objective, x: torch.Tensor, tile: 
     for y0, y1 in _spans(h, tile):
         for x0, x1 in _spans(w, tile):
             part = x[..., y0:y1, x0:x1].detach().requires_grad_(True)
-            value = objective(features(part)) * ((y1 - y0) * (x1 - x0) / (h * w))
+            with features.placed(window=(y0, x0, h, w)):  # pixel/guide targets follow the tile
+                value = objective(features(part)) * ((y1 - y0) * (x1 - x0) / (h * w))
             (grad[..., y0:y1, x0:x1],) = torch.autograd.grad(value, part)
             total += value.detach()
     return grad, total
@@ -92,7 +93,8 @@ def step(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascen
     """One ascent step in place: roll jitter, gradient, L1 normalisation, clamp. Returns the value."""
     dy, dx = (torch.randint(-a.jitter, a.jitter + 1, (2,), generator=gen).tolist() if a.jitter else (0, 0))
     rolled = torch.roll(img, (dy, dx), (2, 3))  # random tile offsets come with the roll
-    grad, value = gradient(features, objective, rolled, a.tile)
+    with features.placed(shift=(dy, dx)):  # pixel/guide targets roll with the image
+        grad, value = gradient(features, objective, rolled, a.tile)
     grad = torch.roll(grad, (-dy, -dx), (2, 3))
     grad /= grad.abs().mean() + 1e-8
     img.add_(grad, alpha=a.step_size).clamp_(0.0, 1.0)

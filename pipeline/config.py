@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -116,9 +116,26 @@ class ScaleoutConfig(Section):
     fade_frames: int = Field(8, ge=0, le=10000)  # the last warm-up frames cross-fade over the previous chunk
 
 
+class CarveConfig(Section):
+    """Carving (kind = "carve"): the net's model and weights come from [dream]."""
+
+    layer: str | None = None  # None: the model's carving layer (digits: conv3)
+    maps: tuple[Annotated[int, Field(ge=0)], ...] = Field((0,), min_length=1)  # channel per tile, cycled
+    tiles: tuple[Annotated[int, Field(ge=2, le=16)], ...] = (2,)  # 2: 2x2 quadrants; [2, 4] cascades to 4x4
+    iterations: int = Field(4, ge=1, le=100)  # outer iterations (the series used 4-6)
+    steps: int = Field(30, ge=1, le=1000)  # most ascent steps per (sub-)image
+    tol: float = Field(0.02, ge=0.0, le=1.0)  # stop once 5 steps gain less than this share
+    step_size: float = Field(0.01, gt=0.0, le=1.0)
+    jitter: int = Field(2, ge=0, le=256)
+    spread: float = Field(0.2, gt=0.0, le=0.5)  # per-image standardisation: std around 0.5
+    gray: bool | None = None  # None: grey for grey nets (digits)
+    stretch: bool = False  # contrast stretch for display
+    animate: str | None = None  # a GIF of the outer iterations
+
+
 class RenderConfig(Section):
     description: str = ""
-    kind: Literal["dream", "zoom", "video"] = "dream"  # each has a builder in render.BUILDERS
+    kind: Literal["dream", "zoom", "video", "carve"] = "dream"  # each has a builder in render.BUILDERS
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, le=1024)  # CPU threads; None: torch's default
@@ -129,6 +146,7 @@ class RenderConfig(Section):
     output: OutputConfig = OutputConfig()
     video: VideoConfig = VideoConfig()
     scaleout: ScaleoutConfig = ScaleoutConfig()
+    carve: CarveConfig = CarveConfig()
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:

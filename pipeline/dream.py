@@ -47,6 +47,7 @@ class Dreamer:
 
     def __call__(self, frame: Frame) -> Frame:
         x = to_tensor(frame.image, self.device)
+        self.features.reference = x  # what pixel()/style() compare with
         y = octaves(self.features, self.objective, x, self.ascent, self.generator(frame.index), on_step=self.on_step)
         return replace(frame, image=to_image(y))
 

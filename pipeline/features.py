@@ -5,20 +5,46 @@ it is computed. The kept stages are a private copy made fast for ascent: BatchNo
 into the convolutions (the net is frozen) and channels-last memory, which the CPU and CUDA
 convolution kernels prefer. Layers nested inside a stage (e.g. ``layer3.2`` of a ResNet)
 are captured with forward hooks on that copy.
+
+Pseudo-layers let objectives compare the dream with images (guide, pixel, style):
+``input`` is the image itself, ``reference`` the frame being dreamed (`reference`, set by
+whoever runs the ascent; by default the first whole frame seen), and ``LAYER@SOURCE`` the
+activation of LAYER on SOURCE (``reference`` or an image file), computed without gradient.
+Both are aligned with the input: resized to the full frame, rolled by the ascent's jitter
+and cut to the tile being computed (`placed`), so targets sit under the pixels they pull.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .models import DreamNet, fold_batchnorm
 
 Activations = dict[str, torch.Tensor]
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+INPUT, REFERENCE = "input", "reference"
+
+
+def real_layer(name: str) -> str | None:
+    """The network layer a (pseudo-)layer name needs, or None for ``input``/``reference``."""
+    return None if name in (INPUT, REFERENCE) else name.split("@", 1)[0]
+
+
+@cache
+def _image_file(path: str, device: torch.device) -> torch.Tensor:
+    """An image file as ``1x3xHxW`` in [0, 1] on `device`, read once (the same object each step)."""
+    from .frames import to_tensor  # late: keeps this module's imports to the model side
+    from .sources import read_image
+
+    return to_tensor(read_image(Path(path)), device)
 
 
 class FeatureNet(nn.Module):
@@ -28,7 +54,8 @@ class FeatureNet(nn.Module):
         super().__init__()
         self.dtype = PRECISIONS[precision] or torch.float32
         self.layers = frozenset(layers)
-        index = {layer: model.stage_of(layer) for layer in self.layers}  # validates names
+        self.real = frozenset(filter(None, map(real_layer, self.layers)))
+        index = {layer: model.stage_of(layer) for layer in self.real}  # validates names
         last = max(index.values(), default=-1)
         self.model = model
         self.names = model.order[: last + 1]
@@ -39,17 +66,79 @@ class FeatureNet(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
         self._acts: Activations = {}
-        for layer in self.layers - set(self.names):
+        self.reference: torch.Tensor | None = None  # 1x3xHxW in [0, 1]: the frame being dreamed
+        self.shift, self.window = (0, 0), None  # where the input sits in the full frame (see `placed`)
+        self._targets: dict[str, tuple] = {}  # source -> (image, view, aligned image, its activations)
+        for layer in self.real - set(self.names):
             stage = self.names[index[layer]]
             inner = self.stages[index[layer]].get_submodule(layer[len(stage) + 1:])
             inner.register_forward_hook(lambda _m, _i, out, n=layer: self._acts.__setitem__(n, out))
 
     def forward(self, x: torch.Tensor) -> Activations:
         """`x`: ``Nx3xHxW`` RGB in [0, 1]. Returns {layer: activation} for the requested layers."""
+        acts = self._run(x)
+        if len(self.real) < len(self.layers):
+            acts.update(self._pseudo(x))
+        return acts
+
+    def _run(self, x: torch.Tensor) -> Activations:
         self._acts = acts = {}
         x = self.model.normalise(x).to(self.dtype).contiguous(memory_format=self.memory_format)
         for name, stage in zip(self.names, self.stages):
             x = stage(x)
-            if name in self.layers:
+            if name in self.real:
                 acts[name] = x
         return {k: v.float() for k, v in acts.items()}
+
+    def _pseudo(self, x: torch.Tensor) -> Activations:
+        """``input``, ``reference`` and ``LAYER@SOURCE``, aligned with `x` (one forward per source)."""
+        if self.reference is None and self.window is None:
+            self.reference = torch.roll(x, (-self.shift[0], -self.shift[1]), (2, 3)).detach()
+        out: Activations = {INPUT: x} if INPUT in self.layers else {}
+        sources = {n.split("@", 1)[1] for n in self.layers if "@" in n} | ({REFERENCE} if REFERENCE in self.layers else set())
+        for source in sources:
+            base = self.reference if source == REFERENCE else _image_file(source, x.device)
+            key = (tuple(x.shape), self.shift, self.window)
+            hit = self._targets.get(source)
+            if hit is None or hit[0] is not base or hit[1] != key:  # same image, same view: reuse (jitter 0)
+                image = self.aligned(base, x)
+                acts: Activations = {}
+                if any(n.endswith("@" + source) for n in self.layers):
+                    with torch.no_grad():
+                        acts = {f"{n}@{source}": a for n, a in self._run(image).items()}
+                hit = self._targets[source] = (base, key, image, acts)
+            out[REFERENCE if source == REFERENCE else f"@{source}"] = hit[2]
+            out.update(hit[3])
+        return {n: a for n, a in out.items() if n in self.layers}
+
+    def aligned(self, image: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+        """`image` resized to the full frame, rolled and cut like `x` (see `placed`)."""
+        if image is None:
+            raise ValueError("FeatureNet.reference is not set and the input is a tile")
+        y0, x0, h, w = self.window or (0, 0, *x.shape[-2:])
+        if tuple(image.shape[-2:]) != (h, w):
+            image = F.interpolate(image, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+        image = torch.roll(image, self.shift, (2, 3)) if any(self.shift) else image
+        return image[..., y0:y0 + x.shape[-2], x0:x0 + x.shape[-1]]
+
+    @contextmanager
+    def placed(self, shift: tuple[int, int] | None = None,
+               window: tuple[int, int, int, int] | None = None) -> Iterator[FeatureNet]:
+        """While inside: the input is the full frame rolled by `shift`, cut at `window` (y0, x0, H, W)."""
+        saved = self.shift, self.window
+        self.shift = shift if shift is not None else self.shift
+        self.window = window if window is not None else self.window
+        try:
+            yield self
+        finally:
+            self.shift, self.window = saved
+
+    def close(self) -> None:
+        """Drop cached targets (the hooks live on this object's private stage copies)."""
+        self._targets.clear()
+
+    def __enter__(self) -> FeatureNet:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

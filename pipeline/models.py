@@ -346,8 +346,15 @@ def register(spec: ModelSpec, *aliases: str) -> None:
         ALIASES[a] = spec.name
 
 
+# Turn a name that is not registered into an entry (e.g. zoo.resolve_file: ``FILE.pt`` -> its net).
+RESOLVERS: list[Callable[[str], str | None]] = []
+
+
 def resolve(name: str) -> str:
     name = ALIASES.get(name, name)
+    for resolver in RESOLVERS if name not in REGISTRY else ():
+        if found := resolver(name):
+            return found
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, [*REGISTRY, *ALIASES], n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""

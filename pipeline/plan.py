@@ -24,6 +24,7 @@ from .dream import Dreamer
 from .errors import DreamreelError
 from .frames import Carry, Frame, Stage, to_image
 from .post import Blend, Drift
+from .sources import ImageSource
 
 
 def resolve_device(name: str) -> torch.device:
@@ -149,6 +150,11 @@ class StepFrames:
 def dream_steps(dreamer: Dreamer, frame: Frame, steps: int | None = None) -> int:
     """Ascent steps one frame takes: octave levels x steps per octave."""
     return len(octave_sizes(*frame.image.shape[:2], dreamer.ascent)) * (dreamer.ascent.steps if steps is None else steps)
+
+
+def still_frames(cfg: RenderConfig) -> list[Frame]:
+    """The one input image of a still render, read now so a bad input fails before the model loads."""
+    return list(ImageSource(Path(cfg.source.input).expanduser() if cfg.source.input else None, cfg.source.size))
 
 
 def post_stages(cfg: RenderConfig) -> list[Stage]:

@@ -17,9 +17,10 @@ from .config import RenderConfig
 from .errors import DreamreelError
 from .frames import Carry
 from . import sinks as sinks_
-from .plan import Plan, Progress, StepFrames, dream_steps, make_dreamer, make_sinks, output_paths, post_stages, resolve_device
+from .carving import build_carve
+from .plan import (Plan, Progress, StepFrames, dream_steps, make_dreamer, make_sinks, output_paths, post_stages,
+                   resolve_device, still_frames)
 from .resume import Parts, parts_dir
-from .sources import ImageSource
 from .video import build_video
 from .zoom import build_zoom
 
@@ -35,8 +36,7 @@ def outputs(cfg: RenderConfig) -> list[Path]:
 def build_still(cfg: RenderConfig, progress: Progress) -> Plan:
     """kind = "dream": one image through the dreamer and the post stages."""
     sinks = make_sinks(cfg, 1)
-    source = ImageSource(Path(cfg.source.input).expanduser() if cfg.source.input else None, cfg.source.size)
-    frames = list(source)  # one still: read now, so a bad input fails before the model loads
+    frames = still_frames(cfg)
     extras, on_step = [], None
     if steps_out := cfg.output.animate_steps:  # one GIF frame per ascent step
         sinks_.check_output(steps_out)
@@ -51,6 +51,7 @@ BUILDERS: dict[str, Builder] = {
     "dream": build_still,
     "video": build_video,
     "zoom": build_zoom,
+    "carve": build_carve,
 }
 
 

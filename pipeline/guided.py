@@ -1,0 +1,156 @@
+"""Objectives that compare the dream with images: guide, pixel, style (SPEC: Objectives).
+
+They use `FeatureNet`'s pseudo-layers (``input``, ``reference``, ``LAYER@SOURCE``), so they
+are ordinary `Objective`s: they compose with ``+`` and ``*`` and cut the net like any other.
+Every value is one to MAXIMISE: similarities as they are, distances and losses negated.
+
+* ``guide(IMAGE, LAYER, metric)``: the dream's features at LAYER against the guide image's
+  (the guide resized to the frame): ``"dot"`` (mean product), ``"l1"``/``"l2"`` (minus the
+  mean absolute / squared difference). CADL's "guided hallucination".
+* ``pixel(weight, metric)``: minus the L1/L2 distance to the frame being dreamed, so a guided
+  dream keeps its source's layout.
+* ``style(IMAGE, CONTENT, {LAYER: weight}, ...)``: neural style transfer (Gatys et al.):
+  content loss at an early layer against the frame + Gram-matrix loss at later layers against
+  the style image. Both are relative errors (divided by the target's mean square), so the
+  weights mean the same on every net.
+
+Image arguments are paths; a bare name that is not a file is looked up among the bundled
+images in ``pipeline/data/`` (``chelsea.png``, ``swirls.png``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+
+from . import objectives
+from .errors import DreamreelError
+from .features import INPUT, REFERENCE
+from .objectives import Activations, Objective, _inner
+
+DATA = Path(__file__).resolve().parent / "data"
+Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+METRICS: dict[str, Metric] = {
+    "dot": lambda x, g: (x * g).mean(),
+    "l1": lambda x, g: -(x - g).abs().mean(),
+    "l2": lambda x, g: -(x - g).square().mean(),
+}
+
+
+def image_path(path: str, what: str = "guide image") -> str:
+    """An existing image file as an absolute path (bundled images by bare name)."""
+    p = Path(path).expanduser()
+    if not p.is_file() and (DATA / path).is_file():
+        p = DATA / path
+    if not p.is_file():
+        bundled = ", ".join(sorted(f.name for f in DATA.glob("*.png")))
+        raise DreamreelError(f"{what} not found: {path}", f"check the path (bundled images: {bundled})")
+    return str(p.resolve())
+
+
+def _metric(metric: str, allowed: tuple[str, ...] = tuple(METRICS)) -> Metric:
+    if metric not in allowed:
+        raise DreamreelError(f"unknown metric {metric!r}", f"use one of {', '.join(allowed)}")
+    return METRICS[metric]
+
+
+def guide(image: str, layer: str, metric: str = "dot") -> Objective:
+    """Similarity of the dream's features at `layer` to `image`'s (resized to the frame)."""
+    key, compare = f"{layer}@{image_path(image)}", _metric(metric)
+    return Objective(lambda a: compare(_inner(a[layer]), _inner(a[key])), frozenset({layer, key}),
+                     f"guide({image!r}, {layer!r}, {metric!r})")
+
+
+def pixel(weight: float = 1.0, metric: str = "l2") -> Objective:
+    """Minus the pixel distance to the frame being dreamed: pulls the dream back to its source."""
+    compare = _metric(metric, ("l1", "l2"))
+    return Objective(lambda a: weight * compare(a[INPUT], a[REFERENCE]), frozenset({INPUT, REFERENCE}),
+                     f"pixel({weight:g}, {metric!r})")
+
+
+def gram(a: torch.Tensor) -> torch.Tensor:
+    """Channel co-activations ``NxCxC``, normalised by the map's size (position-free: style)."""
+    n, c, h, w = a.shape
+    f = a.reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def _relative(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (x - target).square().mean() / (target.square().mean() + 1e-8)
+
+
+def style(image: str, content: str, layers: Mapping[str, float], content_weight: float = 1.0,
+          style_weight: float = 1.0) -> Objective:
+    """Minus (content loss at `content` vs the frame + weighted Gram losses at `layers` vs `image`)."""
+    if not layers:
+        raise DreamreelError("style() needs at least one style layer", 'write e.g. {"blocks.2": 1, "blocks.6": 1}')
+    src = image_path(image, "style image")
+    content_key = f"{content}@{REFERENCE}"
+    style_keys = {name: f"{name}@{src}" for name in layers}
+
+    def fn(a: Activations) -> torch.Tensor:
+        loss = content_weight * _relative(a[content], a[content_key])
+        for name, w in layers.items():
+            loss = loss + style_weight * float(w) * _relative(gram(a[name]), gram(a[style_keys[name]]))
+        return -loss
+
+    return Objective(fn, frozenset({content, content_key, *layers, *style_keys.values()}),
+                     f"style({image!r}, {content!r}, {dict(layers)})")
+
+
+# Default layers for `dreamreel style` and `--guide`: (content, {style layer: weight}, guide layer).
+DEFAULT_LAYERS: dict[str, tuple[str, dict[str, float], str]] = {
+    "efficientnet-lite0": ("blocks.4", {"stem": 1, "blocks.2": 1, "blocks.4": 1, "blocks.7": 1, "blocks.10": 1}, "blocks.9"),
+    "efficientnet-lite1": ("blocks.4", {"stem": 1, "blocks.2": 1, "blocks.4": 1, "blocks.8": 1, "blocks.12": 1}, "blocks.10"),
+    "efficientnet-lite2": ("blocks.4", {"stem": 1, "blocks.2": 1, "blocks.4": 1, "blocks.8": 1, "blocks.12": 1}, "blocks.10"),
+    "vgg16": ("conv4_2", {"conv1_1": 1, "conv2_1": 1, "conv3_1": 1, "conv4_1": 1, "conv5_1": 1}, "conv4_3"),
+    "vgg19": ("conv4_2", {"conv1_1": 1, "conv2_1": 1, "conv3_1": 1, "conv4_1": 1, "conv5_1": 1}, "conv4_4"),
+    "googlenet": ("inception3b", {"conv1": 1, "conv3": 1, "inception3a": 1, "inception4a": 1, "inception4c": 1}, "inception4c"),
+    "inception-v3": ("Mixed_5d", {"Conv2d_2b_3x3": 1, "Conv2d_4a_3x3": 1, "Mixed_5b": 1, "Mixed_6a": 1, "Mixed_6e": 1}, "Mixed_6b"),
+    "resnet50": ("layer2", {"stem": 1, "layer1": 1, "layer2": 1, "layer3": 1}, "layer3"),
+    "digits": ("conv2", {"conv1": 1, "conv2": 1, "conv3": 1}, "conv3"),
+}
+
+
+def defaults(model: str) -> tuple[str, dict[str, float], str]:
+    from .models import resolve
+
+    name = resolve(model)
+    if name not in DEFAULT_LAYERS:
+        raise DreamreelError(f"no default style/guide layers for model {name!r}",
+                             "give the layers yourself (--content-layer, --style-layers, --guide-layer)")
+    return DEFAULT_LAYERS[name]
+
+
+def style_text(image: str, model: str, content: str | None = None, layers: Mapping[str, float] | None = None,
+               content_weight: float = 1.0, style_weight: float = 1.0) -> str:
+    """The objective-language text of a style objective, with the model's default layers filled in."""
+    if content is None or not layers:
+        default_content, default_layers, _ = defaults(model)
+        content, layers = content or default_content, layers or default_layers
+    return (f"style({image!r}, {content!r}, {dict(layers)!r}, "
+            f"content_weight={content_weight:g}, style_weight={style_weight:g})")
+
+
+def parse_weights(text: str, flag: str) -> dict[str, float]:
+    """``blocks.2=1,blocks.7=0.5`` -> {"blocks.2": 1.0, "blocks.7": 0.5} (the --layers shorthand's syntax)."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, w = part.partition("=")
+        try:
+            out[name.strip()] = float(w) if w else 1.0
+        except ValueError:
+            raise DreamreelError(f"{flag}: bad weight {w!r} for {name!r}", "write e.g. blocks.2=1,blocks.7=0.5") from None
+    return out
+
+
+def guide_text(image: str, layer: str, objective: str, share: float = 0.3, metric: str = "dot") -> str:
+    """``guide(IMAGE, LAYER) + share * (objective)``: the `dream --guide` composition."""
+    return f"guide({image!r}, {layer!r}, {metric!r}) + {share:g} * ({objective})"
+
+
+objectives.register("guide", guide, 'guide("chelsea.png", "blocks.5")')
+objectives.register("pixel", pixel, 'layer("blocks.5") + pixel(0.5, "l1")')
+objectives.register("style", style, 'style("swirls.png", "blocks.2", {"stem": 1, "blocks.4": 1})')

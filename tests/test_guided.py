@@ -1,0 +1,106 @@
+"""guide, pixel and style objectives: pseudo-layers, alignment under jitter and tiles, and that a run improves them."""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cli import app
+from pipeline import guided, objectives
+from pipeline.ascent import Ascent, ascend, gradient
+from pipeline.errors import DreamreelError
+from pipeline.features import INPUT, REFERENCE, FeatureNet
+from pipeline.frames import to_tensor
+from tests.conftest import make_image, read_rgb
+
+runner = CliRunner()
+
+
+def score(feats, obj, x):
+    with torch.no_grad():
+        return obj(feats(x)).item()
+
+
+def test_reference_follows_the_jitter_and_the_tile(lite0):
+    feats = FeatureNet(lite0, {INPUT, REFERENCE})
+    ref = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0))
+    feats.reference = ref
+    rolled = torch.roll(ref, (3, -5), (2, 3))
+    with feats.placed(shift=(3, -5)):
+        assert torch.equal(feats(rolled)[REFERENCE], rolled)
+        with feats.placed(window=(8, 16, 40, 40)):
+            part = rolled[..., 8:24, 16:40]
+            assert torch.equal(feats(part)[REFERENCE], part)
+    assert feats.shift == (0, 0) and feats.window is None  # restored on exit
+
+
+def test_pixel_gradient_is_the_same_tiled_or_whole(lite0):
+    obj = objectives.layer("blocks.1") * 0.0 + guided.pixel(1.0, "l2")
+    feats = FeatureNet(lite0, obj.layers)
+    feats.reference = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(2))
+    whole, _ = gradient(feats, obj, x, tile=512)
+    tiled, _ = gradient(feats, obj, x, tile=40)
+    assert torch.allclose(whole, tiled, atol=1e-9)
+
+
+def test_pixel_pulls_a_changed_frame_back_toward_the_original(lite0, tiny_image):
+    original = to_tensor(tiny_image)
+    feats = FeatureNet(lite0, {INPUT, REFERENCE})
+    feats.reference = original
+    noisy = (original + 0.2 * torch.randn(original.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    obj = guided.pixel(1.0, "l1")
+    out = ascend(feats, obj, noisy, Ascent(jitter=8), torch.Generator().manual_seed(0), steps=5)
+    assert score(feats, obj, out) > score(feats, obj, noisy)
+
+
+@pytest.mark.parametrize("metric", ["dot", "l1", "l2"])
+def test_guide_moves_the_features_toward_the_guide(metric, lite0, tiny_image):
+    obj = guided.guide("swirls.png", "blocks.5", metric)
+    feats = FeatureNet(lite0, obj.layers)
+    x = to_tensor(tiny_image)
+    values = []
+    ascend(feats, obj, x, Ascent(jitter=8), torch.Generator().manual_seed(0), steps=6,
+           on_step=lambda img, v: values.append(v.item()))
+    assert values[-1] > values[0], values
+
+
+def test_style_loss_falls_over_a_run(lite0):
+    x = to_tensor(make_image(64, seed=4))
+    obj = guided.style("swirls.png", "blocks.2", {"stem": 1.0, "blocks.4": 1.0})
+    feats = FeatureNet(lite0, obj.layers)
+    feats.reference = x
+    styled = ascend(feats, obj, x, Ascent(jitter=0, step_size=0.01), torch.Generator().manual_seed(0), steps=8)
+    assert score(feats, obj, styled) > score(feats, obj, x)
+    # the Gram part alone (the output's style against the swirls') improved too
+    style_only = guided.style("swirls.png", "blocks.2", {"stem": 1.0, "blocks.4": 1.0}, content_weight=0.0)
+    assert score(feats, style_only, styled) > score(feats, style_only, x)
+
+
+def test_guide_and_style_images_must_exist():
+    with pytest.raises(DreamreelError, match="guide image not found"):
+        guided.guide("nope.png", "blocks.5")
+    with pytest.raises(DreamreelError, match="unknown metric"):
+        guided.guide("swirls.png", "blocks.5", "cosine")
+    with pytest.raises(DreamreelError, match="style image not found"):
+        objectives.parse('style("nope.png", "blocks.2", {"stem": 1})')
+
+
+FAST = ["--size", "48", "--octaves", "1", "--steps", "2", "--seed", "1", "--quiet"]
+
+
+def test_dream_with_a_guide_composes_and_renders(tiny_png, tmp_path):
+    out = tmp_path / "g.png"
+    result = runner.invoke(app, ["dream", str(tiny_png), "-o", str(out), "--guide", str(guided.DATA / "swirls.png"), *FAST])
+    assert result.exit_code == 0, result.output
+    assert read_rgb(out).shape == (48, 48, 3)
+    result = runner.invoke(app, ["dream", str(tiny_png), "-o", str(out), "--guide", str(tmp_path / "no.png"), *FAST])
+    assert result.exit_code == 2 and "guide image not found" in result.stderr
+
+
+def test_style_command_renders(tiny_png, tmp_path):
+    out = tmp_path / "s.png"
+    result = runner.invoke(app, ["style", str(tiny_png), "swirls.png", "-o", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    assert read_rgb(out).shape == (48, 48, 3)
+    bad = runner.invoke(app, ["style", str(tiny_png), "swirls.png", "-o", str(out), "--style-layers", "blocks.99", *FAST])
+    assert bad.exit_code == 2 and "unknown layer" in bad.stderr
