@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean demo-video docs-video
+.PHONY: install demo test bench clean demo-video docs-video docs
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ docs-video: demo-video
 	  -i out/demo-input.mp4 -i out/demo-video.mp4 -filter_complex \
 	  "[0:v][1:v]hstack,scale=256:-2,fps=6,split[a][b];[a]palettegen=stats_mode=diff:max_colors=64[p];[b][p]paletteuse=dither=none" \
 	  -loop 0 docs/video.gif
+
+# Every picture in the README's gallery, from the bundled sample (a few minutes on 2 cores).
+docs: docs-video
+	$(BIN)/dreamreel render default -o docs/default.jpg --quiet
+	$(BIN)/dreamreel zoom -o docs/zoom.gif --frames 30 --size 112 --fps 20 --threads 1 --quiet
+	$(BIN)/dreamreel render carve-digits -o docs/carve-digits.jpg --quiet
+	$(BIN)/dreamreel carve pipeline/data/chelsea.png -o out/carve.png --size 112 --map 9,24,45,8 --stretch \
+	  --animate-steps docs/carve-steps.gif --quiet
+	$(BIN)/dreamreel render style -o docs/style.jpg --quiet
+	$(BIN)/dreamreel render guided -o docs/guided.jpg --quiet
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

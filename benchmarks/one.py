@@ -15,13 +15,19 @@ from pipeline.ascent import Ascent, octaves
 from pipeline.features import FeatureNet
 
 LAYER = "blocks.9"
+
+
+def peaks(device: torch.device) -> dict:
+    """Peak host memory (max RSS) and, on CUDA, peak GPU memory allocated, in MiB."""
+    gpu = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return {"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "gpu_peak_mib": gpu}
 ASCENT = Ascent(octaves=4, octave_scale=1.4, steps=10, step_size=0.015, jitter=32)
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("variant", choices=["naive", "dreamreel"])
-    p.add_argument("size", type=int)
+    p.add_argument("size", help="W or WxH")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
@@ -33,7 +39,8 @@ def main() -> None:
     obj = objectives.layer(LAYER)
     feats = FeatureNet(model, obj.layers)
     plain = textbook(model)
-    img = torch.rand(1, 3, a.size, a.size, generator=torch.Generator().manual_seed(0)).to(device) * 0.2 + 0.4
+    w, _, h = a.size.partition("x")
+    img = torch.rand(1, 3, int(h or w), int(w), generator=torch.Generator().manual_seed(0)).to(device) * 0.2 + 0.4
     small = Ascent(octaves=1, steps=2)
 
     def go(x: torch.Tensor, asc: Ascent) -> torch.Tensor:
@@ -51,8 +58,7 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         value = obj(feats(out)).item()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "objective": value, "peak_mib": peak}))
+    print(json.dumps({"seconds": seconds, "objective": value, **peaks(device)}))
 
 
 if __name__ == "__main__":

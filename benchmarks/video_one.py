@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from benchmarks.naive import naive_dream
+from benchmarks.one import peaks
 from pipeline import models, presets
 from pipeline.frames import to_image, to_tensor
 from pipeline.render import render
@@ -55,20 +55,21 @@ def naive(src: Path, out: Path, frames: int, threads: int, device: str) -> None:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("variant", choices=["naive", "dreamreel"])
-    p.add_argument("size", type=int)
+    p.add_argument("size", help="W or WxH (H defaults to 3/4 of W)")
     p.add_argument("frames", type=int)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
+    w, _, h = a.size.partition("x")
+    w, h = int(w), int(h) if h else int(w) * 3 // 4 // 2 * 2
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.mp4"  # made in another process: its frames must not count in this one's peak memory
         subprocess.run([sys.executable, "-m", "benchmarks.clips", str(src), "--clip", "pan", "--frames", str(a.frames),
-                        "--width", str(a.size), "--height", str(a.size * 3 // 4 // 2 * 2)], check=True, capture_output=True)
+                        "--width", str(w), "--height", str(h)], check=True, capture_output=True)
         t0 = time.perf_counter()
         (dreamreel if a.variant == "dreamreel" else naive)(src, Path(tmp) / "out.mp4", a.frames, a.threads, a.device)
         seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "frames": a.frames, "peak_mib": peak}))
+    print(json.dumps({"seconds": seconds, "frames": a.frames, **peaks(torch.device(a.device))}))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from benchmarks.naive import naive_dream
+from benchmarks.one import peaks
 from pipeline import models
 from pipeline.ascent import Ascent
 from pipeline.config import RenderConfig
@@ -91,9 +91,8 @@ def main() -> None:
         t0 = time.perf_counter()
         go(a.frames, a.size)
         seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # (ffmpeg's own peak is not reported: RUSAGE_CHILDREN counts the forked copy of this process)
-    print(json.dumps({"seconds": seconds, "fps": a.frames / seconds, "peak_mib": peak}))
+    print(json.dumps({"seconds": seconds, "fps": a.frames / seconds, **peaks(torch.device(a.device))}))
 
 
 if __name__ == "__main__":
