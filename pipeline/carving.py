@@ -37,7 +37,7 @@ from .errors import DreamreelError
 from .features import FeatureNet
 from .frames import Frame, Image, to_image, to_tensor
 from .objectives import channel
-from .plan import Plan, Progress, make_sinks, post_stages, resolve_device, still_frames
+from .plan import Plan, Progress, make_sinks, pin_threads, post_stages, resolve_device, still_frames
 
 LUMA = torch.tensor((0.299, 0.587, 0.114)).view(1, 3, 1, 1)
 # The layer carving dreams on when none is given: a mid-level layer with many maps.
@@ -213,7 +213,6 @@ def build_carve(cfg: RenderConfig, progress: Progress) -> Plan:
     frames = still_frames(cfg)
     if cfg.carve.animate:
         sinks_.check_output(cfg.carve.animate)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    pin_threads(cfg)
     carver = Carver.from_config(cfg.dream, cfg.carve, resolve_device(cfg.device), cfg.seed, on_step=progress.step)
     return Plan(frames, 1, [carver, *post_stages(cfg)], sinks, steps_of=lambda f: carver.total_steps(*f.image.shape[:2]))

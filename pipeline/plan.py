@@ -122,10 +122,15 @@ def make_sinks(cfg: RenderConfig, frame_count: int | None, audio_from: Path | No
     return made
 
 
-def make_dreamer(cfg: RenderConfig, progress: Progress, on_step: OnStep | None = None) -> Dreamer:
-    """The configured Dreamer; `on_step` (default: the step progress bar) runs after each step."""
+def pin_threads(cfg: RenderConfig) -> None:
+    """The CPU thread count the recipe asks for (results differ across thread counts)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+
+
+def make_dreamer(cfg: RenderConfig, progress: Progress, on_step: OnStep | None = None) -> Dreamer:
+    """The configured Dreamer; `on_step` (default: the step progress bar) runs after each step."""
+    pin_threads(cfg)
     return Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, on_step=on_step or progress.step)
 
 
