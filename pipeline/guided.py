@@ -134,16 +134,7 @@ def style_text(image: str, model: str, content: str | None = None, layers: Mappi
             f"content_weight={content_weight:g}, style_weight={style_weight:g})")
 
 
-def parse_weights(text: str, flag: str) -> dict[str, float]:
-    """``blocks.2=1,blocks.7=0.5`` -> {"blocks.2": 1.0, "blocks.7": 0.5} (the --layers shorthand's syntax)."""
-    out: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, w = part.partition("=")
-        try:
-            out[name.strip()] = float(w) if w else 1.0
-        except ValueError:
-            raise DreamreelError(f"{flag}: bad weight {w!r} for {name!r}", "write e.g. blocks.2=1,blocks.7=0.5") from None
-    return out
+parse_weights = objectives.parse_weights  # the --style-layers syntax is that of --layers
 
 
 def guide_text(image: str, layer: str, objective: str, share: float = 0.3, metric: str = "dot") -> str:

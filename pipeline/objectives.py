@@ -137,15 +137,24 @@ def parse(text: str, where: str = "objective", t: float = 0.0) -> Objective:
     return value
 
 
-def parse_layers(text: str) -> str:
-    """``blocks.9=1.0,blocks.5=0.5`` (the --layers shorthand) -> objective-language text."""
-    weights: dict[str, float] = {}
+def parse_weights(text: str, flag: str) -> dict[str, float]:
+    """``blocks.9=1.0,blocks.5=0.5`` -> {"blocks.9": 1.0, "blocks.5": 0.5}; a bare name weighs 1.
+
+    The syntax of every layer=weight flag (--layers, --style-layers); `flag` names it in errors.
+    """
+    out: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, w = part.partition("=")
         try:
-            weights[name.strip()] = float(w) if w else 1.0
+            out[name.strip()] = float(w) if w else 1.0
         except ValueError:
-            raise DreamreelError(f"--layers: bad weight {w!r} for {name!r}", "write e.g. blocks.9=1.0,blocks.5=0.5") from None
+            raise DreamreelError(f"{flag}: bad weight {w!r} for {name!r}", "write e.g. blocks.9=1.0,blocks.5=0.5") from None
+    return out
+
+
+def parse_layers(text: str) -> str:
+    """``blocks.9=1.0,blocks.5=0.5`` (the --layers shorthand) -> objective-language text."""
+    weights = parse_weights(text, "--layers")
     if not weights:
         raise DreamreelError("--layers is empty", "write e.g. blocks.9=1.0,blocks.5=0.5")
     return f"layers({weights!r})"
