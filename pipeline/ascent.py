@@ -73,19 +73,15 @@ def gradient(features: FeatureNet, objective: Objective, x: torch.Tensor, tile: 
     """
     h, w = x.shape[-2:]
     if h <= tile and w <= tile:
-        x = x.detach().requires_grad_(True)
-        value = objective(features(x))
-        (grad,) = torch.autograd.grad(value, x)
-        return grad, value.detach()
+        return features.value_and_grad(objective, x)
     grad = torch.empty_like(x)
     total = x.new_zeros(())
     for y0, y1 in _spans(h, tile):
         for x0, x1 in _spans(w, tile):
-            part = x[..., y0:y1, x0:x1].detach().requires_grad_(True)
+            share = (y1 - y0) * (x1 - x0) / (h * w)
             with features.placed(window=(y0, x0, h, w)):  # pixel/guide targets follow the tile
-                value = objective(features(part)) * ((y1 - y0) * (x1 - x0) / (h * w))
-            (grad[..., y0:y1, x0:x1],) = torch.autograd.grad(value, part)
-            total += value.detach()
+                grad[..., y0:y1, x0:x1], value = features.value_and_grad(lambda a: objective(a) * share, x[..., y0:y1, x0:x1])
+            total += value
     return grad, total
 
 

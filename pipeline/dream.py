@@ -37,8 +37,9 @@ class Dreamer:
         precision = cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "fp32")
         features = FeatureNet(model, objective.layers, precision=precision)
         if cfg.compile == "on" or (cfg.compile == "auto" and cuda):
-            # shapes are fixed per octave, so a render compiles once per octave size
-            features = torch.compile(features, dynamic=False)
+            # shapes are fixed per octave, so a render compiles once per octave size; in place, so
+            # FeatureNet's own methods (value_and_grad) call the compiled forward
+            features.compile(dynamic=False)
         return cls(features, objective, ascent_of(cfg), device, seed, on_step)
 
     def generator(self, index: int) -> torch.Generator:

@@ -17,7 +17,7 @@ and cut to the tile being computed (`placed`), so targets sit under the pixels t
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -26,9 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import backprop
 from .models import DreamNet, fold_batchnorm
 
 Activations = dict[str, torch.Tensor]
+Scalar = Callable[[Activations], torch.Tensor]  # activations -> the value to maximise
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 INPUT, REFERENCE = "input", "reference"
 
@@ -65,6 +67,9 @@ class FeatureNet(nn.Module):
         stages = [s.to(self.dtype) for s in stages]  # weights cast once, not per call as autocast would
         self.stages = nn.ModuleList(stages)
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
+        on_cpu = all(p.device.type == "cpu" for p in self.stages.parameters())
+        handable = fast and on_cpu and self.dtype == torch.float32 and self.real <= set(self.names)
+        self.hand = backprop.Chain.of(self.names, self.stages) if handable else None  # see value_and_grad
         self._acts: Activations = {}
         self.reference: torch.Tensor | None = None  # 1x3xHxW in [0, 1]: the frame being dreamed
         self.shift, self.window = (0, 0), None  # where the input sits in the full frame (see `placed`)
@@ -80,6 +85,33 @@ class FeatureNet(nn.Module):
         if len(self.real) < len(self.layers):
             acts.update(self._pseudo(x))
         return acts
+
+    def value_and_grad(self, fn: Scalar, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``fn(self(x))`` and its gradient with respect to `x` (``Nx3xHxW``).
+
+        On CPU, for nets `backprop` knows, the gradient is computed by hand through the chain
+        (autograd only differentiates `fn` on the activations); otherwise by autograd.
+        """
+        if self.hand is None or x.device.type != "cpu":
+            x = x.detach().requires_grad_(True)
+            value = fn(self(x))
+            (grad,) = torch.autograd.grad(value, x)
+            return grad, value.detach()
+        h = self.model.normalise(x.detach()).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            acts, tape = self.hand.forward(h, self.real)
+        leaves = {n: a.requires_grad_(True) for n, a in acts.items()}
+        pseudo = len(self.real) < len(self.layers)
+        x = x.detach().requires_grad_(pseudo)
+        value = fn({**leaves, **(self._pseudo(x) if pseudo else {})})
+        inputs = [*leaves.values(), *([x] if pseudo else [])]
+        grads = dict(zip([*leaves, INPUT], torch.autograd.grad(value, inputs, allow_unused=True)))
+        reached = {n: g for n, g in grads.items() if g is not None and n in leaves}
+        with torch.no_grad():
+            grad = self.hand.backward(reached, tape) / self.model.std if reached else torch.zeros_like(x)
+            if grads.get(INPUT) is not None:
+                grad += grads[INPUT]
+        return grad, value.detach()
 
     def _run(self, x: torch.Tensor) -> Activations:
         self._acts = acts = {}

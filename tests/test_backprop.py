@@ -1,0 +1,106 @@
+"""The hand-written input gradient agrees with autograd on the real Lite0 net."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pipeline import backprop, guided, models, objectives
+from pipeline.ascent import Ascent, octaves
+from pipeline.features import FeatureNet
+from pipeline.models import SameConv2d
+
+
+def autograd_gradient(feats: FeatureNet, fn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.clone().requires_grad_(True)
+    value = fn(feats(x))
+    (g,) = torch.autograd.grad(value, x)
+    return g, value.detach()
+
+
+def assert_same_gradient(feats: FeatureNet, fn, x: torch.Tensor) -> None:
+    assert feats.hand is not None
+    hand, v_hand = feats.value_and_grad(fn, x)
+    ref, v_ref = autograd_gradient(feats, fn, x)
+    assert v_hand.item() == pytest.approx(v_ref.item(), rel=1e-5)
+    assert (hand - ref).abs().max() <= 1e-4 * ref.abs().max()
+
+
+@pytest.mark.parametrize("size", [(48, 48), (47, 61), (64, 33)])  # even, odd and mixed: TF padding differs
+@pytest.mark.parametrize("spec", ["layer('blocks.9')", "layers({'stem': 1, 'blocks.4': 2, 'blocks.6': 0.5})",
+                                  "channel('blocks.3', 5) + layer('blocks.0')"])
+def test_hand_gradient_equals_autograd(lite0, spec, size):
+    obj = objectives.parse(spec)
+    x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(sum(size)))
+    assert_same_gradient(FeatureNet(lite0, obj.layers), obj, x)
+
+
+def test_hand_gradient_with_the_input_pseudo_layer(lite0):
+    """pixel() reads the image itself: its gradient joins the network's at the input."""
+    obj = objectives.layer("blocks.5") + guided.pixel(3.0)
+    feats = FeatureNet(lite0, obj.layers)
+    feats.reference = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(1))
+    assert_same_gradient(feats, obj, torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(2)))
+
+
+def test_hand_gradient_of_a_batch(lite0):
+    obj = objectives.layer("blocks.7")
+    x = torch.rand(2, 3, 40, 48, generator=torch.Generator().manual_seed(3))
+    assert_same_gradient(FeatureNet(lite0, obj.layers), obj, x)
+
+
+def test_plain_matmul_fallback_gives_the_same_gradient(lite0, monkeypatch):
+    """Without oneDNN's fused matmul, addmm and clamp compute the same thing."""
+    obj = objectives.layer("blocks.8")
+    feats = FeatureNet(lite0, obj.layers)
+    x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(4))
+    fused, _ = feats.value_and_grad(obj, x)
+    monkeypatch.setattr(backprop, "_LINEAR", None)
+    plain, _ = feats.value_and_grad(obj, x)
+    assert (fused - plain).abs().max() <= 1e-4 * fused.abs().max()
+
+
+@pytest.mark.parametrize("kernel", [3, 2])
+@pytest.mark.parametrize("size", [(32, 32), (33, 35), (17, 16)])
+def test_space_to_depth_backward_equals_the_strided_backward(kernel, size):
+    conv = SameConv2d(3, 8, kernel, 2, bias=True)
+    s2d = backprop.SpaceToDepth(conv)
+    x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(5))
+    y = s2d.forward(x)
+    assert tuple(y.shape[-2:]) == tuple(math.ceil(n / 2) for n in size)
+    assert torch.allclose(y, conv(x), atol=1e-5)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(6))
+    assert torch.allclose(s2d.backward(g, x), backprop.Strided(conv).backward(g, x), atol=1e-5)
+
+
+def test_space_to_depth_refuses_what_it_cannot_unshuffle():
+    with pytest.raises(ValueError):
+        backprop.SpaceToDepth(SameConv2d(4, 4, 3, 2, groups=4))
+
+
+def test_autograd_serves_what_the_hand_chain_does_not_know(lite0):
+    """Other nets, reduced precision and the plain (unfolded) copy take the autograd path."""
+    digits = models.load("digits")
+    assert FeatureNet(digits, {digits.order[1]}).hand is None
+    assert FeatureNet(lite0, {"blocks.3"}, precision="bf16").hand is None
+    assert FeatureNet(lite0, {"blocks.3"}, fast=False).hand is None
+    pixel_only = guided.pixel()
+    feats = FeatureNet(lite0, pixel_only.layers)
+    feats.reference = torch.zeros(1, 3, 16, 16)
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(7))
+    g, _ = feats.value_and_grad(pixel_only, x)
+    ref, _ = autograd_gradient(feats, pixel_only, x)
+    assert torch.allclose(g, ref)
+
+
+def test_a_hand_ascent_is_deterministic_and_dreams(lite0):
+    obj = objectives.layer("blocks.6")
+    x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(8)) * 0.4 + 0.3
+    feats = FeatureNet(lite0, obj.layers)
+    a = Ascent(octaves=1, steps=2)
+    one, two = (octaves(feats, obj, x, a, torch.Generator().manual_seed(0)) for _ in range(2))
+    assert torch.equal(one, two)
+    with torch.no_grad():
+        assert obj(feats(one)).item() > obj(feats(x)).item()
+    assert F.l1_loss(one, x).item() > 0
