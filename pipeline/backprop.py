@@ -89,7 +89,7 @@ class Strided:
     """Stride-2 TF-"same" convolution (uneven padding as `SameConv2d`), kernels kept per input size."""
 
     def __init__(self, conv: SameConv2d) -> None:
-        self.conv = conv
+        self.conv, self.weight = conv, conv.weight.detach()
         self._plans: dict[tuple[int, int], tuple[torch.Tensor, tuple[int, int]]] = {}
 
     def plan(self, size: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -101,7 +101,7 @@ class Strided:
                 total = max((math.ceil(n / s) - 1) * s + k - n, 0)
                 grow.append(total % 2)
                 pads.append(total - total // 2)
-            w = F.pad(c.weight.detach(), [grow[1], 0, grow[0], 0]) if any(grow) else c.weight.detach()
+            w = F.pad(self.weight, [grow[1], 0, grow[0], 0]) if any(grow) else self.weight
             self._plans[size] = (w.contiguous(), (pads[0], pads[1]))
         return self._plans[size]
 
@@ -117,21 +117,22 @@ class Strided:
 
 
 class SpaceToDepth(Strided):
-    """A dense stride-2 convolution (kernel up to 4) whose input gradient goes through a pixel shuffle.
+    """A dense stride-2 convolution (kernel up to 4) whose input gradient goes through space-to-depth.
 
     On the input padded to an even size and unshuffled into 4x the channels, the convolution is
     a stride-1 2x2 one; its input gradient is a full stride-1 convolution of the output gradient
-    with those taps flipped, shuffled back to pixels and cropped to the input.
+    with those taps flipped, whose channels, ordered (row parity, column parity, channel), are
+    then laid back out as pixels of a channels-last image and cropped to the input.
     """
 
     def __init__(self, conv: SameConv2d) -> None:
         super().__init__(conv)
         if conv.groups != 1 or conv.stride != (2, 2) or max(conv.kernel_size) > 4:
             raise ValueError("SpaceToDepth needs a dense stride-2 convolution with kernel <= 4")
-        kh, kw = conv.kernel_size
-        w = F.pad(conv.weight.detach(), [4 - kw, 0, 4 - kh, 0])  # 4x4, the real taps last
+        kh, kw = self.conv.kernel_size
+        w = F.pad(self.weight, [4 - kw, 0, 4 - kh, 0])  # 4x4, the real taps last
         o, i = w.shape[:2]
-        w2 = w.view(o, i, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(o, 4 * i, 2, 2)  # [o, (c, dy, dx), a, b]
+        w2 = w.view(o, i, 2, 2, 2, 2).permute(0, 3, 5, 1, 2, 4).reshape(o, 4 * i, 2, 2)  # [o, (dy, dx, c), a, b]
         self.taps = w2.transpose(0, 1).flip(2, 3).contiguous()
 
     def _lead(self, n: int, k: int) -> int:
@@ -141,9 +142,14 @@ class SpaceToDepth(Strided):
 
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         (h, w), (kh, kw) = x.shape[-2:], self.conv.kernel_size
-        full = F.pixel_shuffle(F.conv2d(grad, self.taps, None, 1, 1), 2)
+        full = F.conv2d(grad, self.taps, None, 1, 1)  # N x (2, 2, C) x h' x w'
+        n, c4, hh, ww = full.shape
+        c = c4 // 4
+        out = torch.empty(n, c, 2 * hh, 2 * ww, dtype=full.dtype, device=full.device, memory_format=torch.channels_last)
+        pixels = full.permute(0, 2, 3, 1).reshape(n, hh, ww, 2, 2, c).permute(0, 1, 3, 2, 4, 5)
+        out.permute(0, 2, 3, 1).view(n, hh, 2, ww, 2, c).copy_(pixels)
         top, left = self._lead(h, kh), self._lead(w, kw)
-        return full[..., top:top + h, left:left + w]
+        return out[..., top:top + h, left:left + w]
 
 
 class Block:

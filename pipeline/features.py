@@ -97,7 +97,8 @@ class FeatureNet(nn.Module):
             value = fn(self(x))
             (grad,) = torch.autograd.grad(value, x)
             return grad, value.detach()
-        h = self.model.normalise(x.detach()).contiguous(memory_format=torch.channels_last)
+        h = torch.empty(x.shape, dtype=x.dtype, memory_format=torch.channels_last)
+        torch.sub(x.detach(), self.model.mean, out=h).div_(self.model.std)  # normalise, channels-last in one buffer
         with torch.no_grad():
             acts, tape = self.hand.forward(h, self.real)
         leaves = {n: a.requires_grad_(True) for n, a in acts.items()}
@@ -108,7 +109,7 @@ class FeatureNet(nn.Module):
         grads = dict(zip([*leaves, INPUT], torch.autograd.grad(value, inputs, allow_unused=True)))
         reached = {n: g for n, g in grads.items() if g is not None and n in leaves}
         with torch.no_grad():
-            grad = self.hand.backward(reached, tape) / self.model.std if reached else torch.zeros_like(x)
+            grad = self.hand.backward(reached, tape).div_(self.model.std) if reached else torch.zeros_like(x)
             if grads.get(INPUT) is not None:
                 grad += grads[INPUT]
         return grad, value.detach()
