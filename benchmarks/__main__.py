@@ -122,7 +122,7 @@ def cold(rows: list[Row]) -> None:
     the first render also pays for oneDNN building its kernels at each new octave size."""
     rows = [r for r in rows if r.cold]
     if rows:
-        print("\nstills, first render in a fresh process (s): naive | dreamreel | speed-up")
+        print("\nstills, first render in a fresh process (s)")
         print("case | naive | dreamreel | speed-up\n--- | --- | --- | ---")
         for r in rows:
             print(f"{r.name} | {r.cold[0]:.3f} | {r.cold[1]:.3f} | {r.cold[0] / r.cold[1]:.2f}x", flush=True)
