@@ -1,8 +1,8 @@
 """Input gradients by hand for the EfficientNet-Lite chain on CPU, without an autograd graph.
 
 DeepDream needs one gradient: d objective / d image, through a frozen net. Autograd records a
-graph and runs PyTorch's generic convolution backward; on a 2-core CPU that costs ~1.3x a
-hand-written pass at 256 px and ~1.4x at 512 px (`make bench`). Each stage here has a
+graph and runs PyTorch's generic convolution backward; on a 2-core CPU a still took ~1.3x
+as long that way at 256 px and ~1.5x at 512 px (`make bench`, before and after this module). Each stage here has a
 `forward` that keeps what its `backward` needs (the ReLU6 outputs, which are also the masks)
 and a `backward` that maps the output gradient to the input gradient:
 
@@ -13,8 +13,8 @@ and a `backward` that maps the output gradient to the input gradient:
   flipped (oneDNN's generic depthwise backward is ~3.8x slower).
 - stride-2 depthwise convolutions: `aten.convolution_backward`, asking for the input only.
 - the stride-2 stem on 3 channels: as a space-to-depth (pixel unshuffle) stride-1 2x2
-  convolution, whose input gradient is a plain convolution and a pixel shuffle (~2x faster
-  than the strided backward).
+  convolution, whose input gradient is a plain convolution and one copy back to pixels (~2x
+  faster than the strided backward).
 
 `Chain.of` returns None for stages it does not know (the zoo nets), and FeatureNet falls back
 to autograd; tests check both give the same gradient.
