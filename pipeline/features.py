@@ -97,6 +97,10 @@ class FeatureNet(nn.Module):
             value = fn(self(x))
             (grad,) = torch.autograd.grad(value, x)
             return grad, value.detach()
+        return self._by_hand(fn, x)
+
+    def _by_hand(self, fn: Scalar, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`value_and_grad` through `self.hand`: autograd sees only `fn` on the activations (and the image)."""
         h = torch.empty(x.shape, dtype=x.dtype, memory_format=torch.channels_last)
         torch.sub(x.detach(), self.model.mean, out=h).div_(self.model.std)  # normalise, channels-last in one buffer
         with torch.no_grad():
