@@ -33,16 +33,55 @@ from torch import nn
 from .models import MBConv, SameConv2d, _Stem
 
 Saved = Any  # what a stage's forward keeps for its backward
-_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+_MKLDNN = torch.backends.mkldnn.is_available()
+_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if _MKLDNN else None
 _PACK = getattr(torch.ops.mkldnn, "_reorder_linear_weight", None) if _LINEAR is not None else None
+_CONV = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if _MKLDNN else None
+_PACK_CONV = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None) if _CONV is not None else None
 
 
-def matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu6: bool) -> torch.Tensor:
-    """``relu6?(x @ weight.T + bias)`` for 2-d `x`; oneDNN fuses bias and clamp into the product."""
+def _relu6(relu6: bool) -> tuple[str, list[float]]:
+    """oneDNN's post-op name and scalars for an optional ReLU6."""
+    return ("hardtanh", [0.0, 6.0]) if relu6 else ("none", [])
+
+
+def matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu6: bool = False,
+           add: torch.Tensor | None = None) -> torch.Tensor:
+    """``relu6?(x @ weight.T + bias) (+ add)`` for 2-d `x`; oneDNN fuses bias, clamp or sum into the product."""
+    if relu6 and add is not None:
+        raise ValueError("matmul fuses either a ReLU6 or a sum, not both")
     if _LINEAR is not None:
-        return _LINEAR(x, weight, bias, "hardtanh" if relu6 else "none", [0.0, 6.0] if relu6 else [], "")
+        if add is not None:
+            return _LINEAR.binary(x, add, weight, bias, "add")
+        return _LINEAR(x, weight, bias, *_relu6(relu6), "")
     y = torch.addmm(bias, x, weight.t()) if bias is not None else x @ weight.t()
+    if add is not None:
+        y.add_(add)
     return y.clamp_(0.0, 6.0) if relu6 else y
+
+
+class Kernel:
+    """A fixed convolution (weight, bias, stride, symmetric padding, groups), ReLU6 fused on request.
+
+    With oneDNN the weight is reordered once per input shape into the layout its kernel wants,
+    and the clamp runs inside the convolution: 10-25 % faster than `F.conv2d` and a separate
+    clamp on this CPU, most on small maps where the per-call cost dominates.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int],
+                 padding: tuple[int, int], groups: int) -> None:
+        self.weight, self.bias, self.groups = weight.detach().contiguous(), bias, groups
+        self.stride, self.padding = list(stride), list(padding)
+        self._packed: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def __call__(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
+        if _CONV is None or _PACK_CONV is None:
+            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
+            return y.clamp_(0.0, 6.0) if relu6 else y
+        shape = tuple(x.shape)
+        if shape not in self._packed:
+            self._packed[shape] = _PACK_CONV(self.weight, self.padding, self.stride, [1, 1], self.groups, list(shape))
+        return _CONV(x, self._packed[shape], self.bias, self.padding, self.stride, [1, 1], self.groups, *_relu6(relu6), "")
 
 
 def relu6_backward(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -62,7 +101,7 @@ class Pointwise:
         self.weight, self.weight_t, self.bias = w.contiguous(), w.t().contiguous(), conv.bias
         self._packed: dict[tuple[bool, int], torch.Tensor] = {}  # (transposed, rows) -> oneDNN layout
 
-    def _rows(self, x: torch.Tensor, transposed: bool, relu6: bool = False) -> torch.Tensor:
+    def _rows(self, x: torch.Tensor, transposed: bool, relu6: bool = False, add: torch.Tensor | None = None) -> torch.Tensor:
         n, c, h, w = x.shape
         rows = n * h * w
         weight = self.weight_t if transposed else self.weight
@@ -70,29 +109,32 @@ class Pointwise:
             if (transposed, rows) not in self._packed:
                 self._packed[transposed, rows] = _PACK(weight, rows)
             weight = self._packed[transposed, rows]
-        y = matmul(x.permute(0, 2, 3, 1).reshape(rows, c), weight, None if transposed else self.bias, relu6)
+        if add is not None:
+            add = add.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).reshape(rows, -1)
+        y = matmul(x.permute(0, 2, 3, 1).reshape(rows, c), weight, None if transposed else self.bias, relu6, add)
         return y.view(n, h, w, -1).permute(0, 3, 1, 2)  # channels-last again, no copy
 
-    def forward(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
-        return self._rows(x, False, relu6)
+    def forward(self, x: torch.Tensor, relu6: bool = False, add: torch.Tensor | None = None) -> torch.Tensor:
+        """``relu6?(conv(x)) (+ add)``: the residual sum, like the clamp, is fused into the product."""
+        return self._rows(x, False, relu6, add)
 
-    def backward(self, grad: torch.Tensor) -> torch.Tensor:
-        return self._rows(grad.contiguous(memory_format=torch.channels_last), True)
+    def backward(self, grad: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+        return self._rows(grad.contiguous(memory_format=torch.channels_last), True, add=add)
 
 
 class Depthwise:
     """Stride-1 "same" depthwise convolution; its input gradient is the flipped-kernel convolution."""
 
     def __init__(self, conv: SameConv2d) -> None:
-        self.weight, self.bias, self.padding = conv.weight.detach(), conv.bias, conv.padding
-        self.flipped = self.weight.flip(2, 3).contiguous()
-        self.groups = conv.groups
+        w, pad = conv.weight.detach(), conv.padding
+        self.conv = Kernel(w, conv.bias, (1, 1), pad, conv.groups)
+        self.flipped = Kernel(w.flip(2, 3), None, (1, 1), pad, conv.groups)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight, self.bias, 1, self.padding, 1, self.groups)
+    def forward(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
+        return self.conv(x, relu6)
 
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(grad, self.flipped, None, 1, self.padding, 1, self.groups)
+        return self.flipped(grad)
 
 
 class Strided:
@@ -100,10 +142,10 @@ class Strided:
 
     def __init__(self, conv: SameConv2d) -> None:
         self.conv, self.weight = conv, conv.weight.detach()
-        self._plans: dict[tuple[int, int], tuple[torch.Tensor, tuple[int, int]]] = {}
+        self._plans: dict[tuple[int, int], Kernel] = {}
 
-    def plan(self, size: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
-        """The kernel (one leading zero tap on an uneven axis) and symmetric padding for `size`."""
+    def plan(self, size: tuple[int, int]) -> Kernel:
+        """The convolution for an input of `size`: one leading zero tap on an uneven axis, symmetric padding."""
         if size not in self._plans:
             c = self.conv
             grow, pads = [], []
@@ -112,18 +154,16 @@ class Strided:
                 grow.append(total % 2)
                 pads.append(total - total // 2)
             w = F.pad(self.weight, [grow[1], 0, grow[0], 0]) if any(grow) else self.weight
-            self._plans[size] = (w.contiguous(), (pads[0], pads[1]))
+            self._plans[size] = Kernel(w, c.bias, c.stride, (pads[0], pads[1]), c.groups)
         return self._plans[size]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w, pads = self.plan(tuple(x.shape[-2:]))
-        return F.conv2d(x, w, self.conv.bias, self.conv.stride, pads, 1, self.conv.groups)
+    def forward(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
+        return self.plan(tuple(x.shape[-2:]))(x, relu6)
 
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        w, pads = self.plan(tuple(x.shape[-2:]))
-        c = self.conv
+        k, c = self.plan(tuple(x.shape[-2:])), self.conv
         return torch.ops.aten.convolution_backward(
-            grad, x, w, None, c.stride, pads, c.dilation, False, (0, 0), c.groups, (True, False, False))[0]
+            grad, x, k.weight, None, c.stride, k.padding, c.dilation, False, (0, 0), c.groups, (True, False, False))[0]
 
 
 class SpaceToDepth(Strided):
@@ -135,7 +175,8 @@ class SpaceToDepth(Strided):
     then laid back out as pixels of a channels-last image and cropped to the input.
     """
 
-    def __init__(self, conv: SameConv2d) -> None:
+    def __init__(self, conv: SameConv2d, input_scale: torch.Tensor | None = None) -> None:
+        """`input_scale` (one factor per input channel) multiplies the input gradient, folded into the taps."""
         super().__init__(conv)
         if conv.groups != 1 or conv.stride != (2, 2) or max(conv.kernel_size) > 4:
             raise ValueError("SpaceToDepth needs a dense stride-2 convolution with kernel <= 4")
@@ -143,7 +184,10 @@ class SpaceToDepth(Strided):
         w = F.pad(self.weight, [4 - kw, 0, 4 - kh, 0])  # 4x4, the real taps last
         o, i = w.shape[:2]
         w2 = w.view(o, i, 2, 2, 2, 2).permute(0, 3, 5, 1, 2, 4).reshape(o, 4 * i, 2, 2)  # [o, (dy, dx, c), a, b]
-        self.taps = w2.transpose(0, 1).flip(2, 3).contiguous()
+        taps = w2.transpose(0, 1).flip(2, 3)
+        if input_scale is not None:
+            taps = taps * input_scale.reshape(-1).repeat(4).view(-1, 1, 1, 1)  # after every mask: exact up to rounding
+        self.taps = Kernel(taps, None, (1, 1), (1, 1), 1)
 
     def _lead(self, n: int, k: int) -> int:
         """Rows of padding before the input, on the 4-tap kernel, for an input of `n` rows."""
@@ -152,7 +196,7 @@ class SpaceToDepth(Strided):
 
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         (h, w), (kh, kw) = x.shape[-2:], self.conv.kernel_size
-        full = F.conv2d(grad, self.taps, None, 1, 1)  # N x (2, 2, C) x h' x w'
+        full = self.taps(grad)  # N x (2, 2, C) x h' x w'
         n, c4, hh, ww = full.shape
         c = c4 // 4
         out = torch.empty(n, c, 2 * hh, 2 * ww, dtype=full.dtype, device=full.device, memory_format=torch.channels_last)
@@ -174,24 +218,24 @@ class Block:
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Saved]:
         a = self.expand.forward(x, relu6=True) if self.expand else x
-        b = self.depthwise.forward(a).clamp_(0.0, 6.0)
-        y = self.project.forward(b)
-        return (y.add_(x) if self.residual else y), (x, a, b)
+        b = self.depthwise.forward(a, relu6=True)
+        return self.project.forward(b, add=x if self.residual else None), (x, a, b)
 
     def backward(self, grad: torch.Tensor, saved: Saved) -> torch.Tensor:
         x, a, b = saved
         g = self.depthwise.backward(relu6_backward(self.project.backward(grad), b), a)
+        residual = grad if self.residual else None
         if self.expand:
-            g = self.expand.backward(relu6_backward(g, a))
-        return g.add_(grad) if self.residual else g
+            return self.expand.backward(relu6_backward(g, a), add=residual)
+        return g.add_(residual) if residual is not None else g
 
 
 class Stem:
-    def __init__(self, m: _Stem) -> None:
-        self.conv = SpaceToDepth(m._conv_stem)
+    def __init__(self, m: _Stem, input_scale: torch.Tensor | None = None) -> None:
+        self.conv = SpaceToDepth(m._conv_stem, input_scale)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Saved]:
-        y = self.conv.forward(x).clamp_(0.0, 6.0)
+        y = self.conv.forward(x, relu6=True)
         return y, (x, y)
 
     def backward(self, grad: torch.Tensor, saved: Saved) -> torch.Tensor:
@@ -205,16 +249,24 @@ _KINDS = {MBConv: Block, _Stem: Stem}
 class Chain:
     """Named stages with hand-written input gradients; `forward` keeps the tape `backward` reads."""
 
-    def __init__(self, names: Iterable[str], stages: Iterable[Block | Stem]) -> None:
-        self.names, self.stages = tuple(names), tuple(stages)
+    def __init__(self, names: Iterable[str], stages: Iterable[Block | Stem], input_scale: torch.Tensor | None = None) -> None:
+        """`input_scale`: per-channel factor on the input gradient still to apply (None when folded or absent)."""
+        self.names, self.stages, self.input_scale = tuple(names), tuple(stages), input_scale
 
     @classmethod
-    def of(cls, names: Iterable[str], modules: Iterable[nn.Module]) -> Chain | None:
-        """The chain for these (folded, channels-last) stage modules, or None if one is unknown."""
+    def of(cls, names: Iterable[str], modules: Iterable[nn.Module], input_scale: torch.Tensor | None = None) -> Chain | None:
+        """The chain for these (folded, channels-last) stage modules, or None if one is unknown.
+
+        `input_scale` (``1x3x1x1``) multiplies the input gradient: a normalisation's 1/std, so the
+        gradient comes back with respect to the raw image. A stem folds it into its backward taps.
+        """
         modules = list(modules)
         if not all(type(m) in _KINDS for m in modules):
             return None
-        return cls(names, (_KINDS[type(m)](m) for m in modules))
+        stages = [_KINDS[type(m)](m) for m in modules]
+        if input_scale is not None and modules and type(modules[0]) is _Stem:
+            stages[0], input_scale = Stem(modules[0], input_scale), None
+        return cls(names, stages, input_scale)
 
     def forward(self, x: torch.Tensor, keep: Iterable[str]) -> tuple[dict[str, torch.Tensor], list[Saved]]:
         """Activations of the stages named in `keep`, and the tape for `backward`."""
@@ -237,4 +289,4 @@ class Chain:
                 g = grads[name].contiguous(memory_format=torch.channels_last) if g is None else g.add_(grads[name])
             if g is not None:
                 g = stage.backward(g, saved)
-        return g
+        return g.mul_(self.input_scale) if self.input_scale is not None else g

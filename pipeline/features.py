@@ -69,7 +69,9 @@ class FeatureNet(nn.Module):
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
         on_cpu = all(p.device.type == "cpu" for p in self.stages.parameters())
         handable = fast and on_cpu and self.dtype == torch.float32 and self.real <= set(self.names)
-        self.hand = backprop.Chain.of(self.names, self.stages) if handable else None  # see value_and_grad
+        scale = 1 / model.std  # the chain's gradient comes back with respect to the raw image
+        self.hand = backprop.Chain.of(self.names, self.stages, scale) if handable else None  # see value_and_grad
+        self._scale, self._shift = scale, -model.mean / model.std  # normalise as one multiply-add
         self._acts: Activations = {}
         self.reference: torch.Tensor | None = None  # 1x3xHxW in [0, 1]: the frame being dreamed
         self.shift, self.window = (0, 0), None  # where the input sits in the full frame (see `placed`)
@@ -102,7 +104,7 @@ class FeatureNet(nn.Module):
     def _by_hand(self, fn: Scalar, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`value_and_grad` through `self.hand`: autograd sees only `fn` on the activations (and the image)."""
         h = torch.empty(x.shape, dtype=x.dtype, memory_format=torch.channels_last)
-        torch.sub(x.detach(), self.model.mean, out=h).div_(self.model.std)  # normalise, channels-last in one buffer
+        torch.addcmul(self._shift, x.detach(), self._scale, out=h)  # normalised, channels-last, in one pass
         with torch.no_grad():
             acts, tape = self.hand.forward(h, self.real)
         leaves = {n: a.requires_grad_(True) for n, a in acts.items()}
@@ -113,7 +115,7 @@ class FeatureNet(nn.Module):
         grads = dict(zip([*leaves, INPUT], torch.autograd.grad(value, inputs, allow_unused=True)))
         reached = {n: g for n, g in grads.items() if g is not None and n in leaves}
         with torch.no_grad():
-            grad = self.hand.backward(reached, tape).div_(self.model.std) if reached else torch.zeros_like(x)
+            grad = self.hand.backward(reached, tape) if reached else torch.zeros_like(x)
             if grads.get(INPUT) is not None:
                 grad += grads[INPUT]
         return grad, value.detach()

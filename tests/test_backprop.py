@@ -50,13 +50,15 @@ def test_hand_gradient_of_a_batch(lite0):
     assert_same_gradient(FeatureNet(lite0, obj.layers), obj, x)
 
 
-def test_plain_matmul_fallback_gives_the_same_gradient(lite0, monkeypatch):
-    """Without oneDNN's fused matmul, addmm and clamp compute the same thing."""
+@pytest.mark.parametrize("missing", [["_LINEAR"], ["_CONV"], ["_LINEAR", "_CONV"]])
+def test_plain_fallbacks_give_the_same_gradient(lite0, monkeypatch, missing):
+    """Without oneDNN's fused matmul or packed convolution, addmm, conv2d and clamp compute the same thing."""
     obj = objectives.layer("blocks.8")
     feats = FeatureNet(lite0, obj.layers)
     x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(4))
     fused, _ = feats.value_and_grad(obj, x)
-    monkeypatch.setattr(backprop, "_LINEAR", None)
+    for name in missing:
+        monkeypatch.setattr(backprop, name, None)
     plain, _ = feats.value_and_grad(obj, x)
     assert (fused - plain).abs().max() <= 1e-4 * fused.abs().max()
 
