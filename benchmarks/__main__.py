@@ -8,6 +8,7 @@ scratch with that preset's octaves and steps). Then peak memory of 50 vs 500 fra
 Each measurement runs in its own process (`benchmarks.one`, `.zoom`, `.video_one`), so its
 peak memory is its own; naive and dreamreel runs are interleaved and the median kept. Stills
 are timed warm (the second render in the process); a second table gives the first render.
+Still repeat i dreams seed i on both sides; the objective ratio is that of the mean objectives.
 Absolute times on a shared CPU drift: read the ratio, which both sides of a row share.
 GFLOP/s is the useful work (`benchmarks.flops`) over dreamreel's time; the limit is a large
 matmul measured here (fp32 on CPU, bf16 on CUDA).
@@ -36,6 +37,7 @@ class Row:
     flop: float  # per dreamreel frame
     objective: float | None = None  # dreamreel / naive (stills)
     cold: tuple[float, float] | None = None  # stills: s for the first render in a process, naive and dreamreel
+    seeds: int = 0  # stills: seeds the objective ratio averages over
 
 
 def child(module: str, *args: str, device: str, threads: int) -> dict:
@@ -50,12 +52,13 @@ def flops(*args: object) -> float:
     return float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
 
 
-def interleaved(repeats: int, run: Callable[[str], dict]) -> dict[str, list[dict]]:
-    """`repeats` runs of each variant, alternating, so drift in the machine hits both alike."""
+def interleaved(repeats: int, run: Callable[[str, int], dict]) -> dict[str, list[dict]]:
+    """`repeats` runs of each variant, alternating, so drift in the machine hits both alike;
+    `run` gets the variant and the repeat's index (the seed, where a case takes one)."""
     runs: dict[str, list[dict]] = {"naive": [], "dreamreel": []}
-    for _ in range(repeats):
+    for i in range(repeats):
         for variant in runs:
-            runs[variant].append(run(variant))
+            runs[variant].append(run(variant, i))
     return runs
 
 
@@ -68,16 +71,22 @@ def peaks(runs: dict[str, list[dict]]) -> tuple[tuple[float, float], float | Non
     return (max(r["peak_mib"] for r in runs["naive"]), max(r["peak_mib"] for r in runs["dreamreel"])), max(gpu, default=None)
 
 
+def mean(rs: list[dict], key: str) -> float:
+    return statistics.fmean(r[key] for r in rs)
+
+
 def still_row(name: str, w: int, h: int, repeats: int, a: argparse.Namespace) -> Row:
-    runs = interleaved(repeats, lambda v: child("one", v, f"{w}x{h}", device=a.device, threads=a.threads))
+    """Repeat i renders seed i on both sides. DeepDream is chaotic: one seed's objective ratio
+    swings by ~4 % (sd over 24 seeds at 256 px) either way, so the row compares mean objectives."""
+    runs = interleaved(repeats, lambda v, i: child("one", v, f"{w}x{h}", "--seed", str(i), device=a.device, threads=a.threads))
     peak, gpu = peaks(runs)
     return Row(name, med(runs["naive"], "seconds"), med(runs["dreamreel"], "seconds"), peak, gpu,
-               flops("still", h, w), med(runs["dreamreel"], "objective") / med(runs["naive"], "objective"),
-               (med(runs["naive"], "cold_seconds"), med(runs["dreamreel"], "cold_seconds")))
+               flops("still", h, w), mean(runs["dreamreel"], "objective") / mean(runs["naive"], "objective"),
+               (med(runs["naive"], "cold_seconds"), med(runs["dreamreel"], "cold_seconds")), repeats)
 
 
 def zoom_row(size: int, frames: int, repeats: int, a: argparse.Namespace) -> Row:
-    runs = interleaved(repeats, lambda v: child("zoom", v, str(size), str(frames), "--octaves", str(ZOOM_OCTAVES),
+    runs = interleaved(repeats, lambda v, _i: child("zoom", v, str(size), str(frames), "--octaves", str(ZOOM_OCTAVES),
                                                 "--steps", str(ZOOM_STEPS), device=a.device, threads=a.threads))
     peak, gpu = peaks(runs)
     return Row(f"zoom {size}px", med(runs["naive"], "seconds") / frames, med(runs["dreamreel"], "seconds") / frames,
@@ -86,7 +95,7 @@ def zoom_row(size: int, frames: int, repeats: int, a: argparse.Namespace) -> Row
 
 def video_row(name: str, w: int, h: int, frames: int, repeats: int, a: argparse.Namespace) -> Row:
     """Warm s/frame = (T(n) - T(1)) / (n - 1): the cold first frame, model load and start-up cancel."""
-    def run(variant: str) -> dict:
+    def run(variant: str, _i: int) -> dict:
         one, many = (child("video_one", variant, f"{w}x{h}", str(n), device=a.device, threads=a.threads) for n in (1, frames))
         return {**many, "per_frame": (many["seconds"] - one["seconds"]) / (frames - 1)}
 
@@ -110,7 +119,7 @@ def line(r: Row, limit: float, a: argparse.Namespace) -> None:
     """One row, printed as soon as it is measured (the large rows take minutes on a CPU)."""
     rate = r.flop / r.ours / 1e9
     cells = [r.name, f"{r.naive:.3f}", f"{r.ours:.3f}", f"{r.naive / r.ours:.2f}x", f"{1 / r.ours:.2f}",
-             f"{r.objective:.3f}" if r.objective else "-", f"{r.peak[0]:.0f} / {r.peak[1]:.0f}"]
+             f"{r.objective:.3f} ({r.seeds} seed{'s' * (r.seeds > 1)})" if r.objective else "-", f"{r.peak[0]:.0f} / {r.peak[1]:.0f}"]
     if a.device.startswith("cuda"):
         cells.append(f"{r.gpu_peak:.0f}" if r.gpu_peak is not None else "-")
     cells += [f"{rate:.0f}", f"{rate / limit:.0%}"]
@@ -147,7 +156,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=5, help="runs per variant for the small rows (large rows: 1)")
+    p.add_argument("--repeats", type=int, default=5, help="runs per variant for the small zoom and video rows (large rows: 1)")
+    p.add_argument("--seeds", type=int, default=8, help="runs per variant, one seed each, for the 256 and 512 px stills")
     p.add_argument("--cases", default="still,zoom,video,memory", help="comma list of still, zoom, video, memory")
     p.add_argument("--mem-size", type=int, default=256)
     p.add_argument("--mem-frames", type=lambda s: tuple(map(int, s.split(","))), default=(50, 500), help="e.g. 50,500")
@@ -156,7 +166,7 @@ def main() -> None:
     few = max(1, a.repeats - 1)
     rows: list[Callable[[], Row]] = []
     if "still" in cases:
-        rows += [lambda: still_row("still 256px", 256, 256, a.repeats, a), lambda: still_row("still 512px", 512, 512, a.repeats, a),
+        rows += [lambda: still_row("still 256px", 256, 256, a.seeds, a), lambda: still_row("still 512px", 512, 512, a.seeds, a),
                  lambda: still_row("still 1080p", 1920, 1080, 1, a)]
     if "zoom" in cases:
         rows += [lambda: zoom_row(256, 24, a.repeats, a), lambda: zoom_row(512, 8, few, a)]

@@ -1,4 +1,7 @@
-"""A still rendered twice in a fresh process: prints a JSON line (warm and cold seconds, objective, peak MiB)."""
+"""A still rendered twice in a fresh process: prints a JSON line (warm and cold seconds, objective, peak MiB).
+
+`--seed` picks the start image and the jitter, so repeats can average the objective over seeds.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ def main() -> None:
     p.add_argument("size", help="W or WxH")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0, help="the start image and the jitter")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.variant == "dreamreel":
@@ -40,13 +44,13 @@ def main() -> None:
     feats = FeatureNet(model, obj.layers)
     plain = textbook(model)
     w, _, h = a.size.partition("x")
-    img = torch.rand(1, 3, int(h or w), int(w), generator=torch.Generator().manual_seed(0)).to(device) * 0.2 + 0.4
+    img = torch.rand(1, 3, int(h or w), int(w), generator=torch.Generator().manual_seed(a.seed)).to(device) * 0.2 + 0.4
     small = Ascent(octaves=1, steps=2)
 
     def go(x: torch.Tensor, asc: Ascent) -> torch.Tensor:
         if a.variant == "naive":
-            return naive_dream(plain, LAYER, x, asc)
-        return octaves(feats, obj, x, asc, torch.Generator().manual_seed(0))
+            return naive_dream(plain, LAYER, x, asc, a.seed)
+        return octaves(feats, obj, x, asc, torch.Generator().manual_seed(a.seed))
 
     def timed() -> tuple[float, torch.Tensor]:
         if device.type == "cuda":

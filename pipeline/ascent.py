@@ -80,7 +80,7 @@ def gradient(features: FeatureNet, objective: Objective, x: torch.Tensor, tile: 
         for x0, x1 in _spans(w, tile):
             share = (y1 - y0) * (x1 - x0) / (h * w)
             with features.placed(window=(y0, x0, h, w)):  # pixel/guide targets follow the tile
-                grad[..., y0:y1, x0:x1], value = features.value_and_grad(lambda a: objective(a) * share, x[..., y0:y1, x0:x1])
+                grad[..., y0:y1, x0:x1], value = features.value_and_grad(objective * share, x[..., y0:y1, x0:x1])
             total += value
     return grad, total
 

@@ -107,18 +107,27 @@ class FeatureNet(nn.Module):
         torch.addcmul(self._shift, x.detach(), self._scale, out=h)  # normalised, channels-last, in one pass
         with torch.no_grad():
             acts, tape = self.hand.forward(h, self.real)
-        leaves = {n: a.requires_grad_(True) for n, a in acts.items()}
-        pseudo = len(self.real) < len(self.layers)
-        x = x.detach().requires_grad_(pseudo)
-        value = fn({**leaves, **(self._pseudo(x) if pseudo else {})})
-        inputs = [*leaves.values(), *([x] if pseudo else [])]
-        grads = dict(zip([*leaves, INPUT], torch.autograd.grad(value, inputs, allow_unused=True)))
-        reached = {n: g for n, g in grads.items() if g is not None and n in leaves}
+        value, grads = self._objective_grads(fn, acts, x)
+        reached = {n: g for n, g in grads.items() if g is not None and n in acts}
         with torch.no_grad():
             grad = self.hand.backward(reached, tape) if reached else torch.zeros_like(x)
             if grads.get(INPUT) is not None:
                 grad += grads[INPUT]
         return grad, value.detach()
+
+    def _objective_grads(self, fn: Scalar, acts: Activations, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+        """`fn` and its gradient by activation (and by image, under ``input``, for pixel objectives):
+        the objective's own `by_hand` where it has one and needs no pseudo-layer, else autograd."""
+        pseudo = len(self.real) < len(self.layers)
+        by_hand = getattr(fn, "by_hand", None)
+        if by_hand is not None and not pseudo:
+            with torch.no_grad():
+                return by_hand(acts)
+        leaves = {n: a.requires_grad_(True) for n, a in acts.items()}
+        x = x.detach().requires_grad_(pseudo)
+        value = fn({**leaves, **(self._pseudo(x) if pseudo else {})})
+        inputs = [*leaves.values(), *([x] if pseudo else [])]
+        return value, dict(zip([*leaves, INPUT], torch.autograd.grad(value, inputs, allow_unused=True)))
 
     def _run(self, x: torch.Tensor) -> Activations:
         self._acts = acts = {}

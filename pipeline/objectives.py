@@ -17,13 +17,19 @@ from . import expr
 from .errors import DreamreelError
 
 Activations = Mapping[str, torch.Tensor]
+Gradient = Callable[[Activations], tuple[torch.Tensor, dict[str, torch.Tensor]]]  # -> value, d value / d activation
 
 
 @dataclass(frozen=True)
 class Objective:
+    """`by_hand`, where an objective has one, gives the value and its gradient by layer without
+    autograd; sums and multiples keep it. On the CPU path autograd over the objective alone
+    costs 0.15-0.25 ms a step, ~3 % of a 256 px still."""
+
     fn: Callable[[Activations], torch.Tensor]  # scalar to MAXIMISE
     layers: frozenset[str]
     label: str
+    by_hand: Gradient | None = None
 
     def __call__(self, acts: Activations) -> torch.Tensor:
         return self.fn(acts)
@@ -31,7 +37,8 @@ class Objective:
     def __add__(self, other: Objective) -> Objective:
         if not isinstance(other, Objective):
             return NotImplemented
-        return Objective(lambda a: self.fn(a) + other.fn(a), self.layers | other.layers, f"{self.label} + {other.label}")
+        both = _plus(self.by_hand, other.by_hand) if self.by_hand and other.by_hand else None
+        return Objective(lambda a: self.fn(a) + other.fn(a), self.layers | other.layers, f"{self.label} + {other.label}", both)
 
     def __sub__(self, other: Objective) -> Objective:
         return self + (-1.0) * other
@@ -39,7 +46,8 @@ class Objective:
     def __mul__(self, k: float) -> Objective:
         if not isinstance(k, (int, float)):
             return NotImplemented
-        return Objective(lambda a: k * self.fn(a), self.layers, f"{k:g} * {self.label}")
+        scaled = _times(self.by_hand, k) if self.by_hand else None
+        return Objective(lambda a: k * self.fn(a), self.layers, f"{k:g} * {self.label}", scaled)
 
     __rmul__ = __mul__
 
@@ -48,6 +56,22 @@ class Objective:
 
     def __neg__(self) -> Objective:
         return self * -1.0
+
+
+def _plus(f: Gradient, g: Gradient) -> Gradient:
+    def both(a: Activations) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        (v, d), (w, e) = f(a), g(a)
+        return v + w, {n: d[n] + e[n] if n in d and n in e else d.get(n, e.get(n)) for n in d.keys() | e.keys()}
+
+    return both
+
+
+def _times(f: Gradient, k: float) -> Gradient:
+    def scaled(a: Activations) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        v, d = f(a)
+        return k * v, {n: k * g for n, g in d.items()}
+
+    return scaled
 
 
 def _inner(a: torch.Tensor, border: int = 2) -> torch.Tensor:
@@ -59,7 +83,16 @@ def _inner(a: torch.Tensor, border: int = 2) -> torch.Tensor:
 
 def layer(name: str, weight: float = 1.0) -> Objective:
     """mean(activation^2) of one layer, a 2-px border excluded (the classic DeepDream loss)."""
-    return Objective(lambda a: weight * _inner(a[name]).square().mean(), frozenset({name}), f"layer({name!r})" if weight == 1 else f"layer({name!r}, {weight:g})")
+
+    @torch.no_grad()
+    def by_hand(a: Activations) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        act = a[name]
+        inner, grad = _inner(act), torch.zeros_like(act)
+        torch.mul(inner, 2.0 * weight / inner.numel(), out=_inner(grad))  # d/dx mean(x^2) = 2x/n
+        return weight * inner.square().mean(), {name: grad}
+
+    label = f"layer({name!r})" if weight == 1 else f"layer({name!r}, {weight:g})"
+    return Objective(lambda a: weight * _inner(a[name]).square().mean(), frozenset({name}), label, by_hand)
 
 
 def layers(weights: Mapping[str, float]) -> Objective:
@@ -70,7 +103,7 @@ def layers(weights: Mapping[str, float]) -> Objective:
     total = parts[0]
     for p in parts[1:]:
         total = total + p
-    return Objective(total.fn, total.layers, f"layers({dict(weights)})")
+    return Objective(total.fn, total.layers, f"layers({dict(weights)})", total.by_hand)
 
 
 def channel(name: str, index: int) -> Objective:

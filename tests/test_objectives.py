@@ -32,6 +32,26 @@ def test_algebra_adds_values_and_unions_layers(lite0, tiny_image):
     assert (a - b)(acts).item() == pytest.approx(a(acts).item() - b(acts).item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("text", ['layer("blocks.9")', 'layers({"blocks.3": 0.5, "blocks.5": 1.0})',
+                                  'layer("blocks.5") - 0.25 * layer("blocks.5", 2) + layer("stem")'])
+def test_hand_written_gradient_equals_autograd(lite0, text):
+    obj = objectives.parse(text)
+    acts = {n: a.detach().requires_grad_(True) for n, a in
+            FeatureNet(lite0, obj.layers)(torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(0))).items()}
+    value, grads = obj.by_hand(acts)
+    ref = obj(acts)
+    expected = torch.autograd.grad(ref, list(acts.values()))
+    assert value.item() == pytest.approx(ref.item(), rel=1e-6)
+    assert grads.keys() == acts.keys()
+    for name, g in zip(acts, expected):
+        assert torch.allclose(grads[name], g, rtol=1e-5, atol=1e-9), name
+
+
+def test_objectives_without_a_hand_gradient_keep_autograd():
+    assert objectives.layer("blocks.3").by_hand is not None
+    assert (objectives.layer("blocks.3") + objectives.channel("blocks.5", 7)).by_hand is None
+
+
 def test_parsed_expression_equals_the_factories(lite0, tiny_image):
     parsed = objectives.parse('layer("blocks.9") + 0.5*channel("blocks.5", 12)')
     built = objectives.layer("blocks.9") + 0.5 * objectives.channel("blocks.5", 12)
