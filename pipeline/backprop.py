@@ -38,6 +38,9 @@ _LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if _MKLDNN else N
 _PACK = getattr(torch.ops.mkldnn, "_reorder_linear_weight", None) if _LINEAR is not None else None
 _CONV = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if _MKLDNN else None
 _PACK_CONV = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None) if _CONV is not None else None
+_CONV_T = getattr(torch.ops.mkldnn, "_convolution_transpose_pointwise", None) if _MKLDNN else None
+_PACK_CONV_T = getattr(torch.ops.mkldnn, "_reorder_convolution_transpose_weight", None) if _CONV_T is not None else None
+SMALL_MAP = 48 * 48  # output pixels up to which a strided input gradient is a packed transposed convolution
 
 
 def _relu6(relu6: bool) -> tuple[str, list[float]]:
@@ -73,6 +76,7 @@ class Kernel:
         self.weight, self.bias, self.groups = weight.detach().contiguous(), bias, groups
         self.stride, self.padding = list(stride), list(padding)
         self._packed: dict[tuple[int, ...], torch.Tensor] = {}
+        self._transposed: dict[tuple[int, ...], tuple[torch.Tensor, list[int]]] = {}
 
     def __call__(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
         if _CONV is None or _PACK_CONV is None:
@@ -82,6 +86,27 @@ class Kernel:
         if shape not in self._packed:
             self._packed[shape] = _PACK_CONV(self.weight, self.padding, self.stride, [1, 1], self.groups, list(shape))
         return _CONV(x, self._packed[shape], self.bias, self.padding, self.stride, [1, 1], self.groups, *_relu6(relu6), "")
+
+    def input_grad(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """d/d `x` given the output gradient: the adjoint (transposed) convolution.
+
+        On small maps (up to `SMALL_MAP` output pixels) oneDNN's transposed convolution with the
+        weight packed per shape: 10-14 us faster a call, ~25 % there. On larger maps
+        `aten.convolution_backward`, which is as fast or faster (144 channels, 5x5, 64x64: 255
+        against 300 us).
+        """
+        shape = tuple(grad.shape)
+        if _CONV_T is None or _PACK_CONV_T is None or shape[-2] * shape[-1] > SMALL_MAP:
+            return torch.ops.aten.convolution_backward(grad, x, self.weight, None, self.stride, self.padding, [1, 1],
+                                                       False, [0, 0], self.groups, (True, False, False))[0]
+        key = shape + tuple(x.shape)
+        if key not in self._transposed:
+            extra = [n - ((g - 1) * s - 2 * p + k)  # output padding: the rows the stride left over
+                     for n, g, s, p, k in zip(x.shape[-2:], shape[-2:], self.stride, self.padding, self.weight.shape[-2:])]
+            packed = _PACK_CONV_T(self.weight, self.padding, extra, self.stride, [1, 1], self.groups, list(shape))
+            self._transposed[key] = packed, extra
+        packed, extra = self._transposed[key]
+        return _CONV_T(grad, packed, None, self.padding, extra, self.stride, [1, 1], self.groups, "none", [], "")
 
 
 def relu6_backward(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -161,9 +186,7 @@ class Strided:
         return self.plan(tuple(x.shape[-2:]))(x, relu6)
 
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        k, c = self.plan(tuple(x.shape[-2:])), self.conv
-        return torch.ops.aten.convolution_backward(
-            grad, x, k.weight, None, c.stride, k.padding, c.dilation, False, (0, 0), c.groups, (True, False, False))[0]
+        return self.plan(tuple(x.shape[-2:])).input_grad(grad, x)
 
 
 class SpaceToDepth(Strided):

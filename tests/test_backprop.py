@@ -63,6 +63,22 @@ def test_plain_fallbacks_give_the_same_gradient(lite0, monkeypatch, missing):
     assert (fused - plain).abs().max() <= 1e-4 * fused.abs().max()
 
 
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("size", [(17, 16), (33, 35), (130, 128)])  # the last: past SMALL_MAP, convolution_backward
+def test_strided_depthwise_backward_equals_autograd(kernel, size):
+    conv = SameConv2d(24, 24, kernel, 2, groups=24, bias=True)
+    x = torch.randn(1, 24, *size, generator=torch.Generator().manual_seed(6)).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    y = conv(x)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(7))
+    (ref,) = torch.autograd.grad(y, x, g)
+    strided = backprop.Strided(conv)
+    assert torch.allclose(strided.forward(x.detach()), y.detach(), atol=1e-5)
+    got = strided.backward(g.contiguous(memory_format=torch.channels_last), x.detach())
+    assert got.shape == x.shape
+    assert torch.allclose(got, ref, atol=1e-5)
+
+
 @pytest.mark.parametrize("kernel", [3, 2])
 @pytest.mark.parametrize("size", [(32, 32), (33, 35), (17, 16)])
 def test_space_to_depth_backward_equals_the_strided_backward(kernel, size):
