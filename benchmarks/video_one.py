@@ -22,7 +22,7 @@ import imageio_ffmpeg
 import numpy as np
 import torch
 
-from benchmarks.naive import naive_dream
+from benchmarks.naive import naive_dream, textbook
 from benchmarks.one import peaks
 from pipeline import models, presets
 from pipeline.frames import to_image, to_tensor
@@ -39,7 +39,7 @@ def dreamreel(src: Path, out: Path, frames: int, threads: int, device: str) -> N
 def naive(src: Path, out: Path, frames: int, threads: int, device: str) -> None:
     torch.set_num_threads(threads)
     cfg = presets.load("video")
-    model = models.load(device=torch.device(device))
+    model = textbook(models.load(device=torch.device(device)))
     reader = imageio_ffmpeg.read_frames(str(src))
     meta = next(reader)
     w, h = meta["size"]

@@ -19,7 +19,7 @@ import imageio_ffmpeg
 import numpy as np
 import torch
 
-from benchmarks.naive import naive_dream
+from benchmarks.naive import naive_dream, textbook
 from benchmarks.one import peaks
 from pipeline import models
 from pipeline.ascent import Ascent
@@ -41,7 +41,7 @@ def zoom_crop(image: np.ndarray, k: float) -> np.ndarray:
 
 
 def naive_zoom(size: int, frames: int, a: Ascent, out: Path, device: torch.device) -> None:
-    model = models.load(device=device)
+    model = textbook(models.load(device=device))
     frame = noise_image(size, 0)
     kept = []
     for t in range(frames):

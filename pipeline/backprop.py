@@ -3,18 +3,21 @@
 DeepDream needs one gradient: d objective / d image, through a frozen net. Autograd records a
 graph and runs PyTorch's generic convolution backward; on a 2-core CPU a still took ~1.3x
 as long that way at 256 px and ~1.5x at 512 px (`make bench`, before and after this module). Each stage here has a
-`forward` that keeps what its `backward` needs (the ReLU6 outputs, which are also the masks)
-and a `backward` that maps the output gradient to the input gradient:
+`forward` that keeps what its `backward` needs (the ReLU6 outputs, which are also the masks;
+not the stage's input, of which only the size is needed) and a `backward` that maps the output
+gradient to the input gradient:
 
 - 1x1 convolutions are matrix products on the channels-last rows, through oneDNN's matmul
-  with the bias and ReLU6 fused (about 1.8x `torch.addmm` on this CPU); their input gradient
-  is the product with the transposed weight.
+  with the bias and ReLU6 (or the residual sum) fused (about 1.8x `torch.addmm` on this CPU);
+  their input gradient is the product with the transposed weight.
+- depthwise and stem convolutions run as oneDNN convolutions with the weight packed once per
+  input shape and the ReLU6 fused (`Kernel`: 10-25 % faster than `F.conv2d` and a clamp).
 - stride-1 depthwise convolutions: the input gradient is the same convolution with the taps
   flipped (oneDNN's generic depthwise backward is ~3.8x slower).
-- stride-2 depthwise convolutions: `aten.convolution_backward`, asking for the input only.
+- stride-2 depthwise convolutions: the transposed convolution, weight packed per shape.
 - the stride-2 stem on 3 channels: as a space-to-depth (pixel unshuffle) stride-1 2x2
   convolution, whose input gradient is a plain convolution and one copy back to pixels (~2x
-  faster than the strided backward).
+  faster than the strided backward); the normalisation's 1/std rides on its taps.
 
 `Chain.of` returns None for stages it does not know (the zoo nets), and FeatureNet falls back
 to autograd; tests check both give the same gradient.
@@ -40,7 +43,6 @@ _CONV = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if _MKLDNN els
 _PACK_CONV = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None) if _CONV is not None else None
 _CONV_T = getattr(torch.ops.mkldnn, "_convolution_transpose_pointwise", None) if _MKLDNN else None
 _PACK_CONV_T = getattr(torch.ops.mkldnn, "_reorder_convolution_transpose_weight", None) if _CONV_T is not None else None
-SMALL_MAP = 48 * 48  # output pixels up to which a strided input gradient is a packed transposed convolution
 
 
 def _relu6(relu6: bool) -> tuple[str, list[float]]:
@@ -76,7 +78,7 @@ class Kernel:
         self.weight, self.bias, self.groups = weight.detach().contiguous(), bias, groups
         self.stride, self.padding = list(stride), list(padding)
         self._packed: dict[tuple[int, ...], torch.Tensor] = {}
-        self._transposed: dict[tuple[int, ...], tuple[torch.Tensor, list[int]]] = {}
+        self._transposed: dict[tuple[int, ...], torch.Tensor] = {}
 
     def __call__(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
         if _CONV is None or _PACK_CONV is None:
@@ -87,26 +89,21 @@ class Kernel:
             self._packed[shape] = _PACK_CONV(self.weight, self.padding, self.stride, [1, 1], self.groups, list(shape))
         return _CONV(x, self._packed[shape], self.bias, self.padding, self.stride, [1, 1], self.groups, *_relu6(relu6), "")
 
-    def input_grad(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """d/d `x` given the output gradient: the adjoint (transposed) convolution.
+    def input_grad(self, grad: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """d/d input (of `size` pixels) given the output gradient: the transposed convolution.
 
-        On small maps (up to `SMALL_MAP` output pixels) oneDNN's transposed convolution with the
-        weight packed per shape: 10-14 us faster a call, ~25 % there. On larger maps
-        `aten.convolution_backward`, which is as fast or faster (144 channels, 5x5, 64x64: 255
-        against 300 us).
+        With oneDNN, its weight is packed once per shape: 10-14 us faster a call than
+        `aten.convolution_backward` on small maps (~25 %), about even on large ones. It needs
+        only the input's size, so the forward need not keep the input.
         """
         shape = tuple(grad.shape)
-        if _CONV_T is None or _PACK_CONV_T is None or shape[-2] * shape[-1] > SMALL_MAP:
-            return torch.ops.aten.convolution_backward(grad, x, self.weight, None, self.stride, self.padding, [1, 1],
-                                                       False, [0, 0], self.groups, (True, False, False))[0]
-        key = shape + tuple(x.shape)
-        if key not in self._transposed:
-            extra = [n - ((g - 1) * s - 2 * p + k)  # output padding: the rows the stride left over
-                     for n, g, s, p, k in zip(x.shape[-2:], shape[-2:], self.stride, self.padding, self.weight.shape[-2:])]
-            packed = _PACK_CONV_T(self.weight, self.padding, extra, self.stride, [1, 1], self.groups, list(shape))
-            self._transposed[key] = packed, extra
-        packed, extra = self._transposed[key]
-        return _CONV_T(grad, packed, None, self.padding, extra, self.stride, [1, 1], self.groups, "none", [], "")
+        extra = [n - ((g - 1) * s - 2 * p + k)  # output padding: the rows the stride left over
+                 for n, g, s, p, k in zip(size, shape[-2:], self.stride, self.padding, self.weight.shape[-2:])]
+        if _CONV_T is None or _PACK_CONV_T is None:
+            return F.conv_transpose2d(grad, self.weight, None, self.stride, self.padding, extra, self.groups)
+        if shape not in self._transposed:
+            self._transposed[shape] = _PACK_CONV_T(self.weight, self.padding, extra, self.stride, [1, 1], self.groups, list(shape))
+        return _CONV_T(grad, self._transposed[shape], None, self.padding, extra, self.stride, [1, 1], self.groups, "none", [], "")
 
 
 def relu6_backward(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -158,7 +155,7 @@ class Depthwise:
     def forward(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
         return self.conv(x, relu6)
 
-    def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def backward(self, grad: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return self.flipped(grad)
 
 
@@ -185,8 +182,9 @@ class Strided:
     def forward(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
         return self.plan(tuple(x.shape[-2:]))(x, relu6)
 
-    def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.plan(tuple(x.shape[-2:])).input_grad(grad, x)
+    def backward(self, grad: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """d/d input, for an input of `size` pixels."""
+        return self.plan(size).input_grad(grad, size)
 
 
 class SpaceToDepth(Strided):
@@ -217,8 +215,8 @@ class SpaceToDepth(Strided):
         total = max((math.ceil(n / 2) - 1) * 2 + k - n, 0)
         return total // 2 + (4 - k)
 
-    def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        (h, w), (kh, kw) = x.shape[-2:], self.conv.kernel_size
+    def backward(self, grad: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        (h, w), (kh, kw) = size, self.conv.kernel_size
         full = self.taps(grad)  # N x (2, 2, C) x h' x w'
         n, c4, hh, ww = full.shape
         c = c4 // 4
@@ -242,11 +240,11 @@ class Block:
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Saved]:
         a = self.expand.forward(x, relu6=True) if self.expand else x
         b = self.depthwise.forward(a, relu6=True)
-        return self.project.forward(b, add=x if self.residual else None), (x, a, b)
+        return self.project.forward(b, add=x if self.residual else None), (a, b)  # the input is not kept
 
     def backward(self, grad: torch.Tensor, saved: Saved) -> torch.Tensor:
-        x, a, b = saved
-        g = self.depthwise.backward(relu6_backward(self.project.backward(grad), b), a)
+        a, b = saved
+        g = self.depthwise.backward(relu6_backward(self.project.backward(grad), b), tuple(a.shape[-2:]))
         residual = grad if self.residual else None
         if self.expand:
             return self.expand.backward(relu6_backward(g, a), add=residual)
@@ -259,11 +257,11 @@ class Stem:
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Saved]:
         y = self.conv.forward(x, relu6=True)
-        return y, (x, y)
+        return y, (tuple(x.shape[-2:]), y)
 
     def backward(self, grad: torch.Tensor, saved: Saved) -> torch.Tensor:
-        x, y = saved
-        return self.conv.backward(relu6_backward(grad, y), x)
+        size, y = saved
+        return self.conv.backward(relu6_backward(grad, y), size)
 
 
 _KINDS = {MBConv: Block, _Stem: Stem}
