@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .features import FeatureNet
-from .objectives import Objective
+from .objectives import Objective, tile_edges
 
 OnStep = Callable[[torch.Tensor, torch.Tensor], None]  # (image, objective value) after a step
 
@@ -69,7 +69,8 @@ def gradient(features: FeatureNet, objective: Objective, x: torch.Tensor, tile: 
     """d objective / d x, tile by tile when `x` is larger than `tile` (memory stays bounded).
 
     Each tile's objective is weighted by its share of the image, so the tiled sum matches the
-    objective of the whole frame for the mean-based objectives.
+    objective of the whole frame for the mean-based objectives; their edge trim applies where a
+    tile meets the frame's edge, not along the seams (`objectives.tile_edges`).
     """
     h, w = x.shape[-2:]
     if h <= tile and w <= tile:
@@ -79,7 +80,8 @@ def gradient(features: FeatureNet, objective: Objective, x: torch.Tensor, tile: 
     for y0, y1 in _spans(h, tile):
         for x0, x1 in _spans(w, tile):
             share = (y1 - y0) * (x1 - x0) / (h * w)
-            with features.placed(window=(y0, x0, h, w)):  # pixel/guide targets follow the tile
+            edges = tile_edges(y0 == 0, y1 == h, x0 == 0, x1 == w)  # border trims at the frame's edges only
+            with features.placed(window=(y0, x0, h, w)), edges:  # pixel/guide targets follow the tile
                 grad[..., y0:y1, x0:x1], value = features.value_and_grad(objective * share, x[..., y0:y1, x0:x1])
             total += value
     return grad, total

