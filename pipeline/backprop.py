@@ -84,7 +84,7 @@ class Kernel:
         self.weight, self.bias, self.groups = weight.detach().contiguous(), bias, groups
         self.stride, self.padding = list(stride), list(padding)
         self._packed: dict[tuple[int, ...], torch.Tensor] = {}
-        self._transposed: dict[tuple[int, ...], torch.Tensor] = {}
+        self._transposed: dict[tuple[tuple[int, ...], tuple[int, int]], torch.Tensor] = {}
 
     def __call__(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
         if _CONV is None or _PACK_CONV is None:
@@ -107,9 +107,10 @@ class Kernel:
                  for n, g, s, p, k in zip(size, shape[-2:], self.stride, self.padding, self.weight.shape[-2:])]
         if _CONV_T is None or _PACK_CONV_T is None:
             return F.conv_transpose2d(grad, self.weight, None, self.stride, self.padding, extra, self.groups)
-        if shape not in self._transposed:
-            self._transposed[shape] = _PACK_CONV_T(self.weight, self.padding, extra, self.stride, [1, 1], self.groups, list(shape))
-        return _CONV_T(grad, self._transposed[shape], None, self.padding, extra, self.stride, [1, 1], self.groups, "none", [], "")
+        key = (shape, size)  # two input sizes can share an output size, not an output padding
+        if key not in self._transposed:
+            self._transposed[key] = _PACK_CONV_T(self.weight, self.padding, extra, self.stride, [1, 1], self.groups, list(shape))
+        return _CONV_T(grad, self._transposed[key], None, self.padding, extra, self.stride, [1, 1], self.groups, "none", [], "")
 
 
 def relu6_backward(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

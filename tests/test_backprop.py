@@ -50,9 +50,10 @@ def test_hand_gradient_of_a_batch(lite0):
     assert_same_gradient(FeatureNet(lite0, obj.layers), obj, x)
 
 
-@pytest.mark.parametrize("missing", [["_LINEAR"], ["_CONV"], ["_LINEAR", "_CONV"]])
+@pytest.mark.parametrize("missing", [["_LINEAR"], ["_CONV"], ["_CONV_T"], ["_LINEAR", "_CONV", "_CONV_T"]])
 def test_plain_fallbacks_give_the_same_gradient(lite0, monkeypatch, missing):
-    """Without oneDNN's fused matmul or packed convolution, addmm, conv2d and clamp compute the same thing."""
+    """Without oneDNN's fused matmul or packed (transposed) convolution, addmm, conv2d, conv_transpose2d
+    and clamp compute the same thing."""
     obj = objectives.layer("blocks.8")
     feats = FeatureNet(lite0, obj.layers)
     x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(4))
