@@ -22,6 +22,7 @@ from .ascent import OnStep, octave_sizes
 from .config import RenderConfig
 from .dream import Dreamer
 from .errors import DreamreelError
+from .chain import keep_last
 from .frames import Carry, Frame, Stage, to_image
 from .post import Blend, Drift
 from .sources import ImageSource
@@ -52,6 +53,11 @@ class Progress:
     def start_frame(self, steps: int) -> None:
         self.steps.reset(total=steps or None)
 
+    def starting(self, frame: Frame, steps: int) -> Frame:
+        """`start_frame`, passing the frame through (for a generator feeding the chain)."""
+        self.start_frame(steps)
+        return frame
+
     def step(self, *_: object) -> None:
         self.steps.update()
 
@@ -61,11 +67,6 @@ class Progress:
     def close(self) -> None:
         self.steps.close()
         self.frames.close()
-
-
-def keep_last(frame: Frame) -> Carry:
-    """The default feedback: the next frame sees this frame's source and finished dream."""
-    return Carry(frame.source, frame.image)
 
 
 @dataclass

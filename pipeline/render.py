@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import replace
 from pathlib import Path
 
+from . import chain
 from .config import RenderConfig
 from .errors import DreamreelError
 from .frames import Carry
@@ -111,14 +111,10 @@ def run(plan: Plan, parts: Parts | None, progress: Progress) -> None:
                     out.write(done)
                 progress.end_frame()
             carry = parts.carry
-        for frame in plan.frames_from(parts.start if parts else 0):
-            progress.start_frame(plan.steps_of(frame))
-            frame = replace(frame, carry=carry)
-            for stage in plan.stages:
-                frame = stage(frame)
+        frames = (progress.starting(f, plan.steps_of(f)) for f in plan.frames_from(parts.start if parts else 0))
+        for frame, carry in chain.run(frames, plan.stages, carry, plan.carry_of):
             for out in outs:
                 out.write(frame)
-            carry = plan.carry_of(frame)
             if parts:
                 parts.save(frame, carry)
             progress.end_frame()

@@ -12,7 +12,7 @@ worker (same device, same threads).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,8 +21,9 @@ import torch
 
 from ..config import RenderConfig
 from ..dream import Dreamer
-from ..frames import Carry, Frame, Stage
-from ..plan import keep_last, post_stages, resolve_device
+from ..frames import Frame, Stage
+from .. import chain
+from ..plan import post_stages, resolve_device
 from ..sources import open_frames
 from ..video import video_stages
 from .plan import Chunk
@@ -52,17 +53,6 @@ class Job:
             yield replace(f, index=first + f.index)
 
 
-def chain(frames: Iterable[Frame], stages: Sequence[Stage], carry_of: Callable[[Frame], Carry] = keep_last) -> Iterator[Frame]:
-    """The feedback loop of `render.render`, without sinks: each frame gets the last one's carry."""
-    carry: Carry | None = None
-    for frame in frames:
-        frame = replace(frame, carry=carry)
-        for stage in stages:
-            frame = stage(frame)
-        carry = carry_of(frame)
-        yield frame
-
-
 class ChunkRenderer:
     """Model loaded once; renders chunk after chunk (one per Ray actor, or one in-process)."""
 
@@ -77,7 +67,7 @@ class ChunkRenderer:
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
         with ExitStack() as stack:
             writers = [(role, stack.enter_context(SegmentWriter(path, kind, self.job.fps))) for (role, kind), path in paths.items()]
-            for frame in chain(self.job.frames(chunk.first, chunk.end), self.stages):
+            for frame, _carry in chain.run(self.job.frames(chunk.first, chunk.end), self.stages):
                 role = chunk.role(frame.index)  # None: a warm-up frame that only primes the chain
                 for r, w in writers:
                     if r == role:
