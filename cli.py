@@ -119,7 +119,7 @@ def _guided(cfg: Any, guide: Path, layer: str | None, metric: str) -> Any:
     """`--guide`: guide(IMAGE, LAYER) + 0.3 * (the objective); LAYER defaults per model."""
     from pipeline import guided
 
-    layer = layer or guided.defaults(cfg.dream.model)[2]
+    layer = layer or guided.guide_layer(cfg.dream.model)
     path = guided.image_path(str(guide))
     return _with_objective(cfg, guided.guide_text(path, layer, cfg.dream.objective, metric=metric))
 
@@ -181,8 +181,8 @@ def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="S
 @app.command("layers")
 @friendly
 def list_layers(model: Annotated[str, typer.Argument(help="Model name.")] = models.DEFAULT, weights: Weights = None) -> None:
-    """The model's layer names with channel counts (names to use in objectives)."""
-    net = models.load(model, weights)
+    """The model's layer names with channel counts (names to use in objectives); no weights needed."""
+    net = models.load(model, weights) if weights else models.architecture(model)
     typer.echo(f"{net.name} (native {net.native}px)")
     for name, channels in net.channels():
         typer.echo(f"  {name:<24} {channels:>5}")
@@ -353,7 +353,7 @@ def train_digits(output: Annotated[Path, typer.Option("-o", "--output", help="We
     """Train the digits CNN (seeded, about 10 s on 2 CPU cores) and print its held-out accuracy."""
     import torch
 
-    from pipeline import digits
+    from pipeline.models import digits
     from pipeline.sinks import check_writable
 
     check_writable(output)

@@ -18,8 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .ascent import Ascent
-from .config import RenderConfig, VideoConfig
+from .config import RenderConfig
 from .dream import Dreamer, ShotDreamer
 from .errors import DreamreelError
 from .frames import Frame, Stage
@@ -29,18 +28,16 @@ from .post import Drift, HoldStrength
 from .sources import open_frames
 
 
-def warm_ascent(cold: Ascent, v: VideoConfig) -> Ascent:
-    """The warm frames' ascent: few steps, usually at full size only, usually a smaller step."""
-    return Ascent(octaves=v.octaves_warm, octave_scale=cold.octave_scale, steps=v.steps_warm,
-                  step_size=v.step_size_warm or cold.step_size, jitter=cold.jitter, tile=cold.tile, min_size=cold.min_size)
-
-
-def video_stages(v: VideoConfig, dreamer: Dreamer) -> list[Stage]:
-    """The stages before post: cut check, flow feedback, shot dreamer."""
+def stages(cfg: RenderConfig, dreamer: Dreamer) -> list[Stage]:
+    """The whole per-frame chain of a video render, post and strength hold included: the one
+    list that a local render, a resumed render and every chunk of a chunked render run."""
+    v = cfg.video
+    post = anchored(post_stages(cfg))
     if v.independent:
-        return [dreamer]
+        return [dreamer, *post]
+    hold: list[Stage] = [HoldStrength(boost=v.boost)] if v.hold else []
     return [SceneCut(v.cut_threshold), FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather),
-            ShotDreamer(dreamer, warm_ascent(dreamer.ascent, v), v.fixed_jitter)]
+            ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter), *post, *hold]
 
 
 def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
@@ -53,15 +50,14 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
     cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"fps": source.fps})})
     sinks = make_sinks(cfg, source.frame_count or None, audio_from=source.audio, audio_start=source.start_seconds)
     dreamer = make_dreamer(cfg, progress)
-    stages = video_stages(cfg.video, dreamer)
-    shot = next((st for st in stages if isinstance(st, ShotDreamer)), None)
+    chain = stages(cfg, dreamer)
+    shot = next((st for st in chain if isinstance(st, ShotDreamer)), None)
 
     def steps_of(frame: Frame) -> int:  # the loop asks before the carry is set: a guess (warm after frame 0)
         h, w = frame.image.shape[:2]
         return shot.steps(frame.index > 0, h, w) if shot else ShotDreamer(dreamer, dreamer.ascent).steps(False, h, w)
 
-    hold: list[Stage] = [HoldStrength(boost=cfg.video.boost)] if cfg.video.hold and not cfg.video.independent else []
-    return Plan(source, source.frame_count or None, [*stages, *anchored(post_stages(cfg)), *hold], sinks, steps_of=steps_of)
+    return Plan(source, source.frame_count or None, chain, sinks, steps_of=steps_of)
 
 
 def anchored(post: list[Stage]) -> list[Stage]:
