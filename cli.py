@@ -13,7 +13,7 @@ import typer
 
 from pipeline import models, objectives, presets
 from pipeline.errors import DreamreelError
-from pipeline.render import render as run_render
+from pipeline.renderer import render as run_render
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Render DeepDream images and animations.")

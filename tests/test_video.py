@@ -13,7 +13,7 @@ from benchmarks import clips
 from cli import app
 from pipeline import metrics, presets
 from pipeline.dream import ShotDreamer
-from pipeline.render import render
+from pipeline.renderer import render
 from pipeline.sinks import probe
 from pipeline.sources import VideoSource
 from tests.conftest import read_rgb

@@ -23,7 +23,7 @@ from ..dream import Dreamer
 from ..frames import Frame, Stage
 from ..plan import pin_threads, resolve_device
 from ..sources import open_frames
-from .plan import Chunk
+from .layout import Chunk
 from .segments import Piece, SegmentKind, SegmentWriter
 
 OnFrame = Callable[[], None]

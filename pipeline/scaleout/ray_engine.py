@@ -20,7 +20,7 @@ from ray.util import ActorPool
 
 from ..errors import DreamreelError
 from .chunk import ChunkRenderer, Job
-from .plan import Chunk
+from .layout import Chunk
 from .segments import Piece, pieces
 
 RETRIES = 2  # per chunk, on an exception or a lost worker
@@ -41,7 +41,7 @@ class Tally:
         return self.frames
 
 
-class Worker:
+class ChunkWorker:
     """A Ray actor around one `ChunkRenderer` (built by `make`, once per actor)."""
 
     def __init__(self, job: Job, tally: str, make: Callable[[Job], Callable] = ChunkRenderer) -> None:
@@ -111,7 +111,7 @@ def run(work, todo: Sequence[Chunk], progress, *, address: str | None = None, gp
     gpt, n = sizing(len(todo), gpus_per_task, workers, cpus)
     name = f"dreamreel-tally-{uuid.uuid4().hex}"
     tally = Tally.options(name=name).remote()
-    actor = ray.remote(Worker).options(num_cpus=cpus, num_gpus=gpt, max_restarts=RETRIES, max_task_retries=RETRIES)
+    actor = ray.remote(ChunkWorker).options(num_cpus=cpus, num_gpus=gpt, max_restarts=RETRIES, max_task_retries=RETRIES)
     actors = [actor.remote(work.job, name, make) for _ in range(n)]
     pool = ActorPool(actors)
     for chunk in todo:

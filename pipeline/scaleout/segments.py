@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import DreamreelError
 from ..frames import Image
 from ..sinks import committed
-from .plan import Chunk
+from .layout import Chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ def fingerprint(*parts: object) -> str:
 
 
 @dataclass(frozen=True)
-class Parts:
+class Segments:
     """``OUT.parts/``: the finished segments of one render, named by chunk and recipe."""
 
     root: Path

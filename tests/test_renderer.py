@@ -5,9 +5,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-import importlib
-
-render_mod = importlib.import_module("pipeline.render")  # `pipeline.render` the name is the function
+from pipeline import renderer as render_mod
 from pipeline.config import RenderConfig
 from pipeline.errors import DreamreelError
 from pipeline.frames import Frame
