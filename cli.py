@@ -149,6 +149,7 @@ ChunkSeconds = Annotated[Optional[float], typer.Option(help="Shots longer than t
 WarmupFrames = Annotated[Optional[int], typer.Option(help="Frames rendered before each mid-shot chunk, then dropped.")]
 FadeFrames = Annotated[Optional[int], typer.Option(help="The last warm-up frames cross-fade over the previous chunk.")]
 KeepParts = Annotated[bool, typer.Option(help="Keep OUT.parts/ (the finished segments) after the join.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own log lines and its workers' output (hidden otherwise).")]
 
 
 @app.command()
@@ -226,7 +227,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
           crf: Crf = None, contact_sheet: ContactSheet = None,
           engine: Engine = "local", address: Address = None, gpus_per_task: GpusPerTask = None, workers: Workers = None,
           chunk_seconds: ChunkSeconds = None, warmup_frames: WarmupFrames = None, fade_frames: FadeFrames = None,
-          keep_parts: KeepParts = False) -> None:
+          keep_parts: KeepParts = False, verbose: Verbose = False) -> None:
     """Stylise a video with dreams that stay steady through motion: dreamreel video IN.mp4 -o OUT.mp4
 
     With --engine ray it renders in chunks across a Ray cluster; rerunning resumes."""
@@ -244,7 +245,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
         from pipeline import scaleout  # Ray itself is imported only once the render starts
 
         _done(scaleout.render(cfg, "ray", address=address, gpus_per_task=gpus_per_task, workers=workers, quiet=quiet,
-                              keep_parts=keep_parts), quiet)
+                              keep_parts=keep_parts, verbose=verbose), quiet)
     elif engine == "local":
         _done(run_render(cfg, quiet=quiet, resume=resume), quiet)
     else:

@@ -7,6 +7,7 @@ the tests of this module. Skipped when Ray is not installed (`pip install -e '.[
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -213,3 +214,22 @@ def test_killed_render_resumes_with_only_the_missing_chunks(renders, clip, tmp_p
     job_.render(config(clip, out), "ray", workers=2, quiet=True, keep_parts=True)
     assert all((p.stat().st_ino, p.stat().st_mtime_ns) == (s.st_ino, s.st_mtime_ns) for p, s in done.items())
     assert all(np.array_equal(a, b) for a, b in zip(frames(out), frames(renders["ray"][1]), strict=True))
+
+
+@pytest.mark.parametrize("flag", ["--quiet", "--verbose"])
+def test_ray_logs_only_when_verbose(clip, tmp_path, flag):
+    """A whole CLI render in its own process (its own Ray instance): --quiet leaves stderr empty
+    (no "Token authentication is enabled" warning, no worker lines); --verbose shows Ray's log."""
+    out = tmp_path / "out.mp4"
+    args = ["video", str(clip), "-o", str(out), "--engine", "ray", "--workers", "1", "--threads", "1", "--octaves", "1",
+            "--steps", "1", "--steps-warm", "1", "--max-frames", "4", "--size", "32", flag]
+    code = f"import sys; from cli import app; sys.argv = ['dreamreel', *{args!r}]; app()"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == 4
+    if flag == "--quiet":
+        assert done.stderr == ""
+    else:
+        assert re.search(r"\bINFO \w+\.py:\d+ -- ", done.stderr), done.stderr  # Ray's own log format

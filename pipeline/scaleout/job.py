@@ -179,8 +179,9 @@ def finish(work: Work) -> None:
 
 
 def render(cfg: RenderConfig, engine: str = "serial", *, address: str | None = None, gpus_per_task: float | None = None,
-           workers: int | None = None, quiet: bool = False, keep_parts: bool = False) -> list[Path]:
-    """Render a video in chunks on `engine`; finished chunks of an earlier run are reused."""
+           workers: int | None = None, quiet: bool = False, keep_parts: bool = False, verbose: bool = False) -> list[Path]:
+    """Render a video in chunks on `engine`; finished chunks of an earlier run are reused.
+    `verbose`: Ray's own log lines too (the engine's, silenced otherwise)."""
     if engine not in ENGINES:
         raise DreamreelError(f"unknown engine {engine!r}", f"use one of {', '.join(ENGINES)}")
     if engine == "ray":
@@ -188,7 +189,7 @@ def render(cfg: RenderConfig, engine: str = "serial", *, address: str | None = N
             from . import ray_engine  # the only place Ray is imported
         except ImportError as e:
             raise DreamreelError(f"--engine ray needs Ray ({e})", 'pip install "dreamreel[ray]"') from None
-        ray_engine.connect(address)  # a cluster that is not there fails before the scan
+        ray_engine.connect(address, quiet=quiet, verbose=verbose)  # a cluster that is not there fails before the scan
     work = prepare(cfg)
     todo = work.todo
     progress = ChunkProgress(todo, len(work.chunks), quiet)

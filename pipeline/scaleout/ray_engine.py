@@ -59,14 +59,21 @@ class ChunkWorker:
             return chunk, [(piece, path.read_bytes()) for piece, path in paths.items()]
 
 
-def connect(address: str | None) -> None:
+def connect(address: str | None, *, quiet: bool = False, verbose: bool = False) -> None:
     """Join the cluster at `address` ("auto": $RAY_ADDRESS or the one `ray start` made here);
-    none: that cluster if there is one, else a new local instance."""
+    none: that cluster if there is one, else a new local instance.
+
+    Ray's own lines reach stderr only when `verbose` (its INFO log, and what workers print);
+    otherwise only its errors, and under `quiet` nothing. The level must be set by `ray.init`
+    itself: its "Token authentication is enabled" warning is logged inside `ray.init`, after
+    it configures the ``ray`` logger.
+    """
     if ray.is_initialized():
         return
     reachable(address)
+    level = "INFO" if verbose else "CRITICAL" if quiet else "ERROR"
     try:
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+        ray.init(address=address, include_dashboard=False, logging_level=level, log_to_driver=verbose)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = address or "this machine"
         raise DreamreelError(f"cannot reach a Ray cluster at {where} ({str(e).splitlines()[0][:100]})",
