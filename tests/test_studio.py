@@ -55,7 +55,7 @@ def test_a_step_change_is_two_keys_and_a_second_change_at_the_same_frame_replace
 
 def test_weight_slots_are_the_weights_not_the_channel_index():
     skeleton, slots = weight_slots('layers({"blocks.4": 1.0, "blocks.10": 1}) + 0.5 * channel("blocks.5", 12)')
-    assert [s[2] for s in slots] == ["1.0", "1", "0.5"]
+    assert [s[2:] for s in slots] == [("1.0", "blocks.4"), ("1", "blocks.10"), ("0.5", "channel('blocks.5', 12)")]
     assert "12" in skeleton
 
 
@@ -187,6 +187,10 @@ def test_the_page_shows_frames_takes_a_change_and_exports_a_preset_that_renders(
         page.dispatch_event("[data-key='motion.zoom']", "change")
         page.wait_for_function("() => fetch('/api/status').then(r => r.json()).then(s => s.params.motion.zoom === 1.07)",
                                timeout=60_000)
+        page.fill("#w-0", "0.5")  # the first weight of the objective, live
+        page.dispatch_event("#w-0", "change")
+        page.wait_for_function("() => fetch('/api/status').then(r => r.json()).then(s => s.weights[0].value === 0.5)",
+                               timeout=60_000)
         page.fill("[data-key='dream.step_size']", "9")
         page.dispatch_event("[data-key='dream.step_size']", "change")
         page.wait_for_function("() => document.getElementById('e-dream.step_size').textContent.includes('step_size')",
@@ -197,6 +201,6 @@ def test_the_page_shows_frames_takes_a_change_and_exports_a_preset_that_renders(
         download.value.save_as(exported)
         page.close()
     data = tomllib.loads(exported.read_text())
-    assert "1.07" in str(data["motion"]["zoom"])
+    assert "1.07" in str(data["motion"]["zoom"]) and "0.5)" in data["dream"]["objective"]
     assert cli.main(["render", str(exported), "-o", str(tmp_path / "out.gif"), "--frames", "3", "--quiet"]) == 0
     assert (tmp_path / "out.gif").stat().st_size > 0

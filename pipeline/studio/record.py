@@ -106,8 +106,11 @@ def _offsets(text: str) -> list[int]:
     return starts
 
 
-def weight_slots(text: str) -> tuple[str, tuple[tuple[int, int, str], ...]]:
-    """The objective with its weights cut out (the skeleton) and each weight's (start, end, literal).
+Slot = tuple[int, int, str, str]  # (start, end, literal, label) of one weight in the objective text
+
+
+def weight_slots(text: str) -> tuple[str, tuple[Slot, ...]]:
+    """The objective with its weights cut out (the skeleton) and each weight's (start, end, literal, label).
 
     A weight is a float literal, a number given as a dict value (``layers({"blocks.4": 1})``)
     or a number multiplied with something; integer arguments (a channel index) are not weights.
@@ -117,30 +120,36 @@ def weight_slots(text: str) -> tuple[str, tuple[tuple[int, int, str], ...]]:
     except SyntaxError:
         return text, ()
     starts = _offsets(text)
-    weights: set[int] = set()
+    labels: dict[int, str] = {}  # weight node -> what it weighs (a layer name, an expression)
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
-            weights.update(id(v) for v in node.values)
+            labels.update((id(v), ast.unparse(k).strip("'\"")) for k, v in zip(node.keys, node.values) if k is not None)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
-            weights.update((id(node.left), id(node.right)))
+            labels.update(((id(node.left), ast.unparse(node.right)), (id(node.right), ast.unparse(node.left))))
+        elif isinstance(node, ast.Call) and len(node.args) > 1 and isinstance(node.args[0], ast.Constant):
+            labels.update((id(a), str(node.args[0].value)) for a in node.args[1:])  # layer("blocks.4", 0.5)
     slots = []
     for node in ast.walk(tree):
         if (isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
-                and (isinstance(node.value, float) or id(node) in weights)):
+                and (isinstance(node.value, float) or id(node) in labels and not isinstance(_parent(tree, node), ast.Call))):
             start = starts[node.lineno - 1] + node.col_offset
             end = starts[node.end_lineno - 1] + node.end_col_offset  # type: ignore[operator]
-            slots.append((start, end, text[start:end]))
+            slots.append((start, end, text[start:end], labels.get(id(node), f"weight {len(slots) + 1}")))
     slots.sort()
     skeleton, last = [], 0
-    for start, end, _ in slots:
+    for start, end, *_ in slots:
         skeleton += [text[last:start], "\0"]
         last = end
     return "".join(skeleton) + text[last:], tuple(slots)
 
 
-def _fill(text: str, slots: tuple[tuple[int, int, str], ...], values: list[str]) -> str:
+def _parent(tree: ast.AST, child: ast.AST) -> ast.AST | None:
+    return next((n for n in ast.walk(tree) for c in ast.iter_child_nodes(n) if c is child), None)
+
+
+def _fill(text: str, slots: tuple[Slot, ...], values: list[str]) -> str:
     out, last = [], 0
-    for (start, end, _), value in zip(slots, values):
+    for (start, end, *_), value in zip(slots, values):
         out += [text[last:start], value]
         last = end
     return "".join(out) + text[last:]
@@ -189,7 +198,7 @@ class Recording:
         _, slots = weight_slots(self.template)
         if any(k.startswith(OBJECTIVE + "#") for k in self.tracks):
             values = []
-            for i, (_, _, literal) in enumerate(slots):
+            for i, (_, _, literal, _) in enumerate(slots):
                 keys = self.tracks.get(f"{OBJECTIVE}#{i}", ((0, literal),))
                 values.append(keys[-1][1] if latest or len(keys) == 1 else f'sched("{schedule_text(keys)}")')
             out[OBJECTIVE] = _fill(self.template, slots, values)
@@ -259,7 +268,7 @@ class Recording:
         new_skeleton, new_slots = weight_slots(text.strip())
         if not slots or new_skeleton != skeleton or len(new_slots) != len(slots):
             return False
-        for i, ((_, _, old), (_, _, new)) in enumerate(zip(slots, new_slots)):
+        for i, ((_, _, old, _), (_, _, new, _)) in enumerate(zip(slots, new_slots)):
             key = f"{OBJECTIVE}#{i}"
             keys = tracks.get(key, ((0, old),))
             if float(new) == float(keys[-1][1]):

@@ -31,7 +31,7 @@ from ..errors import DreamreelError
 from ..frames import Carry, Frame, Image
 from ..plan import Plan, Progress, resolve_device
 from ..render import build
-from .record import Recording
+from .record import Recording, weight_slots
 
 HORIZON = 500  # a zoom is built this many frames past the current one (its schedules are checked that far)
 HISTORY = 240  # points per plot
@@ -228,6 +228,11 @@ class Session:
         values.pop("output", None)
         return values
 
+    def weights(self) -> list[dict[str, Any]]:
+        """The current objective's weights (each a live control on the page), where they sit in its text."""
+        _, slots = weight_slots(self.recording.current()["dream"]["objective"])
+        return [{"label": label, "value": float(literal), "start": start, "end": end} for start, end, literal, label in slots]
+
     def fps(self) -> float:
         with self._lock:
             times = list(self._times)
@@ -239,7 +244,8 @@ class Session:
             serial = self.serial
         stats = {key: [p[key] for p in points] for key in ("frame", "strength", "seconds", "objective", "warp_error")}
         return {"frames": self.index, "shown": serial, "fps": round(self.fps(), 3), "kind": self.recording.base["kind"],
-                "paused": self.paused, "done": self.done, "error": self.error, "params": self.params(), "stats": stats}
+                "paused": self.paused, "done": self.done, "error": self.error, "params": self.params(),
+                "weights": self.weights(), "stats": stats}
 
     def latest(self) -> tuple[int, bytes]:
         """(serial, JPEG) of the last finished frame; serial 0 before the first."""

@@ -40,7 +40,7 @@ function control(key, prop, value, live) {
   label.textContent = key.split(".").pop();
   const badge = document.createElement("span");
   badge.className = "badge" + (live ? " live" : "");
-  badge.textContent = live ? "live" : "restarts";
+  badge.textContent = live ? (key === "dream.objective" ? "weights live" : "live") : "restarts";
   label.append(badge);
   const kind = kindOf(prop);
   let input;
@@ -78,7 +78,8 @@ function read(input, kind) {
 function show(input, value) {
   if (document.activeElement === input) return;
   if (input.type === "checkbox") input.checked = !!value;
-  else input.value = value === null || value === undefined ? "" : String(value);
+  else if (value === null || value === undefined) { input.value = ""; input.placeholder = "(default)"; }
+  else input.value = String(value);
 }
 
 async function send(key, value, err) {
@@ -91,6 +92,25 @@ async function send(key, value, err) {
 }
 function refresh(params) {
   document.querySelectorAll("[data-key]").forEach(input => show(input, valueAt(params, input.dataset.key)));
+}
+
+// The objective's weights, one number each: a change rewrites that number in the objective (live for a zoom).
+let weightsShown = "";
+function weights(list, objective) {
+  const box = $("weights");
+  if (!box || JSON.stringify(list) === weightsShown || box.contains(document.activeElement)) return;
+  weightsShown = JSON.stringify(list);
+  box.replaceChildren(...list.map((w, i) => {
+    const label = document.createElement("label"), input = document.createElement("input");
+    input.type = "number"; input.step = "any"; input.value = w.value; input.id = "w-" + i; input.title = w.label;
+    input.addEventListener("change", () => {
+      const text = objective().value, v = Number(input.value);
+      const literal = Number.isInteger(v) ? v.toFixed(1) : String(v);
+      send("dream.objective", text.slice(0, w.start) + literal + text.slice(w.end), $("e-dream.objective"));
+    });
+    label.append(w.label + " ", input);
+    return label;
+  }));
 }
 
 function picker(layers, objectiveRow) {
@@ -132,7 +152,13 @@ async function build() {
       const key = section ? section + "." + name : name;
       const row = control(key, props[name], valueAt(info.params, key), info.live.includes(key) && info.kind === "zoom");
       set.append(row);
-      if (key === "dream.objective") set.append(picker(info.layers, row));
+      if (key === "dream.objective") {
+        const w = document.createElement("div");
+        w.className = "row";
+        w.innerHTML = '<label>weights<span class="badge' + (info.kind === "zoom" ? ' live">live' : '">restarts') +
+                      '</span></label><div id="weights"></div>';
+        set.append(w, picker(info.layers, row));
+      }
     }
     controls.append(set);
   }
@@ -150,6 +176,7 @@ async function poll() {
       if (canvas) plot(canvas, s.stats.frame, s.stats[key], COLORS[key]);
     }
     refresh(s.params);
+    weights(s.weights, () => $("c-dream.objective"));
   } catch (e) { $("status").textContent = "no answer from the studio"; }
   setTimeout(poll, 500);
 }
