@@ -21,6 +21,7 @@ import torch
 pytest.importorskip("starlette")
 
 import cli
+from benchmarks import clips
 from pipeline import presets
 from pipeline.errors import DreamreelError
 from pipeline.studio import background, browser
@@ -106,6 +107,26 @@ def test_a_still_restarts_on_any_change(tmp_path, one_thread):
     assert not np.array_equal(first.image, second.image)
 
 
+def test_a_video_session_plots_warping_error_restarts_on_a_change_and_replays_bit_for_bit(tmp_path, one_thread):
+    clip = clips.write_mp4(tmp_path / "pan.mp4", clips.CLIPS["pan"](5, 64, 48), fps=12)
+    shown: list[np.ndarray] = []
+    session = Session(tiny("video", source={"input": str(clip), "size": 64}), tmp_path / "work",
+                      on_frame=lambda f: shown.append(f.image))
+    session.render_one()
+    session.apply({"video": {"steps_warm": 1}})
+    assert session.index == 0 and session.carry is None  # video keys restart
+    shown.clear()
+    for _ in range(3):
+        session.render_one()
+    points = list(session.points)[-3:]
+    assert points[0].warp_error is None and all(p.warp_error is not None and p.warp_error >= 0 for p in points[1:])
+    preset = tmp_path / "video.toml"
+    preset.write_text(session.preset())
+    assert cli.main(["render", str(preset), "-o", str(tmp_path / "frames") + "/", "--quiet"]) == 0
+    rendered = [read_rgb(p) for p in sorted((tmp_path / "frames").glob("*.png"))]
+    assert len(rendered) == 3 and all(np.array_equal(a, b) for a, b in zip(shown, rendered))
+
+
 # --- the API -------------------------------------------------------------------------------------
 
 
@@ -160,6 +181,12 @@ def test_a_token_is_asked_on_every_request_when_one_is_set(one_thread):
             assert call(studio.url, path, token="wrong")[0] == 401, path
         assert call(studio.url, "/api/params", {"motion": {"zoom": 1.05}})[0] == 401
         assert call(studio.url, "/api/status", token="s3cret")[0] == 200
+
+
+def test_the_command_fails_in_one_line_before_serving(capsys):
+    assert cli.main(["studio", "no-such-preset", "--no-browser", "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dreamreel: error: unknown preset") and "\n" not in err
 
 
 # --- the page, in headless Chromium ----------------------------------------------------------------

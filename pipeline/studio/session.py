@@ -68,8 +68,11 @@ def studio_config(cfg: RenderConfig, workdir: Path) -> RenderConfig:
     output = cfg.output.model_copy(update={"paths": (str(workdir / "preview.png"),), "contact_sheet": None,
                                            "animate_steps": None})
     carve = cfg.carve.model_copy(update={"animate": None})
+    source = cfg.source
+    if source.input:  # absolute: the export renders from any folder
+        source = source.model_copy(update={"input": str(Path(source.input).expanduser().resolve())})
     return cfg.model_copy(update={"device": resolve_device(cfg.device).type, "threads": threads, "output": output,
-                                  "carve": carve})
+                                  "carve": carve, "source": source})
 
 
 def jpeg(image: Image) -> bytes:
@@ -172,6 +175,8 @@ class Session:
                 self.render_one()
             except DreamreelError as e:  # e.g. a schedule undefined at this frame: stop, keep the page alive
                 self.done, self.error = True, str(e)
+            except Exception as e:  # noqa: BLE001 - shown on the page; a change restarts the render
+                self.done, self.error = True, f"studio: the render failed: {type(e).__name__}: {e}"
 
     def _handle(self, wait: bool) -> None:
         """Run the queued calls (changes, pause); with `wait`, block a little for the first one."""
