@@ -181,6 +181,12 @@ def test_a_token_is_asked_on_every_request_when_one_is_set(one_thread):
             assert call(studio.url, path, token="wrong")[0] == 401, path
         assert call(studio.url, "/api/params", {"motion": {"zoom": 1.05}})[0] == 401
         assert call(studio.url, "/api/status", token="s3cret")[0] == 200
+        with urllib.request.urlopen(studio.url, timeout=60) as r:  # the page sets the token as a cookie for its files
+            cookie = r.headers["Set-Cookie"].split(";")[0]
+        assert "samesite=strict" in r.headers["Set-Cookie"].lower()
+        request = urllib.request.Request(studio.url.split("?")[0] + "static/studio.css", headers={"Cookie": cookie})
+        with urllib.request.urlopen(request, timeout=60) as r:
+            assert r.status == 200
 
 
 def test_the_command_fails_in_one_line_before_serving(capsys):

@@ -10,7 +10,7 @@
     GET  /api/preset.toml   the recorded session as a preset
 
 Security: a non-loopback host gets a token that every request (page and API) must carry as
-``?token=`` or ``Authorization: Bearer``, else 401; the Host header must name this server (a
+``?token=``, ``Authorization: Bearer`` or the same-site cookie the page sets, else 401; the Host header must name this server (a
 DNS-rebinding page cannot reach it); POST bodies are JSON only (a cross-site form cannot send
 one without a preflight we never answer) and at most `MAX_BODY` bytes. No route reads a path
 it is given: the input and the preset are the ones the command line named.
@@ -39,6 +39,7 @@ from ..errors import DreamreelError
 from .record import FIXED, OBJECTIVE, SCHEDULED
 from .session import Session
 
+COOKIE = "dreamreel_token"
 MAX_BODY = 16 * 1024  # bytes: a partial config is a few hundred
 STATIC = resources.files("pipeline.studio") / "static"
 FRAME_POLL = 0.04  # seconds between looks for a new frame in the MJPEG stream
@@ -79,7 +80,8 @@ class Guard:
         await self.app(scope, _capped(receive), send)
 
     def _authorised(self, request: Request) -> bool:
-        given = request.query_params.get("token") or request.headers.get("authorization", "").removeprefix("Bearer ")
+        given = (request.query_params.get("token") or request.headers.get("authorization", "").removeprefix("Bearer ")
+                 or request.cookies.get(COOKIE, ""))
         return hmac.compare_digest(given.encode(), self.token.encode())  # type: ignore[union-attr]
 
 
@@ -112,7 +114,10 @@ def create_app(session: Session, token: str | None = None, hosts: set[str] | Non
     """The app for `session`; `token` (None: none asked) and `hosts` (allowed Host names, None: any)."""
 
     async def page(_: Request) -> Response:
-        return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-store"})
+        response = FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-store"})
+        if token:  # the page's own files and its <img> stream carry the token as a same-site cookie
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        return response
 
     async def status(_: Request) -> Response:
         return JSONResponse(session.status())
