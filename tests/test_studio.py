@@ -27,6 +27,7 @@ from pipeline.errors import DreamreelError
 from pipeline.studio import background, browser
 from pipeline.studio.app import MAX_BODY, token_for
 from pipeline.studio.record import Recording, splice, weight_slots
+from pipeline.studio import session as session_
 from pipeline.studio.session import Session
 from tests.conftest import read_rgb
 
@@ -75,8 +76,10 @@ def test_live_keys_splice_and_other_keys_restart(one_thread):
             rec.change(bad, at=3)
 
 
-def test_the_export_rendered_by_the_cli_reproduces_the_studio_frames_bit_for_bit(tmp_path, one_thread):
-    """Live changes of zoom, angle, steps and an objective weight; `dreamreel render` on the export."""
+def test_the_export_rendered_by_the_cli_reproduces_the_studio_frames_bit_for_bit(tmp_path, one_thread, monkeypatch):
+    """Live changes of zoom, angle, steps and an objective weight; `dreamreel render` on the export.
+    A 1-frame horizon makes the zoom rebuild its plan past it, mid-run, as a long session does."""
+    monkeypatch.setattr(session_, "HORIZON", 1)
     shown: list[np.ndarray] = []
     session = Session(tiny(), tmp_path / "work", on_frame=lambda f: shown.append(f.image))
     for change in ({}, {"motion": {"zoom": 1.06, "angle": 3.0}}, {"motion": {"steps": 1}},

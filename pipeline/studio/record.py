@@ -232,8 +232,8 @@ class Recording:
         if model := changed.get("dream.model"):
             if model not in models.REGISTRY:  # a name that is a path would be read: registry names only
                 raise DreamreelError(f"studio: unknown model {model!r}", f"use one of: {', '.join(models.REGISTRY)}")
-        if OBJECTIVE in changed:
-            safe_objective(str(changed[OBJECTIVE]))
+        if OBJECTIVE in changed and weight_slots(str(changed[OBJECTIVE]).strip())[0] != weight_slots(self.template)[0]:
+            safe_objective(str(changed[OBJECTIVE]))  # a new objective; new weights alone name nothing new
         whole = from_mapping(merge(nest(now), nest(changed)), where="studio")  # the CLI's one-line errors
         if not changed:
             return self, False

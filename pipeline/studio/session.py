@@ -135,6 +135,10 @@ class Session:
     def render_one(self) -> Frame | None:
         """The next frame through the chain, published to the page; None when there is none."""
         frame = next(self._frames, None)
+        if frame is None and self.recording.base["kind"] == "zoom":  # past the horizon: build further ahead
+            self.plan = self._build(self.recording, self.index)
+            self._frames = self.plan.frames_from(self.index)
+            frame = next(self._frames, None)
         if frame is None:
             self.done = True
             return None
