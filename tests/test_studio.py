@@ -11,7 +11,6 @@ import os
 import tomllib
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import numpy as np
