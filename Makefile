@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean demo-video docs-video docs gpu-wheels
+.PHONY: install demo test bench clean demo-video docs-video docs-studio docs gpu-wheels
 
 $(STAMP): pyproject.toml setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,ray]'
+	$(BIN)/pip install --quiet -e '.[test,ray,studio]'
 	touch $@
 
 install: $(STAMP)
@@ -31,8 +31,12 @@ docs-video: demo-video
 	  "[0:v][1:v]hstack,scale=256:-2,fps=6,split[a][b];[a]palettegen=stats_mode=diff:max_colors=64[p];[b][p]paletteuse=dither=none" \
 	  -loop 0 docs/video.gif
 
+# The studio mid-render, as headless Chromium (Debian's chromium via Playwright) sees it.
+docs-studio: $(STAMP)
+	$(BIN)/python -m pipeline.studio.browser docs/studio.png zoom 192
+
 # Every picture in the README's gallery, from the bundled sample (a few minutes on 2 cores).
-docs: docs-video
+docs: docs-video docs-studio
 	$(BIN)/dreamreel render default -o docs/default.jpg --quiet
 	$(BIN)/dreamreel zoom -o docs/zoom.gif --frames 30 --size 112 --fps 20 --threads 1 --quiet
 	$(BIN)/dreamreel render carve-digits -o docs/carve-digits.jpg --quiet
