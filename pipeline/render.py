@@ -12,9 +12,9 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from . import chain
+from . import chain, guard
 from .config import RenderConfig
-from .errors import DreamreelError
+from .errors import DiskFull, DreamreelError
 from .frames import Carry
 from . import sinks as sinks_
 from .carving import build_carve
@@ -71,12 +71,20 @@ def recipe(cfg: RenderConfig) -> dict:
     return data
 
 
+@guard.guarded
 def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list[Path]:
     """Render `cfg` and return the paths written. Raises DreamreelError on bad input.
 
     With several frames, finished frames are kept in ``OUT.parts/`` until the render is done;
-    `resume` continues from there (see `pipeline.resume`).
+    `resume` continues from there (see `pipeline.resume`). Every output is locked for the
+    render's length and none may be one of the inputs (`guard.guarded`).
     """
+    _render(cfg, quiet, resume)
+    extra = [cfg.output.contact_sheet, cfg.output.animate_steps]
+    return outputs(cfg) + [Path(p).expanduser() for p in extra if p]
+
+
+def _render(cfg: RenderConfig, quiet: bool, resume: bool) -> None:
     progress = Progress(1, quiet)
     parts: Parts | None = None
     try:
@@ -87,14 +95,18 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
         run(plan, parts, progress)
         if parts:
             parts.clean()
+    except DiskFull as e:
+        if parts is None or parts.empty():  # nothing finished to resume from
+            if parts:
+                parts.clean()
+            raise DreamreelError(e.problem, "free space, then rerun") from None
+        raise
     except BaseException:
         if parts and parts.empty():  # failed before a frame was finished: nothing worth resuming
             parts.clean()
         raise
     finally:
         progress.close()
-    extra = [cfg.output.contact_sheet, cfg.output.animate_steps]
-    return outputs(cfg) + [Path(p).expanduser() for p in extra if p]
 
 
 def run(plan: Plan, parts: Parts | None, progress: Progress) -> None:
