@@ -87,6 +87,7 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
 def _render(cfg: RenderConfig, quiet: bool, resume: bool) -> None:
     progress = Progress(1, quiet)
     parts: Parts | None = None
+    plan: Plan | None = None
     try:
         plan = build(cfg, progress)
         progress.set_frames(plan.frame_count)
@@ -95,15 +96,11 @@ def _render(cfg: RenderConfig, quiet: bool, resume: bool) -> None:
         run(plan, parts, progress)
         if parts:
             parts.clean()
-    except DiskFull as e:
-        if parts is None or parts.empty():  # nothing finished to resume from
-            if parts:
-                parts.clean()
-            raise DreamreelError(e.problem, "free space, then rerun") from None
-        raise
-    except BaseException:
+    except BaseException as e:
         if parts and parts.empty():  # failed before a frame was finished: nothing worth resuming
             parts.clean()
+        if isinstance(e, DiskFull) and plan and plan.frame_count == 1:  # a still has no --resume
+            raise DreamreelError(e.problem, "free space, then rerun") from None
         raise
     finally:
         progress.close()
