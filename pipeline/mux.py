@@ -10,6 +10,7 @@ chunked join (`scaleout.segments.join`) both lay audio this one way.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,17 @@ class Audio:
         return [*seek, "-i", str(self.path)], ["-map", "1:a:0", *codec, "-t", f"{self.seconds:.6f}"]
 
 
+def disk_full(stderr: str, output: Path, spare: int = 64 << 20) -> bool:
+    """Whether ffmpeg's "No space left on device" means the disk: its muxer also reports an
+    internal full queue as ENOSPC, which must not send a user off to free space they have."""
+    if "No space left on device" not in stderr:
+        return False
+    try:
+        return shutil.disk_usage(output.parent).free < spare
+    except OSError:
+        return True
+
+
 def lay(video_in: list[str], audio: Audio | None, out_args: list[str], partial: Path, output: Path, *,
         encoder: str = "aac", copyable: tuple[str, ...] = (), fix: str = "") -> None:
     """Write `partial` (to become `output`) from the video input `video_in`, copied, and `audio`."""
@@ -48,6 +60,6 @@ def lay(video_in: list[str], audio: Audio | None, out_args: list[str], partial: 
     if done.returncode:
         partial.unlink(missing_ok=True)
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        if "No space left on device" in done.stderr:
+        if disk_full(done.stderr, output):
             raise DiskFull(output)
         raise DreamreelError(f"ffmpeg could not write {output.name}: {why}", fix)

@@ -300,7 +300,7 @@ class FfmpegSink:
     def _failed(self) -> DreamreelError:
         self._stderr.seek(0)
         text = self._stderr.read().decode(errors="replace")
-        if "No space left on device" in text:
+        if mux.disk_full(text, self.path):
             return DiskFull(self.path)
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         why = " | ".join(lines[-3:]) or f"exit status {self._proc.returncode if self._proc else '?'}"
