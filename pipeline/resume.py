@@ -120,7 +120,7 @@ class Parts:
             index, fields = self._carry(path)
             broken = next((i for i in range(index + 1) if not _intact(self.folder / frame_name(i))), None)
             if broken is not None:
-                what = "missing" if not (self.folder / frame_name(broken)).exists() else "damaged (truncated)"
+                what = "missing" if not (self.folder / frame_name(broken)).exists() else "truncated"
                 raise DreamreelError(f"--resume: frame {self.folder / frame_name(broken)} is {what}",
                                      "rerun without --resume to start afresh")
             self.start, self.carry = index + 1, Carry(**fields)
