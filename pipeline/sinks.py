@@ -35,6 +35,7 @@ import numpy as np
 from . import mux
 from .errors import DiskFull, DreamreelError
 from .frames import Frame, Image
+from .sources import over_background
 
 STILL_EXTS = (".png", ".jpg", ".jpeg")
 VIDEO_EXTS = (".mp4", ".webm", ".gif")
@@ -105,10 +106,17 @@ def check_output(path: str | Path) -> None:
     check_writable(p.parent / ".probe.png" if is_folder(path) and not p.is_dir() else p)
 
 
-def write_image(path: Path, image: Image) -> None:
-    """Encode by extension and write atomically (PNG lossless, JPEG quality 95)."""
+def write_image(path: Path, image: Image, alpha: Image | None = None) -> None:
+    """Encode by extension and write atomically (PNG lossless, JPEG quality 95). `alpha` goes into
+    a PNG as its fourth channel; a JPEG has none, so there the image is laid on the background."""
+    png = path.suffix.lower() == ".png"
+    if alpha is not None and alpha.shape != image.shape[:2]:  # a stage changed the size (carving's stretch)
+        alpha = cv2.resize(alpha, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    if alpha is not None and not png:
+        image, alpha = over_background(image, alpha), None
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if alpha is None else np.dstack([image[..., ::-1], alpha])
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(path.suffix.lower(), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+    ok, buf = cv2.imencode(path.suffix.lower(), bgr, params)
     if not ok:
         raise DreamreelError(f"cannot encode {path.name}", f"use one of {', '.join(STILL_EXTS)}")
     with committed(path) as partial:
@@ -116,21 +124,21 @@ def write_image(path: Path, image: Image) -> None:
 
 
 class ImageSink:
-    """A still image: the last frame written is the one kept."""
+    """A still image: the last frame written is the one kept (with its alpha, if it has one)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._last: Image | None = None
+        self._last: Frame | None = None
 
     def __enter__(self) -> ImageSink:
         return self
 
     def write(self, frame: Frame) -> None:
-        self._last = frame.image
+        self._last = frame
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         if exc_type is None and self._last is not None:
-            write_image(self.path, self._last)
+            write_image(self.path, self._last.image, self._last.alpha)
 
 
 # --- the background encoder thread -------------------------------------------------------
