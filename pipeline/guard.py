@@ -31,14 +31,12 @@ def _key(path: Path) -> Path:
 
 
 def check_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path | None]) -> None:
-    """Refuse an output that names an input file or frames folder (or a folder holding the input)."""
+    """Refuse an output that names an input file or frames folder, however it is spelled."""
     sources = {_key(Path(p)) for p in inputs if p}
     for out in outputs:
-        key = _key(Path(out))
-        for src in sources:
-            if key == src or (src.is_file() and key == src.parent and str(out).endswith(("/", os.sep))):
-                raise DreamreelError(f"output {out} is the input {src}: it would be replaced by the render",
-                                     "write to another name, e.g. -o dream-" + Path(str(out).rstrip("/" + os.sep)).name)
+        if (src := _key(Path(out))) in sources:
+            raise DreamreelError(f"output {out} is the input {src}: it would be replaced by the render",
+                                 "write to another name, e.g. -o dream-" + Path(str(out).rstrip("/" + os.sep)).name)
 
 
 def inputs(cfg: Any) -> list[str]:
