@@ -101,7 +101,10 @@ def _create(path: Path) -> bool:
 def acquire(output: str | Path) -> Path:
     """Lock one output or stop naming the render that holds it; a dead owner's lock is taken over."""
     path = lock_path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DreamreelError(f"cannot write to {path.parent}: {e.strerror or e}", "choose an output folder you can write to") from None
     for _ in range(3):
         if _create(path):
             return path
