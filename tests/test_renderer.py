@@ -1,11 +1,20 @@
 """The generic render loop: builder table, carry, several sinks, resume. A toy kind keeps it fast."""
 
+import errno
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from typer.testing import CliRunner
+
+from cli import app
 from pipeline import renderer as render_mod
+from pipeline import resume as resume_mod, sinks as sinks_mod
 from pipeline.config import RenderConfig
 from pipeline.errors import DreamreelError
 from pipeline.frames import Frame
@@ -100,3 +109,84 @@ def test_unknown_kind_is_an_error(monkeypatch, tmp_path):
     monkeypatch.delitem(render_mod.BUILDERS, "video", raising=False)
     with pytest.raises(DreamreelError, match="kind 'video'"):
         render_mod.render(RenderConfig(kind="video", output={"paths": [str(tmp_path / "v.mp4")]}))
+
+
+# --- a full disk at each write: one line naming the path; --resume then finishes bit for bit ---
+
+
+def fail_once(monkeypatch, owner, name, when):
+    """`owner.name` raises ENOSPC the first time `when(*args, **kwargs)` holds (a disk that fills up)."""
+    real = getattr(owner, name)
+
+    def patched(*args, **kwargs):
+        if when(*args, **kwargs):
+            monkeypatch.setattr(owner, name, real)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, patched)
+
+
+SITES = {  # each write a render makes, failing at frame 4 where a frame is involved
+    "frame PNG in parts": (resume_mod, "write_png", lambda path, *_, **__: path.name == ".000004.partial.png", "000004.png"),
+    "carry.npz": (np, "savez", lambda f, **kw: int(kw["index"]) == 4, "carry.npz"),
+    "recipe.json": (Path, "write_text", lambda self, *_, **__: "recipe" in self.name, "recipe.json"),
+    "frames folder": (sinks_mod, "write_png", lambda path, *_, **__: path.name == "000004.png", "run"),
+    "final rename": (os, "replace", lambda src, dst: Path(dst).name == "run.mp4", "run.mp4"),
+}
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_a_full_disk_is_one_line_and_resume_finishes_the_same_frames(site, tmp_path, toy_kind, monkeypatch):
+    render_mod.render(cfg(str(tmp_path / "ref") + "/"))
+    out = (str(tmp_path / "run") + "/", str(tmp_path / "run.mp4"))
+    owner, name, when, named = SITES[site]
+    fail_once(monkeypatch, owner, name, when)
+    with pytest.raises(DreamreelError) as err:
+        render_mod.render(cfg(*out))
+    assert named in err.value.problem and err.value.fix == "free space, then rerun with --resume"
+    assert not (tmp_path / "run").exists()  # an output already committed by then is complete:
+    assert not (tmp_path / "run.mp4").exists() or probe(tmp_path / "run.mp4")["frames"] == 8
+    assert not list(tmp_path.glob(".*partial*")) and not list(tmp_path.glob("*.lock"))
+    render_mod.render(cfg(*out), resume=True)
+    assert all(np.array_equal(a, b) for a, b in zip(pngs(tmp_path / "ref"), pngs(tmp_path / "run"), strict=True))
+    assert probe(tmp_path / "run.mp4")["frames"] == 8 and not parts_dir(out[0]).exists()
+
+
+def test_a_full_disk_on_a_still_says_free_space_then_rerun(tmp_path, tiny_png, monkeypatch):
+    fail_once(monkeypatch, Path, "write_bytes", lambda self, *_: self.name == ".dream.partial.png")
+    result = CliRunner().invoke(app, ["dream", str(tiny_png), "-o", str(tmp_path / "dream.png"),
+                                      "--size", "48", "--octaves", "1", "--steps", "1", "--threads", "1", "--quiet"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "no space left on the device writing" in result.output and "free space, then rerun" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.png"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 400 kB tmpfs (skipped where mounting is not permitted)."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(where)],
+                                           capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_real_full_disk_under_the_encoder_then_resume(tmp_path, small_disk, toy_kind):
+    """The MP4 goes to a tmpfs that fills up mid-render; the parts (beside the frames folder) survive."""
+    render_mod.render(cfg(str(tmp_path / "ref") + "/", frames=24))
+    filler = small_disk / "filler"
+    free = shutil.disk_usage(small_disk).free
+    filler.write_bytes(b"\0" * (free - 8192))
+    out = (str(tmp_path / "run") + "/", str(small_disk / "run.mp4"))
+    result = CliRunner().invoke(app, ["render", "zoom", "-o", out[0], "-o", out[1], "--frames", "24", "--quiet"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert f"writing {small_disk / 'run.mp4'}" in result.output and "free space, then rerun with --resume" in result.output
+    assert not (small_disk / "run.mp4").exists() and not (tmp_path / "run").exists()
+    filler.unlink()
+    result = CliRunner().invoke(app, ["render", "zoom", "-o", out[0], "-o", out[1], "--frames", "24", "--quiet", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert all(np.array_equal(a, b) for a, b in zip(pngs(tmp_path / "ref"), pngs(tmp_path / "run"), strict=True))
+    assert probe(small_disk / "run.mp4")["frames"] == 24

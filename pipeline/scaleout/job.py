@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import sinks
+from .. import guard, sinks
 from ..config import RenderConfig
 from ..errors import DreamreelError
 from ..motion import is_cut
@@ -178,6 +178,7 @@ def finish(work: Work) -> None:
         join(work.segments(kind_for(path, work.job.cfg.output.crf)), path, work.audio)
 
 
+@guard.guarded
 def render(cfg: RenderConfig, engine: str = "serial", *, address: str | None = None, gpus_per_task: float | None = None,
            workers: int | None = None, quiet: bool = False, keep_parts: bool = False, verbose: bool = False) -> list[Path]:
     """Render a video in chunks on `engine`; finished chunks of an earlier run are reused.
