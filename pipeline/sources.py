@@ -18,6 +18,7 @@ import PIL.Image
 
 from .errors import DreamreelError
 from .frames import Frame, Image
+from .media import MediaInfo, probe
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "chelsea.png"  # CC0, see data/CREDITS.md
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -200,37 +201,6 @@ def frame_range(fps: float, start: float | None, end: float | None, start_frame:
 
 
 @dataclass(frozen=True)
-class VideoMeta:
-    fps: float
-    size: tuple[int, int]  # (width, height) of the source as shown (ffmpeg applies its rotation on decode)
-    duration: float  # seconds; 0 when unknown
-    has_audio: bool
-
-
-def probe(path: Path) -> VideoMeta:
-    """The video's rate, size, duration and audio, or a one-line error saying why it can't be read."""
-    if not path.exists():
-        raise DreamreelError(f"input not found: {path}", "check the path")
-    if not path.is_file():
-        raise DreamreelError(f"input is not a file: {path}", "give a video file or a folder of frames")
-    if path.stat().st_size == 0:
-        raise DreamreelError(f"video {path} is empty (0 bytes)", "give a video with frames")
-    gen = imageio_ffmpeg.read_frames(str(path))
-    try:
-        meta = next(gen)
-    except (OSError, RuntimeError, StopIteration) as e:
-        why = "it has no video stream" if "video" in str(e).lower() and "stream" in str(e).lower() else "ffmpeg cannot decode it"
-        raise DreamreelError(f"cannot read video {path}: {why}", "give an mp4/mov/avi/webm/gif file ffmpeg can play") from None
-    finally:
-        gen.close()
-    fps = float(meta.get("fps") or 0.0)
-    if fps <= 0:
-        raise DreamreelError(f"video {path}: frame rate unknown", "re-encode it with a constant frame rate")
-    size = tuple(meta.get("size") or meta["source_size"])  # as displayed: a phone's rotation applied
-    return VideoMeta(fps, size, float(meta.get("duration") or 0.0), "audio_codec" in meta)
-
-
-@dataclass(frozen=True)
 class VideoSource:
     """Frames of a video file, streamed; `fps` is the rate it is read (and must be written) at.
 
@@ -247,7 +217,7 @@ class VideoSource:
     start_frame: int = 0
     end_frame: int | None = None  # exclusive; None: to the end
     fps: float = 0.0  # 0: the source's rate
-    meta: VideoMeta | None = None
+    meta: MediaInfo | None = None
     prefetch: int = 8
 
     @classmethod
@@ -256,6 +226,8 @@ class VideoSource:
              fps: float | None = None) -> VideoSource:
         """Probe `path` and turn seconds (`start`/`end`) or frames into an exact frame range."""
         meta = probe(path)
+        if meta.fps <= 0:
+            raise DreamreelError(f"video {path}: frame rate unknown", "re-encode it with a constant frame rate")
         rate = fps or meta.fps
         return cls(path, size, *frame_range(rate, start, end, start_frame, end_frame, max_frames), rate, meta)
 

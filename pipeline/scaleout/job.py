@@ -19,13 +19,14 @@ from tqdm import tqdm
 from .. import guard, sinks
 from ..config import RenderConfig
 from ..errors import DreamreelError
+from ..media import probe
 from ..motion import is_cut
 from ..renderer import outputs, recipe
 from ..resume import parts_dir
 from ..sources import open_frames
 from .chunk import ChunkRenderer, Job
 from .layout import Chunk, plan
-from .segments import FFV1, Audio, Segments, Piece, SegmentKind, audio_codec, fingerprint, join, kind_for, pieces, write_fade
+from .segments import FFV1, Audio, Segments, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fade
 
 ENGINES = ("serial", "ray")
 RENDERER = "video-1"  # bump when the chunk renderer changes what it draws: old segments are not reused
@@ -154,7 +155,7 @@ def prepare(cfg: RenderConfig) -> Work:
     found = cached_scan(parts, lambda: scan(job, end))
     sc = cfg.scaleout
     chunks = plan(0, found.frames, found.cuts, job.fps, sc.chunk_seconds, sc.warmup_frames, sc.fade_frames)
-    codec = audio_codec(source.audio) if getattr(source, "audio", None) else None
+    codec = probe(source.audio).audio_codec if getattr(source, "audio", None) else None
     audio = Audio(source.audio, codec, job.start / job.fps, found.frames / job.fps) if codec else None
     return Work(job, found, chunks, parts, audio)
 
