@@ -17,11 +17,9 @@ from __future__ import annotations
 import errno
 import math
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +29,7 @@ import cv2
 import numpy as np
 
 from . import media, mux
+from .beside import Worker
 from .media import probe  # noqa: F401  (tests and callers read outputs through the one probe)
 from .errors import DiskFull, DreamreelError
 from .frames import Frame, Image
@@ -138,64 +137,6 @@ class ImageSink:
     def __exit__(self, exc_type: object, *_: object) -> None:
         if exc_type is None and self._last is not None:
             write_image(self.path, self._last.image, self._last.alpha)
-
-
-# --- the background encoder thread -------------------------------------------------------
-
-_STOP = object()
-
-
-class Worker:
-    """Runs `consume(item)` on a thread fed by a bounded queue; errors surface in the caller.
-
-    `put` blocks while the queue is full (backpressure) but wakes every 0.1 s to re-raise a
-    failure of the thread, so a dead encoder never hangs the render. `finish` drains and
-    joins; `abort` drops what is queued and joins. Either way the thread is gone afterwards.
-    """
-
-    def __init__(self, consume: Callable[[Any], None], name: str, maxsize: int = 8) -> None:
-        self._consume = consume
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
-        self._error: BaseException | None = None
-        self._aborted = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not _STOP:
-            if self._error is None and not self._aborted:
-                try:
-                    self._consume(item)
-                except BaseException as e:  # handed to the main thread by put/finish
-                    self._error = e
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def put(self, item: Any) -> None:
-        while True:
-            self._raise()
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def finish(self) -> None:
-        self._queue.put(_STOP)  # the thread keeps consuming, so this cannot block forever
-        self._thread.join()
-        self._raise()
-
-    def abort(self) -> None:
-        self._aborted = True
-        while True:
-            try:
-                self._queue.put(_STOP, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        self._thread.join()
 
 
 # --- ffmpeg sinks (MP4, WebM, GIF) ---------------------------------------------------------

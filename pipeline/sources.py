@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import cv2
 import imageio_ffmpeg
@@ -18,11 +16,11 @@ import PIL.Image
 
 from .errors import DreamreelError
 from .frames import Frame, Image
+from .beside import prefetched
 from .media import MediaInfo, probe
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "chelsea.png"  # CC0, see data/CREDITS.md
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-T = TypeVar("T")
 logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)  # its size notice is expected: we scale on read
 
 
@@ -122,55 +120,6 @@ class ImageSource:
 # Frame ranges are exact: `start_frame`/`end_frame` are what the Ray splitter asks for.
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
-
-
-def prefetched(make: Callable[[], Iterator[T]], maxsize: int = 8) -> Iterator[T]:
-    """Run the iterator `make()` on a thread, `maxsize` items ahead of the consumer.
-
-    The thread owns the iterator (it is created, advanced and closed there, so ffmpeg's
-    generator can shut its process down). Its errors are re-raised here, in the consumer's
-    thread. Closing this generator early (a `break`, an error, Ctrl-C) stops the thread and
-    waits for it: nothing is abandoned.
-    """
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        it = make()
-        try:
-            for x in it:
-                if not put(("item", x)):
-                    return
-            put(("end", None))
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer, who re-raises it
-            put(("error", e))
-        finally:
-            close = getattr(it, "close", None)
-            if close:
-                close()
-
-    thread = threading.Thread(target=work, name="dreamreel-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, x = q.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise x
-            yield x
-    finally:
-        stop.set()
-        thread.join()
 
 
 def natural_key(path: Path) -> list[Any]:
