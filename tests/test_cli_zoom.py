@@ -161,7 +161,7 @@ def test_sigkill_then_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
 
 
 def test_ctrl_c_exits_130_kills_ffmpeg_and_keeps_parts(tmp_path):
-    proc = spawn(tmp_path, "int")
+    proc = spawn(tmp_path, "int", "--frames", "400")  # long: on a loaded box the parts writer lags the compute
     wait_for_frames(proc, parts_dir(tmp_path / "int.mp4"), tmp_path / "int.mp4", 3)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
