@@ -3,8 +3,7 @@
 Renders a clip in chunks in one process (engine "serial"; the cluster engine gives the same
 frames) with several warm-up/fade settings and prints, per setting and output, the median
 warping error of the pairs away from the seams and, for each seam inside a shot, the worst
-pair of its neighbourhood (the warm-up and fade before it, through the first kept frame after
-it; `pipeline.scaleout.seams`). Clips: the generated 3-shot test clip, or a real camera clip
+pair of its neighbourhood (into, through and out of the cross-fade; `pipeline.scaleout.seams`). Clips: the generated 3-shot test clip, or a real camera clip
 (`bikes`, 250 frames of one shot; `carphone`), as `benchmarks.stability` gets them. CPU, 1 thread.
 """
 
@@ -45,7 +44,7 @@ def main() -> None:
     p.add_argument("--preset", default="video")
     p.add_argument("--steps", type=int, default=None, help="cold and warm steps (default: the preset's)")
     p.add_argument("--chunk-seconds", type=float, default=1.5)
-    p.add_argument("--settings", default="8/0,8/8,16/8,24/16", help="warmup/fade pairs, comma separated")
+    p.add_argument("--settings", default="16/8,32/16", help="warmup/fade pairs, comma separated")
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--width", type=int, default=160)
     p.add_argument("--height", type=int, default=96)

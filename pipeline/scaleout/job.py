@@ -29,7 +29,7 @@ from .layout import Chunk, plan
 from .segments import FFV1, Audio, Segments, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fade
 
 ENGINES = ("serial", "ray")
-RENDERER = "video-1"  # bump when the chunk renderer changes what it draws: old segments are not reused
+RENDERER = "video-2"  # bump when the chunk renderer changes what it draws: old segments are not reused
 
 
 @dataclass(frozen=True)
