@@ -46,7 +46,7 @@ def h264(crf: int, seams: bool = False) -> Encoder:
     `python -m benchmarks.seams`). And no B-frames: their reordering delay gives each segment a
     composition offset, and a joined file whose segments are short (a 1-frame main piece before a
     fade) decoded with a frame repeated and the rest shifted by one (91 frames for 90)."""
-    tree = ("-x264-params", "no-mbtree=1", "-bf", "0") if seams else ()
+    tree = ("-x264-params", "no-mbtree=1:ipratio=1.0", "-bf", "0") if seams else ()
     return Encoder(".mp4", "libx264", "yuv420p", ("-preset", "medium", "-crf", str(crf), *tree),
                    ("aac", "mp3", "alac", "ac3", "eac3"), "aac")
 
