@@ -9,6 +9,7 @@ import torch
 
 from . import models, objectives, runtime
 from .ascent import Ascent, OnStep, octave_sizes, octaves
+from .audio import Signals
 from .config import DreamConfig
 from .features import FeatureNet
 from .frames import Frame, to_image, to_tensor
@@ -29,8 +30,10 @@ class Dreamer:
     on_step: OnStep | None = None
 
     @classmethod
-    def from_config(cls, cfg: DreamConfig, device: torch.device, seed: int = 0, on_step: OnStep | None = None) -> Dreamer:
-        objective = objectives.parse(cfg.objective, where="dream.objective")
+    def from_config(cls, cfg: DreamConfig, device: torch.device, seed: int = 0, on_step: OnStep | None = None,
+                    signals: Signals | None = None) -> Dreamer:
+        """`signals`: the names the objective may read (`Signals.sample(stems)` when it reads stems)."""
+        objective = objectives.parse(cfg.objective, where="dream.objective", signals=signals)
         runtime.tune_allocator()
         model = models.load(cfg.model, cfg.weights, device)
         cuda = device.type == "cuda"
@@ -87,13 +90,15 @@ class ScheduledDreamer:
     """A `Dreamer` whose steps and objective weights follow schedules of the frame index.
 
     `steps` (a Schedule, or None for the dreamer's own) is rounded per frame; `objective`
-    (objective text using ``t`` or ``sched(...)``, or None) is re-parsed per frame. The
-    network and its cut stay those of the base dreamer: the layers never change, only weights.
+    (objective text using ``t``, ``sched(...)`` or the music, or None) is re-parsed per frame,
+    reading `signals` (the render's track). The network and its cut stay those of the base
+    dreamer: the layers never change, only weights.
     """
 
     dreamer: Dreamer
     steps: Callable[[float], float] | None = None
     objective: str | None = None
+    signals: Signals | None = None
 
     def steps_at(self, t: int) -> int:
         return self.dreamer.ascent.steps if self.steps is None else max(0, round(self.steps(t)))
@@ -103,7 +108,7 @@ class ScheduledDreamer:
         if self.steps is not None:
             d = replace(d, ascent=replace(d.ascent, steps=self.steps_at(t)))
         if self.objective is not None:
-            d = replace(d, objective=objectives.parse(self.objective, "dream.objective", t=t))
+            d = replace(d, objective=objectives.parse(self.objective, "dream.objective", t=t, signals=self.signals))
         return d
 
     def __call__(self, frame: Frame) -> Frame:
