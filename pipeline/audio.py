@@ -199,7 +199,9 @@ def _follow(x: np.ndarray, fps: float, attack: float, release: float) -> np.ndar
 
 def _unit(x: np.ndarray) -> np.ndarray:
     """Scaled to [0, 1] over the track (min -> 0, max -> 1); a flat curve (silence) is all 0."""
-    lo, hi = float(x.min(initial=0.0)), float(x.max(initial=0.0))
+    if not len(x):
+        return np.zeros(0, np.float32)
+    lo, hi = float(x.min()), float(x.max())
     if not hi - lo > 1e-12:
         return np.zeros(len(x), np.float32)
     out = ((x - lo) / (hi - lo)).astype(np.float32)
