@@ -70,6 +70,7 @@ class ShotDreamer:
     cold: Dreamer
     warm: Ascent
     fixed_jitter: bool = True
+    per_frame: ScheduledDreamer | None = None  # an objective that follows t or the music: `cold` at each frame
 
     def steps(self, warm: bool, height: int, width: int) -> int:
         """Ascent steps a frame of this size will take (for the progress bar)."""
@@ -77,9 +78,9 @@ class ShotDreamer:
         return len(octave_sizes(height, width, a)) * a.steps
 
     def __call__(self, frame: Frame) -> Frame:
+        d = self.per_frame.at(frame.index) if self.per_frame else self.cold
         if frame.carry is None:
-            return self.cold(frame)
-        d = self.cold
+            return d(frame)
         gen = d.generator(0 if self.fixed_jitter else frame.index)  # fixed: the same rolls every warm frame
         y = octaves(d.features, d.objective, to_tensor(frame.image, d.device), self.warm, gen, on_step=d.on_step)
         return replace(frame, image=to_image(y))

@@ -19,13 +19,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from .ascent import Ascent
+from .audio import Signals, for_render
 from .config import RenderConfig, VideoConfig
-from .dream import Dreamer, ShotDreamer
+from .dream import Dreamer, ScheduledDreamer, ShotDreamer
 from .errors import DreamreelError
 from .frames import Frame, Stage
 from .motion import FlowFeedback, SceneCut
 from .plan import Plan, Progress, make_dreamer, make_sinks, post_stages
 from .post import Drift, HoldStrength
+from .schedule import uses_time
 from .sources import open_frames
 
 
@@ -35,12 +37,17 @@ def warm_ascent(cold: Ascent, v: VideoConfig) -> Ascent:
                   step_size=v.step_size_warm or cold.step_size, jitter=cold.jitter, tile=cold.tile, min_size=cold.min_size)
 
 
-def video_stages(v: VideoConfig, dreamer: Dreamer) -> list[Stage]:
-    """The stages before post: cut check, flow feedback, shot dreamer."""
+def video_stages(v: VideoConfig, dreamer: Dreamer, per_frame: ScheduledDreamer | None = None) -> list[Stage]:
+    """The stages before post: cut check, flow feedback, shot dreamer (`per_frame`: its objective per frame)."""
     if v.independent:
-        return [dreamer]
+        return [per_frame or dreamer]
     return [SceneCut(v.cut_threshold), FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather),
-            ShotDreamer(dreamer, warm_ascent(dreamer.ascent, v), v.fixed_jitter)]
+            ShotDreamer(dreamer, warm_ascent(dreamer.ascent, v), v.fixed_jitter, per_frame)]
+
+
+def per_frame_objective(cfg: RenderConfig, dreamer: Dreamer, music: Signals) -> ScheduledDreamer | None:
+    """The dreamer re-weighted each frame when the objective reads t, sched(...) or the music."""
+    return ScheduledDreamer(dreamer, objective=cfg.dream.objective, signals=music) if uses_time(cfg.dream.objective) else None
 
 
 def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
@@ -51,9 +58,13 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
     source = open_frames(Path(s.input).expanduser(), s.size, s.start_time, s.end_time, s.start_frame, s.end_frame,
                          s.frames, s.fps)
     cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"fps": source.fps})})
-    sinks = make_sinks(cfg, source.frame_count or None, audio_from=source.audio, audio_start=source.start_seconds)
+    # the music: --audio FILE (muxed instead of the source's sound), else the source's own when the objective reads it
+    music, track = for_render(cfg, source.fps, source.audio, source.start_seconds, source.frame_count or None)
+    given = track is not None and track != source.audio
+    sinks = make_sinks(cfg, source.frame_count or None, audio_from=track if given else source.audio,
+                       audio_start=0.0 if given else source.start_seconds)
     dreamer = make_dreamer(cfg, progress)
-    stages = video_stages(cfg.video, dreamer)
+    stages = video_stages(cfg.video, dreamer, per_frame_objective(cfg, dreamer, music))
     shot = next((st for st in stages if isinstance(st, ShotDreamer)), None)
 
     def steps_of(frame: Frame) -> int:  # the loop asks before the carry is set: a guess (warm after frame 0)

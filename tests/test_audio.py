@@ -200,3 +200,20 @@ def test_audio_command_prints_bpm_and_draws_the_curves(tmp_path, media):
     assert image.shape[1] == 960 and image.shape[0] > 6 * 40 and image.std() > 10
     rows = csv.read_text().splitlines()
     assert rows[0] == "frame,s,onset,beat,rms,low,mid,high" and len(rows) == 4 * FPS + 1
+
+
+def test_a_video_reads_its_own_soundtrack_or_the_given_track(tmp_path, media):
+    pan = clips.CLIPS["pan"](8, 64, 48)
+    toned = clips.write_mp4(tmp_path / "toned.mp4", pan, fps=12, audio=True)
+    mute = clips.write_mp4(tmp_path / "mute.mp4", pan, fps=12)
+    fast = ["--objective", 'layers({"blocks.2": 1 - beat, "blocks.5": 0.5 + onset})', "--octaves", "1", "--steps", "1",
+            "--steps-warm", "1", "--seed", "1", "--threads", "1", "--quiet"]
+    own = runner.invoke(app, ["video", str(toned), "-o", str(tmp_path / "own.mp4"), *fast])
+    assert own.exit_code == 0, own.output
+    given = runner.invoke(app, ["video", str(mute), "-o", str(tmp_path / "given.mp4"), "--audio", str(media / "click.wav"), *fast])
+    assert given.exit_code == 0, given.output
+    for name in ("own.mp4", "given.mp4"):
+        info = probe(tmp_path / name)
+        assert info["frames"] == 8 and info["audio"]
+    none = runner.invoke(app, ["video", str(mute), "-o", str(tmp_path / "none.mp4"), *fast])
+    assert none.exit_code == 2 and "reads 'beat' but no audio is given" in none.output and not (tmp_path / "none.mp4").exists()

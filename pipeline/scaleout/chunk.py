@@ -19,13 +19,14 @@ from pathlib import Path
 
 import torch
 
+from ..audio import Signals, for_render
 from ..config import RenderConfig
 from ..dream import Dreamer
 from ..frames import Frame, Stage
 from .. import chain
 from ..plan import post_stages, resolve_device
 from ..sources import open_frames
-from ..video import video_stages
+from ..video import per_frame_objective, video_stages
 from .plan import Chunk
 from .segments import Piece, SegmentKind, SegmentWriter
 
@@ -61,8 +62,9 @@ class ChunkRenderer:
         cfg = job.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed)
-        self.stages: list[Stage] = [*video_stages(cfg.video, dreamer), *post_stages(cfg)]
+        dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, signals=Signals.sample(cfg.audio.stems))
+        music, _ = for_render(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps)  # frame indices count from `start`, as here
+        self.stages: list[Stage] = [*video_stages(cfg.video, dreamer, per_frame_objective(cfg, dreamer, music)), *post_stages(cfg)]
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
         with ExitStack() as stack:

@@ -154,8 +154,11 @@ def prepare(cfg: RenderConfig) -> Work:
     found = cached_scan(parts, lambda: scan(job, end))
     sc = cfg.scaleout
     chunks = plan(0, found.frames, found.cuts, job.fps, sc.chunk_seconds, sc.warmup_frames, sc.fade_frames)
-    codec = audio_codec(source.audio) if getattr(source, "audio", None) else None
-    audio = Audio(source.audio, codec, job.start / job.fps, found.frames / job.fps) if codec else None
+    if cfg.audio.file:  # --audio: that track from its start, re-encoded ("" matches no codec to copy)
+        audio = Audio(Path(cfg.audio.file).expanduser(), "", 0.0, found.frames / job.fps)
+    else:
+        codec = audio_codec(source.audio) if getattr(source, "audio", None) else None
+        audio = Audio(source.audio, codec, job.start / job.fps, found.frames / job.fps) if codec else None
     return Work(job, found, chunks, parts, audio)
 
 
