@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean demo-video docs-video docs
+.PHONY: install demo test bench clean demo-video docs-video docs-audio docs
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,16 @@ docs-video: demo-video
 	  "[0:v][1:v]hstack,scale=256:-2,fps=6,split[a][b];[a]palettegen=stats_mode=diff:max_colors=64[p];[b][p]paletteuse=dither=none" \
 	  -loop 0 docs/video.gif
 
+# The zoom-beat preset on a generated 120 bpm track (kick, hat, pad), and the track's curves.
+docs-audio: $(STAMP)
+	mkdir -p out
+	$(BIN)/python -c 'from pathlib import Path; from benchmarks.clips import beat_track; beat_track(Path("out/beat.wav"), 4.0, sound="music")'
+	$(BIN)/dreamreel audio out/beat.wav --fps 20 -o docs/zoom-beat-curves.png
+	$(BIN)/dreamreel zoom --preset zoom-beat --audio out/beat.wav -o docs/zoom-beat.gif -o out/zoom-beat.mp4 \
+	  --size 96 --fps 20 --threads 1 --quiet
+
 # Every picture in the README's gallery, from the bundled sample (a few minutes on 2 cores).
-docs: docs-video
+docs: docs-video docs-audio
 	$(BIN)/dreamreel render default -o docs/default.jpg --quiet
 	$(BIN)/dreamreel zoom -o docs/zoom.gif --frames 30 --size 112 --fps 20 --threads 1 --quiet
 	$(BIN)/dreamreel render carve-digits -o docs/carve-digits.jpg --quiet
