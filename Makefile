@@ -36,8 +36,10 @@ docs-audio: $(STAMP)
 	mkdir -p out
 	$(BIN)/python -c 'from pathlib import Path; from benchmarks.clips import beat_track; beat_track(Path("out/beat.wav"), 4.0, sound="music")'
 	$(BIN)/dreamreel audio out/beat.wav --fps 20 -o docs/zoom-beat-curves.png
-	$(BIN)/dreamreel zoom --preset zoom-beat --audio out/beat.wav -o docs/zoom-beat.gif -o out/zoom-beat.mp4 \
-	  --size 96 --fps 20 --threads 1 --quiet
+	$(BIN)/dreamreel zoom --preset zoom-beat --audio out/beat.wav -o out/zoom-beat.mp4 --size 80 --fps 20 --threads 1 --quiet
+	$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())') -v error -y -i out/zoom-beat.mp4 \
+	  -filter_complex "split[a][b];[a]palettegen=stats_mode=diff:max_colors=64[p];[b][p]paletteuse=dither=none" \
+	  -loop 0 docs/zoom-beat.gif
 
 # Every picture in the README's gallery, from the bundled sample (a few minutes on 2 cores).
 docs: docs-video docs-audio

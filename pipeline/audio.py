@@ -19,7 +19,6 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,6 +62,7 @@ def audio_names(used: Iterable[str], stems: Iterable[str] = ()) -> list[str]:
 class Signals:
     """Per-frame curves at `fps` (name -> float32 array of `frames` values) and per-track scalars.
 
+    Read-only in practice (the arrays are not writeable); plain dicts so it pickles (Ray workers).
     ``frames == 0`` is the value used to check expressions before any audio is read: every
     name then reads as a typical value (0.5, 120 bpm) so ``1/onset`` is not refused as a
     division by zero. Past the end of the track a curve reads 0 (silence).
@@ -79,9 +79,8 @@ class Signals:
     def sample(cls, stems: Iterable[str] = (), fps: float = 25.0) -> Signals:
         """No audio yet: the names exist (for checking), each with a typical value."""
         prefixes = ["", *(f"{s}_" for s in stems)]
-        return cls(fps, 0, MappingProxyType({p + k: np.full(1, v, np.float32) for p in prefixes for k, v in SAMPLE.items()
-                                             if k != "bpm"}),
-                   MappingProxyType({f"{p}bpm": SAMPLE["bpm"] for p in prefixes}))
+        return cls(fps, 0, {p + k: np.full(1, v, np.float32) for p in prefixes for k, v in SAMPLE.items() if k != "bpm"},
+                   {f"{p}bpm": SAMPLE["bpm"] for p in prefixes})
 
     def at(self, t: float) -> dict[str, float]:
         """Every name's value at frame `t`."""
@@ -145,7 +144,7 @@ def analyse(pcm: np.ndarray, fps: float, attack: float = 0.0, release: float = 0
     per_frame = {k: _to_frames(v, hop_frame, n, peak=k == "onset") for k, v in hop_curves.items()}
     per_frame["beat"] = _impulses(beats, fps, n)
     curves = {f"{prefix}{k}": _unit(_follow(per_frame[k], fps, attack, release)) for k in CURVES}
-    return Signals(fps, n, MappingProxyType(curves), MappingProxyType({f"{prefix}bpm": bpm}), tuple(beats), len(pcm) / RATE)
+    return Signals(fps, n, curves, {f"{prefix}bpm": bpm}, tuple(beats), len(pcm) / RATE)
 
 
 def _beats(onset: np.ndarray) -> tuple[float, list[float]]:
@@ -198,13 +197,9 @@ def _follow(x: np.ndarray, fps: float, attack: float, release: float) -> np.ndar
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    """Scaled to [0, 1] over the track (min -> 0, max -> 1); a flat curve (silence) is all 0."""
-    if not len(x):
-        return np.zeros(0, np.float32)
-    lo, hi = float(x.min()), float(x.max())
-    if not hi - lo > 1e-12:
-        return np.zeros(len(x), np.float32)
-    out = ((x - lo) / (hi - lo)).astype(np.float32)
+    """Scaled to [0, 1] over the track (min -> 0, max -> 1), read-only; a flat curve (silence) is all 0."""
+    lo, hi = (float(x.min()), float(x.max())) if len(x) else (0.0, 0.0)
+    out = ((x - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros(len(x))).astype(np.float32)
     out.flags.writeable = False
     return out
 
@@ -225,7 +220,7 @@ def read(path: Path, fps: float, attack: float = 0.0, release: float = 0.2, stem
         stem = analyse(decode(stem_path, start), fps, attack, release, prefix=f"{check_stem(name)}_", frames=main.frames)
         curves.update(stem.curves)
         scalars.update(stem.scalars)
-    return Signals(fps, main.frames, MappingProxyType(curves), MappingProxyType(scalars), main.beats, main.seconds)
+    return Signals(fps, main.frames, curves, scalars, main.beats, main.seconds)
 
 
 def expression_names(cfg: RenderConfig) -> list[tuple[str, str]]:

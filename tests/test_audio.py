@@ -148,6 +148,23 @@ def test_a_beat_zoom_pulses_at_2_hz_lasts_as_long_as_the_track_and_carries_it(tm
     assert abs(info["seconds"] - 4.0) <= 1 / FPS
 
 
+def test_the_zoom_command_takes_the_track_length_unless_frames_is_given(tmp_path, media):
+    fast = ["--audio", str(media / "slow.wav"), "--fps", "10", "--size", "48", "--octaves", "1", "--steps", "1",
+            "--threads", "1", "--quiet"]
+    result = runner.invoke(app, ["zoom", "-o", f"{tmp_path / 'all'}/", *fast])  # the zoom preset says 120 frames
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "all").glob("*.png"))) == 20  # 2 s at 10 fps
+    result = runner.invoke(app, ["zoom", "-o", f"{tmp_path / 'some'}/", "--frames", "3", *fast])
+    assert result.exit_code == 0 and len(list((tmp_path / "some").glob("*.png"))) == 3
+
+
+def test_signals_pickle_for_ray_workers(click):
+    import pickle
+
+    again = pickle.loads(pickle.dumps(click))
+    assert again.at(30) == click.at(30)
+
+
 def test_reading_music_without_audio_is_a_one_line_error(tmp_path):
     cfg = zoom_cfg(tmp_path, Path("unused"), [str(tmp_path / "z.mp4")], audio={"file": None})
     with pytest.raises(DreamreelError, match="motion.zoom reads 'beat' but no audio is given"):
@@ -217,3 +234,10 @@ def test_a_video_reads_its_own_soundtrack_or_the_given_track(tmp_path, media):
         assert info["frames"] == 8 and info["audio"]
     none = runner.invoke(app, ["video", str(mute), "-o", str(tmp_path / "none.mp4"), *fast])
     assert none.exit_code == 2 and "reads 'beat' but no audio is given" in none.output and not (tmp_path / "none.mp4").exists()
+
+
+def test_audio_command_bad_file_is_one_line_exit_2(tmp_path, media):
+    for path, problem in ((tmp_path / "missing.wav", "not found"), (media / "mute.mp4", "no audio stream")):
+        result = runner.invoke(app, ["audio", str(path), "-o", str(tmp_path / "c.png")])
+        assert result.exit_code == 2 and problem in result.output and result.output.count("\n") == 1
+        assert not (tmp_path / "c.png").exists()
