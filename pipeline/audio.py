@@ -128,7 +128,7 @@ def decode(path: Path, start: float = 0.0) -> np.ndarray:
 def analyse(pcm: np.ndarray, fps: float, attack: float = 0.0, release: float = 0.2, prefix: str = "",
             frames: int | None = None) -> Signals:
     """Curves of one mono track at `fps` (`frames` of them, default the track's length)."""
-    import librosa  # an extra (`dreamreel[audio]`); imported on first use: it takes ~1 s
+    import librosa  # the `audio` extra; imported on first use (numba loads its beat tracker: seconds)
 
     n = frames if frames is not None else max(1, round(len(pcm) / RATE * fps))
     mag = np.abs(librosa.stft(pcm, n_fft=N_FFT, hop_length=HOP))
