@@ -21,7 +21,7 @@ import torch
 
 from benchmarks import clips
 from pipeline import metrics, presets
-from pipeline.render import render
+from pipeline.renderer import render
 
 CLIPS = ["pan", "zoom", "rotate", "occluder", "handheld", "bikes"]  # bikes: real footage (`clips.real`)
 

@@ -26,7 +26,7 @@ from benchmarks.naive import naive_dream, textbook
 from benchmarks.one import peaks
 from pipeline import models, presets
 from pipeline.frames import to_image, to_tensor
-from pipeline.render import render
+from pipeline.renderer import render
 from pipeline.dream import ascent_of
 
 

@@ -30,6 +30,7 @@ class Frame:
     source: Image  # untouched input: flow, blending and metrics read this, never `image`
     image: Image  # what flows down the chain
     carry: Carry | None = None  # None at the start and after a scene cut
+    alpha: Image | None = None  # HxW uint8 of a still with transparency: stages never touch it, PNG sinks write it back
 
 
 class Stage(Protocol):

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import cv2
 import imageio_ffmpeg
 import numpy as np
+import PIL.Image
 
 from .errors import DreamreelError
 from .frames import Frame, Image
@@ -24,20 +25,68 @@ T = TypeVar("T")
 logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)  # its size notice is expected: we scale on read
 
 
-def read_image(path: Path) -> Image:
-    """An image file as RGB uint8, or a one-line error saying why it is not one."""
+MAX_PIXELS = 120_000_000  # a 108-Mpx phone photo is read; a header claiming 30000x30000 is refused undecoded
+BACKGROUND = (128, 128, 128)  # what a transparent start image (zoom, frames, guides) is laid on: mid-grey
+
+
+def _checked(path: Path) -> None:
+    """Exists, is a file, and its header (read by Pillow, nothing decoded) is within MAX_PIXELS."""
     if not path.exists():
         raise DreamreelError(f"input not found: {path}", "check the path")
     if not path.is_file():
         raise DreamreelError(f"input is not a file: {path}", "give an image file")
     try:
+        with PIL.Image.open(path) as im:
+            w, h = im.size
+    except PIL.Image.DecompressionBombError:
+        w, h = MAX_PIXELS + 1, 1  # Pillow's own limit is higher than ours: past it is past ours
+    except (OSError, ValueError, SyntaxError):  # UnidentifiedImageError is an OSError
+        return  # a format Pillow does not know: OpenCV decides below
+    if w * h > MAX_PIXELS:
+        size = f"{w}x{h}" if h > 1 else "more than 179 Mpx"
+        raise DreamreelError(f"{path} is {size}, more than the {MAX_PIXELS // 10**6} Mpx dreamreel reads",
+                             "scale it down first, e.g. ffmpeg -i IN -vf scale=4000:-1 OUT.png")
+
+
+def read_rgba(path: Path) -> tuple[Image, Image | None]:
+    """An image file as RGB uint8 and its alpha (``HxW uint8``; None when it has none), or a one-line
+    error saying why it cannot be read. OpenCV's colour decode turns EXIF orientation, CMYK,
+    grey and 16 bits into upright 8-bit RGB; an image with transparency is decoded as it is
+    stored (16 bits scaled to 8) so colour and alpha stay aligned."""
+    _checked(path)
+    try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
         raise DreamreelError(f"cannot read {path}: {e.strerror}", "check the file's permissions") from None
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size and _transparent(path) else None
+    if raw is not None and raw.ndim == 3 and raw.shape[2] == 4:
+        raw = (raw >> 8).astype(np.uint8) if raw.dtype == np.uint16 else raw
+        return cv2.cvtColor(raw[..., :3], cv2.COLOR_BGR2RGB), raw[..., 3].copy()
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if bgr is None:
         raise DreamreelError(f"{path} is not an image that can be read", "give a PNG, JPEG, BMP, TIFF or WebP file")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None
+
+
+def _transparent(path: Path) -> bool:
+    """Whether the header says the image has transparency (alpha or a transparent palette entry)."""
+    try:
+        with PIL.Image.open(path) as im:
+            return bool(im.has_transparency_data)
+    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError):
+        return False
+
+
+def over_background(image: Image, alpha: Image) -> Image:
+    """`image` laid on `BACKGROUND` through `alpha`."""
+    a = alpha[..., None].astype(np.float32) / 255.0
+    return (image * a + np.array(BACKGROUND, np.float32) * (1.0 - a)).round().astype(np.uint8)
+
+
+def read_image(path: Path) -> Image:
+    """An image file as RGB uint8 (transparency laid on `BACKGROUND`), or a one-line error."""
+    image, alpha = read_rgba(path)
+    return image if alpha is None else over_background(image, alpha)
 
 
 def fit(image: Image, size: int | None) -> Image:
@@ -52,15 +101,18 @@ def fit(image: Image, size: int | None) -> Image:
 
 @dataclass(frozen=True)
 class ImageSource:
-    """One still image (the bundled sample when `path` is None)."""
+    """One still image (the bundled sample when `path` is None); its alpha, if any, rides along
+    untouched in `Frame.alpha` for the sinks to write back."""
 
     path: Path | None = None
     size: int | None = None
     frame_count: int = 1
 
     def __iter__(self) -> Iterator[Frame]:
-        image = fit(read_image(self.path or SAMPLE), self.size)
-        yield Frame(0, image, image)
+        image, alpha = read_rgba(self.path or SAMPLE)
+        image = fit(image, self.size)
+        alpha = None if alpha is None else fit(alpha, self.size)
+        yield Frame(0, image, image, alpha=alpha)
 
 
 # --- video and frame folders (issue 6) -------------------------------------------------------
@@ -150,7 +202,7 @@ def frame_range(fps: float, start: float | None, end: float | None, start_frame:
 @dataclass(frozen=True)
 class VideoMeta:
     fps: float
-    size: tuple[int, int]  # (width, height) of the source
+    size: tuple[int, int]  # (width, height) of the source as shown (ffmpeg applies its rotation on decode)
     duration: float  # seconds; 0 when unknown
     has_audio: bool
 
@@ -174,7 +226,8 @@ def probe(path: Path) -> VideoMeta:
     fps = float(meta.get("fps") or 0.0)
     if fps <= 0:
         raise DreamreelError(f"video {path}: frame rate unknown", "re-encode it with a constant frame rate")
-    return VideoMeta(fps, tuple(meta["source_size"]), float(meta.get("duration") or 0.0), "audio_codec" in meta)
+    size = tuple(meta.get("size") or meta["source_size"])  # as displayed: a phone's rotation applied
+    return VideoMeta(fps, size, float(meta.get("duration") or 0.0), "audio_codec" in meta)
 
 
 @dataclass(frozen=True)
@@ -315,13 +368,13 @@ class FrameDirSource:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image: from a PNG's header without decoding it, else by decoding."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    h, w = read_image(path).shape[:2]
-    return w, h
+    """(width, height) of an image from its header (Pillow reads no pixels), else by decoding."""
+    try:
+        with PIL.Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError):
+        h, w = read_image(path).shape[:2]
+        return w, h
 
 
 def open_frames(path: Path, size: int | None = None, start: float | None = None, end: float | None = None,

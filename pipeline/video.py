@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .ascent import Ascent
 from .audio import Signals, for_render
-from .config import RenderConfig, VideoConfig
+from .config import RenderConfig
 from .dream import Dreamer, ScheduledDreamer, ShotDreamer
 from .errors import DreamreelError
 from .frames import Frame, Stage
@@ -31,21 +30,21 @@ from .schedule import uses_time
 from .sources import open_frames
 
 
-def warm_ascent(cold: Ascent, v: VideoConfig) -> Ascent:
-    """The warm frames' ascent: few steps, usually at full size only, usually a smaller step."""
-    return Ascent(octaves=v.octaves_warm, octave_scale=cold.octave_scale, steps=v.steps_warm,
-                  step_size=v.step_size_warm or cold.step_size, jitter=cold.jitter, tile=cold.tile, min_size=cold.min_size)
-
-
-def video_stages(v: VideoConfig, dreamer: Dreamer, per_frame: ScheduledDreamer | None = None) -> list[Stage]:
-    """The stages before post: cut check, flow feedback, shot dreamer (`per_frame`: its objective per frame)."""
+def stages(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None = None) -> list[Stage]:
+    """The whole per-frame chain of a video render, post and strength hold included: the one
+    list that a local render, a resumed render and every chunk of a chunked render run.
+    An objective that reads t, sched(...) or the music (`music`) is re-weighted per frame."""
+    v = cfg.video
+    post = anchored(post_stages(cfg))
+    per_frame = per_frame_objective(cfg, dreamer, music)
     if v.independent:
-        return [per_frame or dreamer]
+        return [per_frame or dreamer, *post]
+    hold: list[Stage] = [HoldStrength(boost=v.boost)] if v.hold else []
     return [SceneCut(v.cut_threshold), FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather),
-            ShotDreamer(dreamer, warm_ascent(dreamer.ascent, v), v.fixed_jitter, per_frame)]
+            ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter, per_frame), *post, *hold]
 
 
-def per_frame_objective(cfg: RenderConfig, dreamer: Dreamer, music: Signals) -> ScheduledDreamer | None:
+def per_frame_objective(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None) -> ScheduledDreamer | None:
     """The dreamer re-weighted each frame when the objective reads t, sched(...) or the music."""
     return ScheduledDreamer(dreamer, objective=cfg.dream.objective, signals=music) if uses_time(cfg.dream.objective) else None
 
@@ -64,15 +63,14 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
     sinks = make_sinks(cfg, source.frame_count or None, audio_from=track if given else source.audio,
                        audio_start=0.0 if given else source.start_seconds)
     dreamer = make_dreamer(cfg, progress)
-    stages = video_stages(cfg.video, dreamer, per_frame_objective(cfg, dreamer, music))
-    shot = next((st for st in stages if isinstance(st, ShotDreamer)), None)
+    chain = stages(cfg, dreamer, music)
+    shot = next((st for st in chain if isinstance(st, ShotDreamer)), None)
 
     def steps_of(frame: Frame) -> int:  # the loop asks before the carry is set: a guess (warm after frame 0)
         h, w = frame.image.shape[:2]
         return shot.steps(frame.index > 0, h, w) if shot else ShotDreamer(dreamer, dreamer.ascent).steps(False, h, w)
 
-    hold: list[Stage] = [HoldStrength(boost=cfg.video.boost)] if cfg.video.hold and not cfg.video.independent else []
-    return Plan(source, source.frame_count or None, [*stages, *anchored(post_stages(cfg)), *hold], sinks, steps_of=steps_of)
+    return Plan(source, source.frame_count or None, chain, sinks, steps_of=steps_of)
 
 
 def anchored(post: list[Stage]) -> list[Stage]:

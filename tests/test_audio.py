@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from benchmarks import clips
 from cli import app
 from pipeline import audio, config, objectives, resume
-from pipeline.render import render as run_render
+from pipeline.renderer import render as run_render
 from pipeline.errors import DreamreelError
 from pipeline.schedule import Schedule
 from pipeline.sinks import probe

@@ -1,7 +1,7 @@
 """The one interface the engines use: build a renderer once per worker, then render chunks.
 
-`ChunkRenderer(job)` loads the model once and builds the video stages (`video.video_stages`:
-scene cut, flow feedback, shot dreamer, strength hold, then post). `renderer(chunk, paths)`
+`ChunkRenderer(job)` loads the model once and builds the video chain (`video.stages`, the very
+list a local render runs: scene cut, flow feedback, shot dreamer, post, strength hold). `renderer(chunk, paths)`
 reads frames ``[chunk.first, chunk.end)`` straight from the source (`open_frames` seeks
 exactly), runs them through the chain starting cold at `chunk.first`, drops the early
 warm-up frames and writes each other frame to the piece its role names (`Chunk.role`: head,
@@ -17,17 +17,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
-
+from .. import chain, video
 from ..audio import Signals, for_render
 from ..config import RenderConfig
 from ..dream import Dreamer
 from ..frames import Frame, Stage
-from .. import chain
-from ..plan import post_stages, resolve_device
+from ..plan import pin_threads, resolve_device
 from ..sources import open_frames
-from ..video import per_frame_objective, video_stages
-from .plan import Chunk
+from .layout import Chunk
 from .segments import Piece, SegmentKind, SegmentWriter
 
 OnFrame = Callable[[], None]
@@ -60,11 +57,10 @@ class ChunkRenderer:
     def __init__(self, job: Job) -> None:
         self.job = job
         cfg = job.cfg
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        pin_threads(cfg)
         dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, signals=Signals.sample(cfg.audio.stems))
-        music, _ = for_render(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps)  # frame indices count from `start`, as here
-        self.stages: list[Stage] = [*video_stages(cfg.video, dreamer, per_frame_objective(cfg, dreamer, music)), *post_stages(cfg)]
+        music, _ = for_render(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps)  # indices count from `start`
+        self.stages: list[Stage] = video.stages(cfg, dreamer, music)  # the very list a local render runs
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
         with ExitStack() as stack:

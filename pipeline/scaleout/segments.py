@@ -28,8 +28,9 @@ import numpy as np
 
 from ..errors import DreamreelError
 from ..frames import Image
+from ..mux import Audio, lay
 from ..sinks import committed
-from .plan import Chunk
+from .layout import Chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ def fingerprint(*parts: object) -> str:
 
 
 @dataclass(frozen=True)
-class Parts:
+class Segments:
     """``OUT.parts/``: the finished segments of one render, named by chunk and recipe."""
 
     root: Path
@@ -173,7 +174,10 @@ def _ffmpeg(args: list[str], what: str) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise DreamreelError(f"ffmpeg could not {what}: {tail}", "check the segments under OUT.parts/ or delete them to re-render")
+        raise DreamreelError(f"ffmpeg could not {what}: {tail}", FIX)
+
+
+FIX = "check the segments under OUT.parts/ or delete them to re-render"
 
 
 @contextmanager
@@ -185,23 +189,6 @@ def _concat_list(segments: Sequence[Path]) -> Iterator[Path]:
         yield listing
 
 
-@dataclass(frozen=True, slots=True)
-class Audio:
-    """Where the source's audio for the rendered range is: path, codec, start and length in s."""
-
-    path: Path
-    codec: str
-    start: float
-    seconds: float
-
-    def args(self, kind: SegmentKind) -> tuple[list[str], list[str]]:
-        """(input args, output args) that lay this audio on stream 1."""
-        seek = ["-ss", f"{self.start:.6f}"] if self.start else []
-        inputs = [*seek, "-t", f"{self.seconds:.6f}", "-i", str(self.path)]
-        codec = "copy" if self.codec in kind.audio or "*" in kind.audio else str(kind.audio_codec)
-        return inputs, ["-map", "1:a:0", "-c:a", codec]
-
-
 def join(segments: Sequence[Path], output: Path, audio: Audio | None) -> None:
     """Concatenate `segments` into `output` without re-encoding the video; audio laid back on."""
     kind = kind_for(output)  # crf does not matter here: only the audio rule is read
@@ -210,6 +197,5 @@ def join(segments: Sequence[Path], output: Path, audio: Audio | None) -> None:
         if output.suffix.lower() == ".gif":
             _ffmpeg([*head, "-filter_complex", PALETTE, "-loop", "0", str(partial)], f"write {output.name}")
             return
-        a_in, a_out = audio.args(kind) if audio else ([], [])
         tail = ["-movflags", "+faststart"] if output.suffix.lower() == ".mp4" else []
-        _ffmpeg([*head, *a_in, "-map", "0:v:0", "-c:v", "copy", *a_out, *tail, str(partial)], f"join into {output.name}")
+        lay(head, audio, tail, partial, output, encoder=str(kind.audio_codec), copyable=kind.audio, fix=FIX)
