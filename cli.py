@@ -389,14 +389,14 @@ def studio(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
            host: Annotated[str, typer.Option(help="Address to listen on; other than loopback, a token is required.")] = "127.0.0.1",
            no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL only.")] = False,
            size: Annotated[int, typer.Option(min=16, max=8192, help="Preview size, longest side in pixels.")] = 192,
-           seed: Seed = None, device: Device = None, threads: Threads = None) -> None:
+           seed: Seed = None, device: Device = None, threads: Threads = None, audio: Audio = None) -> None:
     """A live page: the render tuned while it runs, then exported as a preset (needs dreamreel[studio])."""
     try:
         from pipeline import studio as studio_
     except ImportError as e:
         raise DreamreelError(f"dreamreel studio needs its extra ({e.name} is missing)", "pip install 'dreamreel[studio]'") from None
     flags = overrides(input=input, size=size, seed=seed, device=device, threads=threads)
-    studio_.serve(presets.load(preset, flags), host=host, port=port, open_browser=not no_browser,
+    studio_.serve(_with_audio(presets.load(preset, flags), audio, None), host=host, port=port, open_browser=not no_browser,
                   announce=lambda line: typer.echo(line, err=True))
 
 

@@ -30,8 +30,9 @@ def _colour(name: str) -> tuple[int, int, int]:
     return COLOURS.get(name.rpartition("_")[2], INK)
 
 
-def picture(signals: Signals, title: str = "") -> np.ndarray:
-    """An RGB image: one lane per curve over the track's frames, beats marked, seconds below."""
+def picture(signals: Signals, title: str = "", at: int | None = None) -> np.ndarray:
+    """An RGB image: one lane per curve over the track's frames, beats marked, seconds below;
+    `at`: a frame marked by a dark line (the studio's current frame)."""
     names = list(signals.curves)
     h = TOP + LANE * len(names) + BOTTOM
     img = np.full((h, WIDTH, 3), 255, np.uint8)
@@ -44,6 +45,9 @@ def picture(signals: Signals, title: str = "") -> np.ndarray:
     for lane, name in enumerate(names):
         _lane(img, signals.curves[name], name, TOP + lane * LANE, x_of)
     _axis(img, signals, x_of, h - BOTTOM)
+    if at is not None and 0 <= at < n:
+        x = round(x_of(at + 0.5))
+        cv2.line(img, (x, TOP - 4), (x, h - BOTTOM), INK, 2)
     bpm = signals.scalars.get("bpm", 0.0)
     head = f"{title}  {bpm:.1f} bpm, {len(signals.beats)} beats, {signals.frames} frames at {signals.fps:g} fps"
     cv2.putText(img, head.strip(), (8, 20), FONT, 0.5, INK, 1, cv2.LINE_AA)
