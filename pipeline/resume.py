@@ -31,7 +31,8 @@ import numpy as np
 
 from .errors import DreamreelError
 from .frames import Carry, Frame
-from .sinks import Worker, committed, frame_name, write_png
+from .beside import Worker
+from .sinks import committed, frame_name, write_png
 
 RECIPE, CARRY = "recipe.json", "carry.npz"
 

@@ -17,22 +17,20 @@ from __future__ import annotations
 import errno
 import math
 import os
-import queue
-import re
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 
-from . import mux
+from . import media, mux
+from .beside import Worker
+from .media import probe  # noqa: F401  (tests and callers read outputs through the one probe)
 from .errors import DiskFull, DreamreelError
 from .frames import Frame, Image
 from .sources import over_background
@@ -141,91 +139,7 @@ class ImageSink:
             write_image(self.path, self._last.image, self._last.alpha)
 
 
-# --- the background encoder thread -------------------------------------------------------
-
-_STOP = object()
-
-
-class Worker:
-    """Runs `consume(item)` on a thread fed by a bounded queue; errors surface in the caller.
-
-    `put` blocks while the queue is full (backpressure) but wakes every 0.1 s to re-raise a
-    failure of the thread, so a dead encoder never hangs the render. `finish` drains and
-    joins; `abort` drops what is queued and joins. Either way the thread is gone afterwards.
-    """
-
-    def __init__(self, consume: Callable[[Any], None], name: str, maxsize: int = 8) -> None:
-        self._consume = consume
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
-        self._error: BaseException | None = None
-        self._aborted = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not _STOP:
-            if self._error is None and not self._aborted:
-                try:
-                    self._consume(item)
-                except BaseException as e:  # handed to the main thread by put/finish
-                    self._error = e
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def put(self, item: Any) -> None:
-        while True:
-            self._raise()
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def finish(self) -> None:
-        self._queue.put(_STOP)  # the thread keeps consuming, so this cannot block forever
-        self._thread.join()
-        self._raise()
-
-    def abort(self) -> None:
-        self._aborted = True
-        while True:
-            try:
-                self._queue.put(_STOP, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        self._thread.join()
-
-
 # --- ffmpeg sinks (MP4, WebM, GIF) ---------------------------------------------------------
-
-
-def ffmpeg_exe() -> str:
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def _ffmpeg_info(path: Path) -> str:
-    """ffmpeg's description of a media file (its stderr for ``ffmpeg -i PATH``): there is no ffprobe."""
-    run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace")
-    return run.stderr
-
-
-def has_audio(path: Path) -> bool:
-    """Whether a media file has an audio stream (muxing a missing one kills ffmpeg)."""
-    return re.search(r"Stream #\d+:\d+.*: Audio:", _ffmpeg_info(path)) is not None
-
-
-def probe(path: Path) -> dict[str, Any]:
-    """codec, pix_fmt, width, height, frames, seconds and audio of a video, via the bundled ffmpeg."""
-    info = _ffmpeg_info(path)
-    m = re.search(r"Stream #\d+:\d+.*: Video: (\w+)[^,]*, (\w+)[^,]*(?:\([^)]*\))?, (\d+)x(\d+)", info)
-    if not m:
-        raise DreamreelError(f"{path} has no readable video stream", "give a video file")
-    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
-    return {"codec": m[1], "pix_fmt": m[2], "width": int(m[3]), "height": int(m[4]), "frames": frames,
-            "seconds": seconds, "audio": "Audio:" in info}
 
 
 def gif_fps(fps: float) -> float:
@@ -233,22 +147,13 @@ def gif_fps(fps: float) -> float:
     return 100.0 / max(2, round(100.0 / fps))
 
 
-EVEN = "crop=trunc(iw/2)*2:trunc(ih/2)*2"  # yuv420p needs even sizes; drop an odd last row/column
+def video_args(ext: str, crf: int) -> list[str]:
+    """A video sink's encoder (`media.ENCODERS`: the settings chunk segments use too), even-sized."""
+    faststart = ["-movflags", "+faststart"] if ext == ".mp4" else []  # playable while it downloads
+    return ["-vf", media.EVEN, *media.encoder(ext, crf).args(), *faststart]
 
 
-def _mp4_args(crf: int) -> list[str]:
-    return ["-vf", EVEN, "-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p",
-            "-movflags", "+faststart"]
-
-
-def _webm_args(crf: int) -> list[str]:
-    vp9_crf = min(63, crf + 13)  # VP9's scale runs to 63; x264 18 looks like VP9 ~31
-    return ["-vf", EVEN, "-c:v", "libvpx-vp9", "-crf", str(vp9_crf), "-b:v", "0", "-pix_fmt", "yuv420p",
-            "-row-mt", "1", "-deadline", "good", "-cpu-used", "4"]
-
-
-GIF_ARGS = ["-filter_complex", "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse", "-loop", "0"]
-AUDIO_CODEC = {".mp4": "aac", ".webm": "libopus"}
+GIF_ARGS = ["-filter_complex", media.PALETTE, "-loop", "0"]
 
 
 class FfmpegSink:
@@ -281,14 +186,14 @@ class FfmpegSink:
         return self
 
     def _command(self, width: int, height: int) -> list[str]:
-        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
+        cmd = [media.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", f"{self.fps:g}", "-i", "-"]
         return [*cmd, *self.codec_args, str(self._partial)]
 
     def _start(self, image: Image) -> None:
         h, w = image.shape[:2]
         self._shape = image.shape
-        if self.audio_from is not None and has_audio(self.audio_from):
+        if self.audio_from is not None and media.has_audio(self.audio_from):
             self._partial = self.path.with_name(f".{self.path.stem}.picture{self.path.suffix}")  # the audio pass writes the partial
         else:
             self.audio_from = None
@@ -354,7 +259,7 @@ class FfmpegSink:
         try:
             with committed(self.path) as partial:
                 mux.lay(["-i", str(self._partial)], audio, faststart, partial, self.path,
-                        encoder=AUDIO_CODEC[self.path.suffix.lower()])
+                        encoder=str(media.encoder(self.path.suffix).audio_codec))
         except DiskFull:
             raise
         except DreamreelError as e:
@@ -515,9 +420,9 @@ def for_path(path: str | Path, kind: str = "dream", *, fps: float = 25.0, crf: i
     if ext in STILL_EXTS:
         return ImageSink(p)
     if ext == ".mp4":
-        return FfmpegSink(p, fps, _mp4_args(crf), audio_from, audio_start)
+        return FfmpegSink(p, fps, video_args(ext, crf), audio_from, audio_start)
     if ext == ".webm":
-        return FfmpegSink(p, fps, _webm_args(crf), audio_from, audio_start)
+        return FfmpegSink(p, fps, video_args(ext, crf), audio_from, audio_start)
     if ext == ".gif":
         return FfmpegSink(p, gif_fps(fps), GIF_ARGS)
     what = f"extension {ext!r}" if ext else f"{p.name!r} (no extension)"

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import cv2
 import imageio_ffmpeg
@@ -18,10 +16,11 @@ import PIL.Image
 
 from .errors import DreamreelError
 from .frames import Frame, Image
+from .beside import prefetched
+from .media import MediaInfo, probe
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "chelsea.png"  # CC0, see data/CREDITS.md
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-T = TypeVar("T")
 logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)  # its size notice is expected: we scale on read
 
 
@@ -115,61 +114,12 @@ class ImageSource:
         yield Frame(0, image, image, alpha=alpha)
 
 
-# --- video and frame folders (issue 6) -------------------------------------------------------
+# --- video and frame folders -------------------------------------------------------
 # A video is decoded by imageio-ffmpeg's bundled ffmpeg on a background thread into a bounded
 # queue (`prefetched`), so decoding runs beside the compute and never holds the whole video.
 # Frame ranges are exact: `start_frame`/`end_frame` are what the Ray splitter asks for.
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
-
-
-def prefetched(make: Callable[[], Iterator[T]], maxsize: int = 8) -> Iterator[T]:
-    """Run the iterator `make()` on a thread, `maxsize` items ahead of the consumer.
-
-    The thread owns the iterator (it is created, advanced and closed there, so ffmpeg's
-    generator can shut its process down). Its errors are re-raised here, in the consumer's
-    thread. Closing this generator early (a `break`, an error, Ctrl-C) stops the thread and
-    waits for it: nothing is abandoned.
-    """
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        it = make()
-        try:
-            for x in it:
-                if not put(("item", x)):
-                    return
-            put(("end", None))
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer, who re-raises it
-            put(("error", e))
-        finally:
-            close = getattr(it, "close", None)
-            if close:
-                close()
-
-    thread = threading.Thread(target=work, name="dreamreel-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, x = q.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise x
-            yield x
-    finally:
-        stop.set()
-        thread.join()
 
 
 def natural_key(path: Path) -> list[Any]:
@@ -200,37 +150,6 @@ def frame_range(fps: float, start: float | None, end: float | None, start_frame:
 
 
 @dataclass(frozen=True)
-class VideoMeta:
-    fps: float
-    size: tuple[int, int]  # (width, height) of the source as shown (ffmpeg applies its rotation on decode)
-    duration: float  # seconds; 0 when unknown
-    has_audio: bool
-
-
-def probe(path: Path) -> VideoMeta:
-    """The video's rate, size, duration and audio, or a one-line error saying why it can't be read."""
-    if not path.exists():
-        raise DreamreelError(f"input not found: {path}", "check the path")
-    if not path.is_file():
-        raise DreamreelError(f"input is not a file: {path}", "give a video file or a folder of frames")
-    if path.stat().st_size == 0:
-        raise DreamreelError(f"video {path} is empty (0 bytes)", "give a video with frames")
-    gen = imageio_ffmpeg.read_frames(str(path))
-    try:
-        meta = next(gen)
-    except (OSError, RuntimeError, StopIteration) as e:
-        why = "it has no video stream" if "video" in str(e).lower() and "stream" in str(e).lower() else "ffmpeg cannot decode it"
-        raise DreamreelError(f"cannot read video {path}: {why}", "give an mp4/mov/avi/webm/gif file ffmpeg can play") from None
-    finally:
-        gen.close()
-    fps = float(meta.get("fps") or 0.0)
-    if fps <= 0:
-        raise DreamreelError(f"video {path}: frame rate unknown", "re-encode it with a constant frame rate")
-    size = tuple(meta.get("size") or meta["source_size"])  # as displayed: a phone's rotation applied
-    return VideoMeta(fps, size, float(meta.get("duration") or 0.0), "audio_codec" in meta)
-
-
-@dataclass(frozen=True)
 class VideoSource:
     """Frames of a video file, streamed; `fps` is the rate it is read (and must be written) at.
 
@@ -247,7 +166,7 @@ class VideoSource:
     start_frame: int = 0
     end_frame: int | None = None  # exclusive; None: to the end
     fps: float = 0.0  # 0: the source's rate
-    meta: VideoMeta | None = None
+    meta: MediaInfo | None = None
     prefetch: int = 8
 
     @classmethod
@@ -256,6 +175,8 @@ class VideoSource:
              fps: float | None = None) -> VideoSource:
         """Probe `path` and turn seconds (`start`/`end`) or frames into an exact frame range."""
         meta = probe(path)
+        if meta.fps <= 0:
+            raise DreamreelError(f"video {path}: frame rate unknown", "re-encode it with a constant frame rate")
         rate = fps or meta.fps
         return cls(path, size, *frame_range(rate, start, end, start_frame, end_frame, max_frames), rate, meta)
 

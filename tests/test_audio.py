@@ -15,7 +15,7 @@ from pipeline import audio, config, objectives, resume
 from pipeline.renderer import render as run_render
 from pipeline.errors import DreamreelError
 from pipeline.schedule import Schedule
-from pipeline.sinks import probe
+from pipeline.media import probe
 from tests.conftest import read_rgb
 
 FPS = 25
@@ -144,8 +144,8 @@ def test_a_beat_zoom_pulses_at_2_hz_lasts_as_long_as_the_track_and_carries_it(tm
     freqs = np.fft.rfftfreq(len(change), 1 / FPS)
     assert abs(freqs[1:][np.argmax(spectrum[1:])] - 2.0) <= freqs[1]  # the strongest rhythm is the beat's, 2 Hz
     info = probe(mp4)
-    assert info["audio"] and info["frames"] == 4 * FPS
-    assert abs(info["seconds"] - 4.0) <= 1 / FPS
+    assert info.has_audio and info.frames == 4 * FPS
+    assert abs(info.seconds - 4.0) <= 1 / FPS
 
 
 def test_the_zoom_command_takes_the_track_length_unless_frames_is_given(tmp_path, media):
@@ -231,7 +231,7 @@ def test_a_video_reads_its_own_soundtrack_or_the_given_track(tmp_path, media):
     assert given.exit_code == 0, given.output
     for name in ("own.mp4", "given.mp4"):
         info = probe(tmp_path / name)
-        assert info["frames"] == 8 and info["audio"]
+        assert info.frames == 8 and info.has_audio
     none = runner.invoke(app, ["video", str(mute), "-o", str(tmp_path / "none.mp4"), *fast])
     assert none.exit_code == 2 and "reads 'beat' but no audio is given" in none.output and not (tmp_path / "none.mp4").exists()
 

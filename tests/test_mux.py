@@ -2,13 +2,14 @@
 
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from pipeline import sinks
+from pipeline import media, sinks
 from pipeline.errors import DreamreelError
 from pipeline.frames import Frame
 from pipeline.sinks import probe
@@ -47,7 +48,7 @@ def test_audio_far_longer_than_the_range_is_cut_to_the_picture(phone, tmp_path, 
     out = tmp_path / f"out{ext}"
     write(out, 40, phone, start=2.0)
     seconds, kinds = streams(out)
-    assert probe(out)["frames"] == 40 and kinds == ["Video", "Audio"]
+    assert probe(out).frames == 40 and kinds == ["Video", "Audio"]
     assert abs(seconds - 40 / 30) < 0.05
     assert not list(tmp_path.glob(".*")) and sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
@@ -56,17 +57,17 @@ def test_audio_shorter_than_the_picture_is_padded_and_no_frame_is_cut(tmp_path):
     short = lavfi(tmp_path / "short.mp4", "testsrc=size=64x48:rate=25:d=2", "sine=d=0.3")
     write(tmp_path / "out.mp4", 25, short, fps=25)
     seconds, kinds = streams(tmp_path / "out.mp4")
-    assert probe(tmp_path / "out.mp4")["frames"] == 25 and kinds == ["Video", "Audio"] and abs(seconds - 1.0) < 0.05
+    assert probe(tmp_path / "out.mp4").frames == 25 and kinds == ["Video", "Audio"] and abs(seconds - 1.0) < 0.05
 
 
 def test_a_failed_audio_pass_keeps_the_picture_and_says_so_in_one_line(phone, tmp_path, monkeypatch):
-    monkeypatch.setitem(sinks.AUDIO_CODEC, ".mp4", "no-such-encoder")
+    monkeypatch.setitem(media.ENCODERS, ".mp4", lambda crf, seams=False: replace(media.h264(crf), audio_codec="no-such-encoder"))
     out = tmp_path / "out.mp4"
     with pytest.raises(DreamreelError) as err:
         write(out, 6, phone)
     kept = tmp_path / "out-no-audio.mp4"
     assert "could not be laid on out.mp4" in str(err.value) and str(kept) in str(err.value) and "\n" not in str(err.value)
-    assert not out.exists() and probe(kept)["frames"] == 6 and not probe(kept)["audio"]
+    assert not out.exists() and probe(kept).frames == 6 and not probe(kept).has_audio
     assert not list(tmp_path.glob(".*"))
 
 

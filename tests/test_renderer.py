@@ -74,7 +74,7 @@ def pngs(folder):
 
 def test_every_sink_gets_every_frame_and_parts_are_cleaned(tmp_path, toy_kind):
     paths = render_mod.render(cfg(str(tmp_path / "a.mp4"), str(tmp_path / "f") + "/", str(tmp_path / "last.png")))
-    assert probe(paths[0])["frames"] == 8 and len(pngs(tmp_path / "f")) == 8
+    assert probe(paths[0]).frames == 8 and len(pngs(tmp_path / "f")) == 8
     assert np.array_equal(read_rgb(tmp_path / "last.png"), pngs(tmp_path / "f")[-1])
     assert not parts_dir(paths[0]).exists()
 
@@ -90,7 +90,7 @@ def test_resume_continues_bit_exactly_after_a_crash(tmp_path, toy_kind):
     toy_kind["at"] = None
     render_mod.render(cfg(out, str(tmp_path / "run.mp4")), resume=True)
     assert all(np.array_equal(a, b) for a, b in zip(pngs(tmp_path / "ref"), pngs(tmp_path / "run"), strict=True))
-    assert probe(tmp_path / "run.mp4")["frames"] == 8 and not parts_dir(out).exists()
+    assert probe(tmp_path / "run.mp4").frames == 8 and not parts_dir(out).exists()
 
 
 def test_resume_refuses_parts_of_another_recipe_and_without_resume_starts_over(tmp_path, toy_kind):
@@ -146,11 +146,11 @@ def test_a_full_disk_is_one_line_and_resume_finishes_the_same_frames(site, tmp_p
         render_mod.render(cfg(*out))
     assert named in err.value.problem and err.value.fix == "free space, then rerun with --resume"
     assert not (tmp_path / "run").exists()  # an output already committed by then is complete:
-    assert not (tmp_path / "run.mp4").exists() or probe(tmp_path / "run.mp4")["frames"] == 8
+    assert not (tmp_path / "run.mp4").exists() or probe(tmp_path / "run.mp4").frames == 8
     assert not list(tmp_path.glob(".*partial*")) and not list(tmp_path.glob("*.lock"))
     render_mod.render(cfg(*out), resume=True)
     assert all(np.array_equal(a, b) for a, b in zip(pngs(tmp_path / "ref"), pngs(tmp_path / "run"), strict=True))
-    assert probe(tmp_path / "run.mp4")["frames"] == 8 and not parts_dir(out[0]).exists()
+    assert probe(tmp_path / "run.mp4").frames == 8 and not parts_dir(out[0]).exists()
 
 
 def test_a_full_disk_on_a_still_says_free_space_then_rerun(tmp_path, tiny_png, monkeypatch):
@@ -189,4 +189,4 @@ def test_a_real_full_disk_under_the_encoder_then_resume(tmp_path, small_disk, to
     result = CliRunner().invoke(app, ["render", "zoom", "-o", out[0], "-o", out[1], "--frames", "24", "--quiet", "--resume"])
     assert result.exit_code == 0, result.output
     assert all(np.array_equal(a, b) for a, b in zip(pngs(tmp_path / "ref"), pngs(tmp_path / "run"), strict=True))
-    assert probe(small_disk / "run.mp4")["frames"] == 24
+    assert probe(small_disk / "run.mp4").frames == 24

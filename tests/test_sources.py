@@ -13,7 +13,7 @@ from PIL import Image
 
 from benchmarks import clips
 from pipeline.errors import DreamreelError
-from pipeline.sources import (BACKGROUND, FrameDirSource, VideoSource, image_size, natural_key, open_frames, prefetched,
+from pipeline.sources import (BACKGROUND, FrameDirSource, VideoSource, image_size, natural_key, open_frames,
                               read_image, read_rgba)
 from tests.conftest import make_image
 
@@ -67,18 +67,6 @@ def test_early_close_leaves_no_thread_and_no_ffmpeg(pan_mp4):
     assert not [t for t in threading.enumerate() if t.name == "dreamreel-decode"]
     children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True).stdout.split()
     assert not [c for c in children if "ffmpeg" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
-
-
-def test_prefetched_re_raises_in_the_consumer():
-    def broken():
-        yield 1
-        raise ValueError("decoder broke")
-
-    got = []
-    with pytest.raises(ValueError, match="decoder broke"):
-        for x in prefetched(broken, maxsize=1):
-            got.append(x)
-    assert got == [1]
 
 
 def write_frames(folder: Path, sizes: list[int]) -> Path:

@@ -39,7 +39,7 @@ def test_keeps_frame_count_fps_and_audio_and_dreams(media, tmp_path):
     out = tmp_path / "out.mp4"
     video(media["pan"], "-o", out, "-o", f"{tmp_path}/frames/")
     info = probe(out)
-    assert (info["frames"], info["audio"], info["codec"]) == (8, True, "h264")
+    assert (info.frames, info.has_audio, info.codec) == (8, True, "h264")
     assert VideoSource.open(out).fps == 12
     q = metrics.measure(media["pan"], out)
     assert q.frames == 8 and q.strength > 3
@@ -48,13 +48,13 @@ def test_keeps_frame_count_fps_and_audio_and_dreams(media, tmp_path):
 
 def test_a_part_of_a_video_and_a_folder_of_frames(media, tmp_path):
     video(media["pan"], "-o", tmp_path / "part.mp4", "--start", "0.25", "--max-frames", "3")
-    assert (probe(tmp_path / "part.mp4")["frames"], probe(tmp_path / "part.mp4")["audio"]) == (3, True)
+    assert (probe(tmp_path / "part.mp4").frames, probe(tmp_path / "part.mp4").has_audio) == (3, True)
     folder = tmp_path / "in"
     folder.mkdir()
     for i, f in enumerate(clips.CLIPS["zoom"](3, 64, 48)):
         cv2.imwrite(str(folder / f"frame{i}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     video(folder, "-o", tmp_path / "folder.mp4")
-    assert probe(tmp_path / "folder.mp4")["frames"] == 3 and not probe(tmp_path / "folder.mp4")["audio"]
+    assert probe(tmp_path / "folder.mp4").frames == 3 and not probe(tmp_path / "folder.mp4").has_audio
 
 
 def test_a_cut_restarts_the_dream(media, tmp_path, monkeypatch):
@@ -155,8 +155,8 @@ def test_odd_and_real_camera_videos_render(case, tmp_path):
     out = tmp_path / "out put ü.mp4"
     video(clip, "-o", out, "--steps", "1", *flags)
     info, source = probe(out), VideoSource.open(clip)
-    assert (info["width"], info["height"], info["audio"]) == (w, h, "audio" in made)
+    assert (info.size[0], info.size[1], info.has_audio) == (w, h, "audio" in made)
     if isinstance(n, float):  # read at one constant rate: the last frame still shows, at its time
-        assert n < info["seconds"] <= n + 2 / source.fps
+        assert n < info.seconds <= n + 2 / source.fps
     else:
-        assert info["frames"] == n and abs(info["seconds"] - n / source.fps) < 0.06
+        assert info.frames == n and abs(info.seconds - n / source.fps) < 0.06

@@ -19,16 +19,17 @@ from tqdm import tqdm
 from .. import guard, sinks
 from ..config import RenderConfig
 from ..errors import DreamreelError
+from ..media import probe
 from ..motion import is_cut
 from ..renderer import outputs, recipe
 from ..resume import parts_dir
 from ..sources import open_frames
 from .chunk import ChunkRenderer, Job
 from .layout import Chunk, plan
-from .segments import FFV1, Audio, Segments, Piece, SegmentKind, audio_codec, fingerprint, join, kind_for, pieces, write_fade
+from .segments import FFV1, Audio, Segments, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fade
 
 ENGINES = ("serial", "ray")
-RENDERER = "video-1"  # bump when the chunk renderer changes what it draws: old segments are not reused
+RENDERER = "video-2"  # bump when the chunk renderer changes what it draws: old segments are not reused
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def prepare(cfg: RenderConfig) -> Work:
     if cfg.audio.file:  # --audio: that track from its start, re-encoded (codec None: never copied)
         audio = Audio(Path(cfg.audio.file).expanduser(), None, 0.0, found.frames / job.fps)
     else:
-        codec = audio_codec(source.audio) if getattr(source, "audio", None) else None
+        codec = probe(source.audio).audio_codec if getattr(source, "audio", None) else None
         audio = Audio(source.audio, codec, job.start / job.fps, found.frames / job.fps) if codec else None
     return Work(job, found, chunks, parts, audio)
 

@@ -29,37 +29,13 @@ import numpy as np
 from ..errors import DreamreelError
 from ..frames import Image
 from ..mux import Audio, lay
+from ..media import FFV1, PALETTE, Encoder, encoder, ffmpeg_exe
 from ..sinks import committed
 from .layout import Chunk
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentKind:
-    """How one chunk is encoded for one kind of final output."""
-
-    ext: str  # the segment file's extension
-    codec: str
-    pix_fmt: str
-    params: tuple[str, ...]
-    audio: tuple[str, ...]  # audio codecs the final container takes as they are (else: audio_codec)
-    audio_codec: str | None
-
-
-def h264(crf: int) -> SegmentKind:
-    """Each segment opens a GOP; x264's macroblock tree would make that first frame visibly sharper
-    than the frames before the seam (seam pair 1.6-1.9x the median warping error); without it
-    the quality stays even across the seam (1.1-1.4x, `python -m benchmarks.seams`)."""
-    return SegmentKind(".mp4", "libx264", "yuv420p", ("-crf", str(crf), "-preset", "medium", "-x264-params", "no-mbtree=1"), ("aac", "mp3", "alac", "ac3", "eac3"), "aac")
-
-
-def vp9(crf: int) -> SegmentKind:  # the same offset as the VP9 sink: crf + 13
-    return SegmentKind(".webm", "libvpx-vp9", "yuv420p", ("-crf", str(min(63, crf + 13)), "-b:v", "0", "-row-mt", "1"),
-                       ("opus", "vorbis"), "libopus")
-
-
-FFV1 = SegmentKind(".mkv", "ffv1", "bgr0", ("-level", "3"), ("*",), None)  # lossless: MKV masters, GIF's source
-KINDS = {".mp4": h264, ".webm": vp9, ".mkv": lambda _crf: FFV1, ".gif": lambda _crf: FFV1}
-PALETTE = "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse"
+SegmentKind = Encoder  # a chunk's segments are encoded as the output is (`media.ENCODERS`)
+KINDS = (".mp4", ".webm", ".mkv", ".gif")  # a GIF is joined from lossless FFV1 segments, then one palette pass
 Piece = tuple[str, SegmentKind]  # (role, kind): role is main, head, tail or fade
 
 
@@ -70,19 +46,10 @@ def pieces(chunk: Chunk, kinds: Sequence[SegmentKind]) -> list[Piece]:
 
 def kind_for(path: Path, crf: int = 18) -> SegmentKind:
     """The segment encoding for an output: the output's own codec, so the concat is a copy."""
-    try:
-        return KINDS[path.suffix.lower()](crf)
-    except KeyError:
-        raise DreamreelError(f"--engine ray cannot write {path.name!r}", f"use one of {', '.join(KINDS)}") from None
-
-
-def audio_codec(path: Path) -> str | None:
-    """The codec of `path`'s first audio stream (None: no audio): decides copy or re-encode."""
-    gen = imageio_ffmpeg.read_frames(str(path))
-    try:
-        return next(gen).get("audio_codec")
-    finally:
-        gen.close()
+    ext = path.suffix.lower()
+    if ext not in KINDS:
+        raise DreamreelError(f"--engine ray cannot write {path.name!r}", f"use one of {', '.join(KINDS)}")
+    return FFV1 if ext == ".gif" else encoder(ext, crf, seams=True)
 
 
 def fingerprint(*parts: object) -> str:
@@ -170,7 +137,7 @@ def write_fade(path: Path, tail: Path, head: Path, kind: SegmentKind, fps: float
 
 
 def _ffmpeg(args: list[str], what: str) -> None:
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
