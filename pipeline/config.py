@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import annotated_types as at
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import objectives
+from . import audio, objectives
 from .errors import DreamreelError
 
 
@@ -51,12 +51,6 @@ class DreamConfig(Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # network compute type; auto: bf16 on CUDA, fp32 on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the network; auto: on for CUDA
 
-    @field_validator("objective")
-    @classmethod
-    def _objective_parses(cls, v: str) -> str:
-        objectives.parse(v, where="dream.objective")  # a DreamreelError naming the column
-        return v
-
 
 class PostConfig(Section):
     blend: float = Field(0.0, ge=0.0, le=1.0)  # share of the source mixed back into the dream
@@ -73,14 +67,7 @@ class MotionConfig(Section):
     translate_y: float | str = 0.0  # pixels per frame (down)
     steps: int | str | None = None  # ascent steps per octave per frame; None: dream.steps
 
-    @field_validator("zoom", "angle", "translate_x", "translate_y", "steps")
-    @classmethod
-    def _schedule_parses(cls, v: float | str | None, info: Any) -> float | str | None:
-        if v is not None:
-            from .schedule import Schedule
-
-            Schedule.parse(v, where=f"motion.{info.field_name}")  # a DreamreelError naming the column
-        return v
+    SCHEDULES: ClassVar[tuple[str, ...]] = ("zoom", "angle", "translate_x", "translate_y", "steps")  # checked by RenderConfig (names of the stems)
 
 
 class OutputConfig(Section):
@@ -133,6 +120,22 @@ class CarveConfig(Section):
     animate: str | None = None  # a GIF of the outer iterations
 
 
+class AudioConfig(Section):
+    """Music that drives schedules and objectives (``beat``, ``onset``, ``low``, ...; see `pipeline.audio`)."""
+
+    file: str | None = None  # audio (or video with sound); a video render without it uses its own soundtrack
+    attack: float = Field(0.0, ge=0.0, le=10.0)  # seconds for a curve to rise (0: at once)
+    release: float = Field(0.2, ge=0.0, le=10.0)  # seconds for a curve to fall back (beat's fall-off)
+    stems: dict[str, str] = Field(default_factory=dict)  # name -> file: adds NAME_onset, NAME_beat, ...
+
+    @field_validator("stems")
+    @classmethod
+    def _stem_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            audio.check_stem(name)
+        return v
+
+
 class RenderConfig(Section):
     description: str = ""
     kind: Literal["dream", "zoom", "video", "carve"] = "dream"  # each has a builder in renderer.BUILDERS
@@ -147,6 +150,20 @@ class RenderConfig(Section):
     video: VideoConfig = VideoConfig()
     scaleout: ScaleoutConfig = ScaleoutConfig()
     carve: CarveConfig = CarveConfig()
+    audio: AudioConfig = AudioConfig()
+
+    @model_validator(mode="after")
+    def _expressions_parse(self) -> RenderConfig:
+        """Schedules and the objective parse, reading only names that exist (the stems' included):
+        a DreamreelError naming the column and the known names."""
+        from .schedule import Schedule
+
+        music = audio.Signals.sample(self.audio.stems)
+        for name in MotionConfig.SCHEDULES:
+            if (v := getattr(self.motion, name)) is not None:
+                Schedule.parse(v, where=f"motion.{name}", signals=music)
+        objectives.parse(self.dream.objective, where="dream.objective", signals=music)
+        return self
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:
