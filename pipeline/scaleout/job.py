@@ -62,8 +62,9 @@ class Work:
             if chunk.fade_in:
                 fade = self.parts.path(chunk, ("fade", kind))
                 if not fade.is_file():
-                    write_fade(fade, self.parts.path(prev, ("tail", FFV1)), self.parts.path(chunk, ("head", FFV1)), kind,
-                               self.job.fps)
+                    sources = [f.source for f in self.job.frames(chunk.start - chunk.fade_in, chunk.start)]
+                    write_fade(fade, self.parts.path(prev, ("tail", FFV1)), self.parts.path(chunk, ("head", FFV1)), sources,
+                               kind, self.job.fps)
                 out.append(fade)
             out.append(self.parts.path(chunk, ("main", kind)))
         return out
