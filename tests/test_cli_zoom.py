@@ -122,7 +122,10 @@ KILL_ARGS = ["--frames", "12", "--size", "64", "--steps", "2", "--octaves", "1",
 def spawn(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "import cli; cli.run()", "zoom", "-o", str(tmp_path / f"{name}.mp4"),
            "-o", f"{tmp_path / name}/", *KILL_ARGS, *extra]
-    return subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent, stderr=subprocess.PIPE)
+    # SIGINT back to its default: a suite started as a background job of a shell ignores it, the child
+    # inherits that, and Python then never turns Ctrl-C into KeyboardInterrupt
+    return subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def ffmpeg_writing(tmp_path: Path) -> list[str]:
