@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .frames import Frame
+from .steady import weighted
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Drift:
         image = match_lab(frame.image, frame.source, self.share, self.spread) if self.share else frame.image
         if self.decay:
             image = cv2.addWeighted(image, 1.0 - self.decay, cv2.resize(frame.source, image.shape[1::-1]), self.decay, 0.0)
-        return replace(frame, image=image)
+        return replace(frame, image=weighted(image, frame.image, frame.weight))  # held pixels were anchored already
 
 
 # --- video: hold the dream strength through a shot (issue 6) ---------------------------------
@@ -78,6 +79,8 @@ class HoldStrength:
     (by scaling the dream's residual over its source); a frame that lost strength (warping
     softens the dream a little, fresh pixels after an occlusion start plain) is lifted back by
     at most `boost` per frame. `slack` lets the level creep up by that share per frame.
+    With a step weight (`frame.weight`, video's held pixels), only the weighted part of the
+    residual is scaled, so what was held stays put; the gain is solved for that part.
     """
 
     slack: float = 0.0
@@ -87,12 +90,15 @@ class HoldStrength:
         if frame.carry is None:
             return frame
         target = _strength(frame.carry.dream, frame.carry.source) * (1.0 + self.slack)
-        now = _strength(frame.image, frame.source)
-        gain = min(target / now, self.boost) if now else 1.0
+        src = frame.source.astype(np.float32)
+        residual = frame.image.astype(np.float32) - src
+        now = float(np.abs(residual).mean())
+        w = np.float32(1.0) if frame.weight is None else frame.weight[..., None]
+        movable = float((np.abs(residual) * w).mean())  # the strength the gain acts on
+        gain = min(max(1.0 + (target - now) / movable, 0.0), self.boost) if movable else 1.0
         if gain == 1.0 or (gain > 1.0 and now >= target):
             return frame
-        src = frame.source.astype(np.float32)
-        held = src + (frame.image.astype(np.float32) - src) * gain
+        held = src + residual * (1.0 + (gain - 1.0) * w)
         return replace(frame, image=np.clip(held + 0.5, 0, 255).astype(np.uint8))
 
 

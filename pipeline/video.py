@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .ascent import Ascent
+from .chain import CarryOf, keep_last
 from .config import RenderConfig, VideoConfig
 from .dream import Dreamer, ShotDreamer
 from .errors import DreamreelError
@@ -26,6 +27,7 @@ from .frames import Frame, Stage
 from .motion import FlowFeedback, SceneCut
 from .plan import Plan, Progress, make_dreamer, make_sinks, post_stages
 from .post import Drift, HoldStrength
+from .steady import History
 from .sources import open_frames
 
 
@@ -35,12 +37,18 @@ def warm_ascent(cold: Ascent, v: VideoConfig) -> Ascent:
                   step_size=v.step_size_warm or cold.step_size, jitter=cold.jitter, tile=cold.tile, min_size=cold.min_size)
 
 
-def video_stages(v: VideoConfig, dreamer: Dreamer) -> list[Stage]:
-    """The stages before post: cut check, flow feedback, shot dreamer."""
+def video_stages(v: VideoConfig, dreamer: Dreamer, flow_size: int | None = None) -> list[Stage]:
+    """The stages before post: cut check, flow feedback, shot dreamer (`flow_size`: short side flow runs at)."""
     if v.independent:
         return [dreamer]
-    return [SceneCut(v.cut_threshold), FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather),
+    return [SceneCut(v.cut_threshold),
+            FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=flow_size),
             ShotDreamer(dreamer, warm_ascent(dreamer.ascent, v), v.fixed_jitter)]
+
+
+def video_carry(v: VideoConfig) -> CarryOf:
+    """What a frame hands the next: itself, plus earlier frames for long-term consistency."""
+    return keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term)
 
 
 def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
@@ -61,7 +69,8 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
         return shot.steps(frame.index > 0, h, w) if shot else ShotDreamer(dreamer, dreamer.ascent).steps(False, h, w)
 
     hold: list[Stage] = [HoldStrength(boost=cfg.video.boost)] if cfg.video.hold and not cfg.video.independent else []
-    return Plan(source, source.frame_count or None, [*stages, *anchored(post_stages(cfg)), *hold], sinks, steps_of=steps_of)
+    return Plan(source, source.frame_count or None, [*stages, *anchored(post_stages(cfg)), *hold], sinks, steps_of=steps_of,
+                carry_of=video_carry(cfg.video))
 
 
 def anchored(post: list[Stage]) -> list[Stage]:

@@ -25,7 +25,7 @@ from ..frames import Frame, Stage
 from .. import chain
 from ..plan import post_stages, resolve_device
 from ..sources import open_frames
-from ..video import video_stages
+from ..video import video_carry, video_stages
 from .plan import Chunk
 from .segments import Piece, SegmentKind, SegmentWriter
 
@@ -63,11 +63,12 @@ class ChunkRenderer:
             torch.set_num_threads(cfg.threads)
         dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed)
         self.stages: list[Stage] = [*video_stages(cfg.video, dreamer), *post_stages(cfg)]
+        self.carry_of = video_carry(cfg.video)
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
         with ExitStack() as stack:
             writers = [(role, stack.enter_context(SegmentWriter(path, kind, self.job.fps))) for (role, kind), path in paths.items()]
-            for frame, _carry in chain.run(self.job.frames(chunk.first, chunk.end), self.stages):
+            for frame, _carry in chain.run(self.job.frames(chunk.first, chunk.end), self.stages, carry_of=self.carry_of):
                 role = chunk.role(frame.index)  # None: a warm-up frame that only primes the chain
                 for r, w in writers:
                     if r == role:

@@ -1,0 +1,114 @@
+"""Dreams that stay put: long-term consistency and the per-pixel weight of the warm steps.
+
+Ruder et al. (2016) keep a video's stylisation steady in two ways, both here:
+
+- *Long-term consistency.* A pixel whose warp from frame t-1 fails the forward-backward check
+  (it was hidden there) takes its dream from the most recent earlier frame where the check
+  passes; the fresh input only where none does. So the background an object uncovers gets
+  back the dream it had before the object passed, instead of a new one. `History` is the
+  carry that keeps those earlier frames (a bounded few, see its docstring).
+- *Dream only where something is new.* Every warm step used to move every pixel; over a shot
+  the steps add up and a static wall slowly boils. `carried` returns, beside the carried
+  residual, the share of each pixel that came from a reliable earlier dream whose input still
+  agrees with the new one; the warm steps (`ascent.step`'s mask) and the post stages that
+  follow scale their change by ``1 - (1 - evolve) * held``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import flow
+from .frames import Carry, Frame, Image
+
+Earlier = tuple[Image, Image]  # (input, finished dream) of an earlier frame
+
+AGREE = (8.0, 24.0)  # grey levels: a warped input this close to the new one counts as unchanged; this far, as new
+
+
+@dataclass(frozen=True)
+class History:
+    """`carry_of` for video: the last frame, plus earlier ones for long-term consistency.
+
+    `offsets` are the ages Ruder et al. look back (1, 2, 4, 8). Only as many frames as offsets
+    are kept: after each frame, for every offset j the newest stored frame at least j frames
+    old stays, the rest are dropped; so memory is bounded by the count, and the ages kept are
+    about the offsets (exactly 1, then 2, 3-4, 5-8 on a long shot).
+    """
+
+    offsets: tuple[int, ...] = (1, 2, 4, 8)
+
+    def __call__(self, frame: Frame) -> Carry:
+        past = earlier_frames(frame.carry, frame.index)  # [(index, source, dream)], newest first
+        keep: list[tuple[int, Image, Image]] = []
+        for j in self.offsets[1:]:  # ages as seen by frame index + 1
+            pick = next((p for p in past if frame.index + 1 - p[0] >= j), None)
+            if pick is not None and all(pick[0] != k[0] for k in keep):
+                keep.append(pick)
+        if not keep:
+            return Carry(frame.source, frame.image)
+        return Carry(frame.source, frame.image, np.stack([k[1] for k in keep]), np.stack([k[2] for k in keep]),
+                     np.array([k[0] for k in keep], np.int64))
+
+
+def earlier_frames(carry: Carry | None, index: int) -> list[tuple[int, Image, Image]]:
+    """Frames a carry holds, newest first, with their indices (the carry's own is `index - 1`)."""
+    if carry is None:
+        return []
+    past = [] if carry.past_index is None else list(zip(carry.past_index.tolist(), carry.past_sources, carry.past_dreams))
+    return [(index - 1, carry.source, carry.dream), *past]
+
+
+def _feathered(reliable: np.ndarray, feather: int) -> np.ndarray:
+    """Shrink-and-soften the reliability mask: only well-inside pixels keep it all (no seams)."""
+    weight = reliable.astype(np.float32)
+    if feather:
+        k = 2 * feather + 1
+        weight = cv2.blur(weight, (k, k)) * weight
+    return weight
+
+
+def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "dis", *, residual: bool = True,
+            feather: int = 1, cubic: bool = True, flow_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The earlier dreams' residual warped onto `source`, and the share of each pixel held.
+
+    `earlier` runs newest first (t-1, then the long-term frames). Each frame fills what the
+    newer ones left, by its own forward-backward check (flow computed directly between it and
+    `source`); pixels none of them covers get no residual (the fresh input). Returns
+    ``(residual HxWx3 float32, held HxW float32 in [0, 1])``; `held` counts a pixel only as far
+    as its warped input still agrees with the new one (`AGREE`): a lighting change or a flow
+    error there is new content, to be dreamed again.
+    """
+    src = source.astype(np.float32)
+    total = np.zeros_like(src)
+    held = np.zeros(source.shape[:2], np.float32)
+    left = np.ones(source.shape[:2], np.float32)
+    for prev_source, prev_dream in earlier:
+        field, reliable = flow.track(prev_source, source, method, flow_size)
+        take = left * _feathered(reliable, feather)
+        base = flow.warp(prev_source, field, cubic).astype(np.float32)
+        dream = flow.warp(prev_dream, field, cubic).astype(np.float32)
+        total += take[..., None] * (dream - (base if residual else src))
+        change = np.abs(base - src).max(-1)
+        held += take * np.clip((AGREE[1] - change) / (AGREE[1] - AGREE[0]), 0.0, 1.0)
+        left -= take
+        if left.max() < 1e-3:
+            break
+    return total, held
+
+
+def step_weight(held: np.ndarray, evolve: float) -> np.ndarray:
+    """Share of the warm steps per pixel: 1 where the content is new, `evolve` where it is held."""
+    return (1.0 - (1.0 - evolve) * held).astype(np.float32)
+
+
+def weighted(new: np.ndarray, old: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+    """`old` moved toward `new` by `weight` per pixel (uint8 images; None: all the way)."""
+    if weight is None:
+        return new
+    mixed = old.astype(np.float32) + (new.astype(np.float32) - old) * weight[..., None]
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
