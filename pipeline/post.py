@@ -68,6 +68,9 @@ class Drift:
 # --- video: hold the dream strength through a shot (issue 6) ---------------------------------
 
 
+LIFT = 8.0  # most gain on a frame's new pixels (`HoldStrength` with a step weight)
+
+
 @dataclass(frozen=True)
 class HoldStrength:
     """Keep a shot's dream strength where its cold first frame put it (a proportional controller).
@@ -79,8 +82,10 @@ class HoldStrength:
     (by scaling the dream's residual over its source); a frame that lost strength (warping
     softens the dream a little, fresh pixels after an occlusion start plain) is lifted back by
     at most `boost` per frame. `slack` lets the level creep up by that share per frame.
-    With a step weight (`frame.weight`, video's held pixels), only the weighted part of the
-    residual is scaled, so what was held stays put; the gain is solved for that part.
+    With a step weight (`frame.weight`: video holds what it carried), the frame's change of
+    strength is put on the weighted (new) pixels alone, up to `LIFT` times their residual: what
+    was held stays put, and content that appeared this frame is brought to the shot's level
+    (two warm steps alone leave it at a fifth of it, and held, it would stay that faint).
     """
 
     slack: float = 0.0
@@ -93,11 +98,13 @@ class HoldStrength:
         src = frame.source.astype(np.float32)
         residual = frame.image.astype(np.float32) - src
         now = float(np.abs(residual).mean())
+        gain = min(target / now, self.boost) if now else 1.0
+        if gain == 1.0:
+            return frame
         w = np.float32(1.0) if frame.weight is None else frame.weight[..., None]
         movable = float((np.abs(residual) * w).mean())  # the strength the gain acts on
-        gain = min(max(1.0 + (target - now) / movable, 0.0), self.boost) if movable else 1.0
-        if gain == 1.0 or (gain > 1.0 and now >= target):
-            return frame
+        if frame.weight is not None:
+            gain = float(np.clip(1.0 + now * (gain - 1.0) / movable, 0.0, LIFT)) if movable else 1.0
         held = src + residual * (1.0 + (gain - 1.0) * w)
         return replace(frame, image=np.clip(held + 0.5, 0, 255).astype(np.uint8))
 

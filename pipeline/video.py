@@ -22,6 +22,7 @@ from .ascent import Ascent
 from .chain import CarryOf, keep_last
 from .config import RenderConfig, VideoConfig
 from .dream import Dreamer, ShotDreamer
+from .dreamsize import at_dream_size
 from .errors import DreamreelError
 from .frames import Frame, Stage
 from .motion import FlowFeedback, SceneCut
@@ -37,13 +38,14 @@ def warm_ascent(cold: Ascent, v: VideoConfig) -> Ascent:
                   step_size=v.step_size_warm or cold.step_size, jitter=cold.jitter, tile=cold.tile, min_size=cold.min_size)
 
 
-def video_stages(v: VideoConfig, dreamer: Dreamer, flow_size: int | None = None) -> list[Stage]:
-    """The stages before post: cut check, flow feedback, shot dreamer (`flow_size`: short side flow runs at)."""
+def video_stages(v: VideoConfig, dreamer: Dreamer, dream_size: int | None = None) -> list[Stage]:
+    """The stages before post: cut check, flow feedback, shot dreamer; with a `dream_size`, the
+    dreamer runs at that short side and flow too (a 4K frame's motion is found at 540 px)."""
     if v.independent:
-        return [dreamer]
+        return [at_dream_size(dreamer, dream_size)]
     return [SceneCut(v.cut_threshold),
-            FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=flow_size),
-            ShotDreamer(dreamer, warm_ascent(dreamer.ascent, v), v.fixed_jitter)]
+            FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=dream_size),
+            at_dream_size(ShotDreamer(dreamer, warm_ascent(dreamer.ascent, v), v.fixed_jitter), dream_size)]
 
 
 def video_carry(v: VideoConfig) -> CarryOf:
@@ -61,8 +63,8 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
     cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"fps": source.fps})})
     sinks = make_sinks(cfg, source.frame_count or None, audio_from=source.audio, audio_start=source.start_seconds)
     dreamer = make_dreamer(cfg, progress)
-    stages = video_stages(cfg.video, dreamer)
-    shot = next((st for st in stages if isinstance(st, ShotDreamer)), None)
+    stages = video_stages(cfg.video, dreamer, cfg.dream.dream_size)
+    shot = next((getattr(st, "inner", st) for st in stages if isinstance(getattr(st, "inner", st), ShotDreamer)), None)
 
     def steps_of(frame: Frame) -> int:  # the loop asks before the carry is set: a guess (warm after frame 0)
         h, w = frame.image.shape[:2]

@@ -62,7 +62,7 @@ class ChunkRenderer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed)
-        self.stages: list[Stage] = [*video_stages(cfg.video, dreamer), *post_stages(cfg)]
+        self.stages: list[Stage] = [*video_stages(cfg.video, dreamer, cfg.dream.dream_size), *post_stages(cfg)]
         self.carry_of = video_carry(cfg.video)
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
