@@ -226,6 +226,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
           steps_warm: Annotated[Optional[int], typer.Option(help="Ascent steps on frames that carry the previous dream.")] = None,
           blend: Annotated[Optional[float], typer.Option(help="Share of the warped previous dream carried (0-1).")] = None,
           flow: Annotated[Optional[str], typer.Option(help="Optical flow: dis or farneback.")] = None,
+          evolve: Annotated[Optional[float], typer.Option(help="How much still, carried regions keep dreaming (0-1; 0 holds them).")] = None,
           drift: Annotated[Optional[float], typer.Option(help="Colour anchoring to the source, 0-1.")] = None,
           crf: Crf = None, contact_sheet: ContactSheet = None,
           engine: Engine = "local", address: Address = None, gpus_per_task: GpusPerTask = None, workers: Workers = None,
@@ -239,7 +240,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
                       size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
     flags["kind"] = "video"
     flags["source"].update(start_time=start, end_time=end, frames=max_frames, fps=fps)
-    flags["video"] = {"independent": independent or None, "steps_warm": steps_warm, "blend": blend, "flow": flow}
+    flags["video"] = {"independent": independent or None, "steps_warm": steps_warm, "blend": blend, "flow": flow, "evolve": evolve}
     flags = presets.merge(flags, {"post": {"drift": drift}, "output": {"crf": crf, "contact_sheet": contact_sheet}})
     chunking = {"chunk_seconds": chunk_seconds, "warmup_frames": warmup_frames, "fade_frames": fade_frames}
     flags["scaleout"] = {k: v for k, v in chunking.items() if v is not None}  # presets without [scaleout] keep its defaults

@@ -29,7 +29,7 @@ Earlier = tuple[Image, Image]  # (input, finished dream) of an earlier frame
 
 AGREE = (8.0, 24.0)  # grey levels: a warped input this close to the new one counts as unchanged; this far, as new
 STILL = (3.0, 8.0)  # grey levels: an input this close to the earlier one in place counts as still; this far, as changed
-SLOW = 0.5  # pixels: flow under this on a still pixel is noise (`settled`)
+SLOW = (0.25, 0.5)  # pixels: flow this slow on a still pixel is noise (`settled`); this fast, motion
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,9 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
 
     `earlier` runs newest first (t-1, then the long-term frames). Each frame fills what the
     newer ones left, by its own forward-backward check (flow computed directly between it and
-    `source`); pixels none of them covers get no residual (the fresh input). Returns
+    `source`; for the older frames, only where the warped input agrees with the new one: DIS
+    loses a large jump and reports it consistently as no motion); pixels none of them covers
+    get no residual (the fresh input). Returns
     ``(residual HxWx3 float32, held HxW float32 in [0, 1])``; `held` counts a pixel only as far
     as its warped input still agrees with the new one (`AGREE`): a lighting change or a flow
     error there is new content, to be dreamed again.
@@ -89,15 +91,15 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
     total = np.zeros_like(src)
     held = np.zeros(source.shape[:2], np.float32)
     left = np.ones(source.shape[:2], np.float32)
-    for prev_source, prev_dream in earlier:
+    for k, (prev_source, prev_dream) in enumerate(earlier):
         field, reliable = flow.track(prev_source, source, method, flow_size)
         field = settled(field, prev_source, source)
-        take = left * _feathered(reliable, feather)
         base = flow.warp(prev_source, field, cubic).astype(np.float32)
+        agree = np.clip((AGREE[1] - np.abs(base - src).max(-1)) / (AGREE[1] - AGREE[0]), 0.0, 1.0)
+        take = left * _feathered(reliable, feather) * (agree if k else 1.0)  # far frames: only where the input agrees
         dream = flow.warp(prev_dream, field, cubic).astype(np.float32)
         total += take[..., None] * (dream - (base if residual else src))
-        change = np.abs(base - src).max(-1)
-        held += take * np.clip((AGREE[1] - change) / (AGREE[1] - AGREE[0]), 0.0, 1.0)
+        held += take * agree
         left -= take
         if left.max() < 1e-3:
             break
@@ -114,7 +116,7 @@ def settled(field: flow.Field, prev: Image, curr: Image) -> flow.Field:
     """
     change = np.abs(curr.astype(np.int16) - prev).max(-1).astype(np.float32)
     speed = np.sqrt((field**2).sum(-1))
-    still = np.clip((STILL[1] - change) / (STILL[1] - STILL[0]), 0, 1) * np.clip(1.0 - speed / SLOW, 0, 1)
+    still = np.clip((STILL[1] - change) / (STILL[1] - STILL[0]), 0, 1) * np.clip((SLOW[1] - speed) / (SLOW[1] - SLOW[0]), 0, 1)
     return field * (1.0 - still)[..., None]
 
 
