@@ -29,7 +29,7 @@ Earlier = tuple[Image, Image]  # (input, finished dream) of an earlier frame
 
 AGREE = (8.0, 24.0)  # grey levels: a warped input this close to the new one counts as unchanged; this far, as new
 STILL = (3.0, 8.0)  # grey levels: an input this close to the earlier one in place counts as still; this far, as changed
-SLOW = (0.25, 0.5)  # pixels: flow this slow on a still pixel is noise (`settled`); this fast, motion
+SLOW = (4.0, 8.0)  # pixels: flow this slow on an unchanged pixel is noise (`settled`); this fast, motion
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,10 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
     `earlier` runs newest first (t-1, then the long-term frames). Each frame fills what the
     newer ones left, by its own forward-backward check (flow computed directly between it and
     `source`; for the older frames, only where the warped input agrees with the new one: DIS
-    loses a large jump and reports it consistently as no motion); pixels none of them covers
-    get no residual (the fresh input). Returns
+    loses a large jump and reports it consistently as no motion). Where t-1's check fails but
+    the input is unchanged in place (flat, bright regions at the frame's edge, where DIS
+    returns motion that leaves the frame), t-1's dream stays in place. Pixels none of these
+    covers get no residual (the fresh input). Returns
     ``(residual HxWx3 float32, held HxW float32 in [0, 1])``; `held` counts a pixel only as far
     as its warped input still agrees with the new one (`AGREE`): a lighting change or a flow
     error there is new content, to be dreamed again.
@@ -101,22 +103,35 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
         total += take[..., None] * (dream - (base if residual else src))
         held += take * agree
         left -= take
+        if k == 0:  # where the check fails but the input did not change in place: the dream stays in place
+            keep = left * _unchanged(prev_source, source)
+            total += keep[..., None] * (prev_dream.astype(np.float32) - (prev_source if residual else src))
+            held += keep
+            left -= keep
         if left.max() < 1e-3:
             break
     return total, held
 
 
+def _unchanged(prev: Image, curr: Image) -> np.ndarray:
+    """1 where the input is the same in place (within `STILL` grey levels), fading to 0."""
+    change = np.abs(curr.astype(np.int16) - prev).max(-1).astype(np.float32)
+    return np.clip((STILL[1] - change) / (STILL[1] - STILL[0]), 0, 1)
+
+
 def settled(field: flow.Field, prev: Image, curr: Image) -> flow.Field:
     """`field` with the flow of pixels that did not move taken to zero (softly).
 
-    Flow on a still region is noise of a few tenths of a pixel, and each bicubic warp at such
-    an offset softens the carried dream a little: without fresh steps (held pixels take none)
-    a static wall's dream faded by ~30 % over 36 frames. A pixel whose input is unchanged *in
-    place* (within `STILL` grey levels) and whose flow is under `SLOW` pixels is copied as is.
+    Flow on a still region is noise: a few tenths of a pixel on texture, where each bicubic
+    warp softens the carried dream a little (without fresh steps a static wall's dream faded by
+    ~30 % over 36 frames), and 1-4 px on flat regions beside moving ones (DIS spreads their
+    motion; it dragged the dream of a still, bright window around by 12 grey levels over 36
+    frames). A pixel whose input is unchanged *in place* (`_unchanged`) and whose flow
+    is under `SLOW` pixels is copied as is. The price: in a slow pan over a flat, textureless
+    area the dream holds still on screen there (the flow is a guess on such an area anyway).
     """
-    change = np.abs(curr.astype(np.int16) - prev).max(-1).astype(np.float32)
     speed = np.sqrt((field**2).sum(-1))
-    still = np.clip((STILL[1] - change) / (STILL[1] - STILL[0]), 0, 1) * np.clip((SLOW[1] - speed) / (SLOW[1] - SLOW[0]), 0, 1)
+    still = _unchanged(prev, curr) * np.clip((SLOW[1] - speed) / (SLOW[1] - SLOW[0]), 0, 1)
     return field * (1.0 - still)[..., None]
 
 
