@@ -29,7 +29,8 @@ Earlier = tuple[Image, Image]  # (input, finished dream) of an earlier frame
 
 AGREE = (8.0, 24.0)  # grey levels: a warped input this close to the new one counts as unchanged; this far, as new
 STILL = (3.0, 8.0)  # grey levels: an input this close to the earlier one in place counts as still; this far, as changed
-SLOW = (4.0, 8.0)  # pixels: flow this slow on an unchanged pixel is noise (`settled`); this fast, motion
+SLOW = (4.0, 8.0)  # pixels: flow this slow on an unchanged pixel is a guess (`settled`); this fast, motion
+STEADY = 1.0  # pixels: a camera moving less than this anywhere in the frame stands still (DIS on a fixed camera: 0.4-0.7)
 
 
 @dataclass(frozen=True)
@@ -120,19 +121,37 @@ def _unchanged(prev: Image, curr: Image) -> np.ndarray:
 
 
 def settled(field: flow.Field, prev: Image, curr: Image) -> flow.Field:
-    """`field` with the flow of pixels that did not move taken to zero (softly).
+    """`field` where the input cannot tell the motion (unchanged in place) replaced by the camera's.
 
-    Flow on a still region is noise: a few tenths of a pixel on texture, where each bicubic
-    warp softens the carried dream a little (without fresh steps a static wall's dream faded by
-    ~30 % over 36 frames), and 1-4 px on flat regions beside moving ones (DIS spreads their
-    motion; it dragged the dream of a still, bright window around by 12 grey levels over 36
-    frames). A pixel whose input is unchanged *in place* (`_unchanged`) and whose flow
-    is under `SLOW` pixels is copied as is. The price: in a slow pan over a flat, textureless
-    area the dream holds still on screen there (the flow is a guess on such an area anyway).
+    Flow where the input did not change is a guess: a few tenths of a pixel of noise on still
+    texture, where each bicubic warp softens the carried dream a little (without fresh steps a
+    static wall's dream faded by ~30 % over 36 frames), and 1-4 px on flat regions beside
+    moving ones (DIS spreads their motion: it dragged the dream of a still, bright window by
+    12 grey levels over 36 frames). There the camera's motion (a similarity fit to the whole
+    field, RANSAC) is used instead; a camera that moves less than `STEADY` pixels anywhere counts
+    as still, so those pixels are copied as they are. Motion faster than `SLOW` is kept (a flat
+    object moving fast).
     """
+    camera = camera_field(field)
     speed = np.sqrt((field**2).sum(-1))
     still = _unchanged(prev, curr) * np.clip((SLOW[1] - speed) / (SLOW[1] - SLOW[0]), 0, 1)
-    return field * (1.0 - still)[..., None]
+    return field + (camera - field) * still[..., None]
+
+
+def camera_field(field: flow.Field) -> flow.Field:
+    """The similarity (shift, turn, zoom) that explains most of `field` (RANSAC on a sparse grid), as a field; zero when small."""
+    h, w = field.shape[:2]
+    ys, xs = np.mgrid[0:h:max(1, h // 24), 0:w:max(1, w // 32)].reshape(2, -1)
+    to = np.stack([xs, ys], 1).astype(np.float32)
+    matrix, _ = cv2.estimateAffinePartial2D(to, to + field[ys, xs], method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    if matrix is None:
+        return np.zeros_like(field)
+    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], np.float32)
+    if np.abs(corners @ matrix.T - corners[:, :2]).max() < STEADY:
+        return np.zeros_like(field)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    m = matrix.astype(np.float32)
+    return np.stack([m[0, 0] * gx + m[0, 1] * gy + m[0, 2] - gx, m[1, 0] * gx + m[1, 1] * gy + m[1, 2] - gy], -1)
 
 
 def step_weight(held: np.ndarray, evolve: float) -> np.ndarray:
