@@ -64,7 +64,7 @@ def table(full: np.ndarray, residual_small: np.ndarray) -> None:
 
 
 def picture(full: np.ndarray, residual_small: np.ndarray, path: Path) -> None:
-    y, x, h, w = 1480, 1100, 560, 760  # the stripes' ends and the text
+    y, x, h, w = 1700, 1280, 320, 480  # the text's first letters, over the dream
     crops = [np.clip(full + dreamsize.upsample(residual_small, full, e) + 0.5, 0, 255).astype(np.uint8)[y:y + h, x:x + w]
              for e in (False, True)]
     side = np.concatenate([crops[0], np.full((h, 8, 3), 255, np.uint8), crops[1]], 1)
