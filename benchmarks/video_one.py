@@ -26,8 +26,8 @@ from benchmarks.naive import naive_dream, textbook
 from benchmarks.one import peaks
 from pipeline import models, presets
 from pipeline.frames import to_image, to_tensor
-from pipeline.render import render
-from pipeline.dream import ascent_of
+from pipeline.renderer import render
+from pipeline.ascent import Ascent
 
 
 def dreamreel(src: Path, out: Path, frames: int, threads: int, device: str, dream_size: int | None = None) -> None:
@@ -47,7 +47,7 @@ def naive(src: Path, out: Path, frames: int, threads: int, device: str, dream_si
     writer.send(None)
     for i, raw in zip(range(frames), reader, strict=False):
         img = to_tensor(np.frombuffer(raw, np.uint8).reshape(h, w, 3).copy(), device)
-        writer.send(to_image(naive_dream(model, "blocks.9", img, ascent_of(cfg.dream), seed=i)))
+        writer.send(to_image(naive_dream(model, "blocks.9", img, Ascent.of(cfg.dream), seed=i)))
     writer.close()
     reader.close()
 

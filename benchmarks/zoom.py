@@ -25,7 +25,7 @@ from pipeline import models
 from pipeline.ascent import Ascent
 from pipeline.config import RenderConfig
 from pipeline.frames import to_image, to_tensor
-from pipeline.render import render
+from pipeline.renderer import render
 from pipeline.zoom import noise_image
 
 LAYER = "blocks.9"

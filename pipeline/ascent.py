@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
+from .config import DreamConfig, VideoConfig
 from .features import FeatureNet
-from .objectives import Objective, tile_edges
+from .objectives import Objective
+from .view import WHOLE, View
 
 OnStep = Callable[[torch.Tensor, torch.Tensor], None]  # (image, objective value) after a step
 
@@ -39,6 +41,17 @@ class Ascent:
     salt_pepper: float = 0.0  # share of pixels set to 0 or 1 per octave (~0.002)
     max_loss: float | None = None  # stop an octave's steps once the objective exceeds this
     min_size: int = 32
+
+    @classmethod
+    def of(cls, cfg: DreamConfig) -> Ascent:
+        """The one place a dream config becomes an ascent (every field that the config has)."""
+        return cls(octaves=cfg.octaves, octave_scale=cfg.octave_scale, steps=cfg.steps, step_size=cfg.step_size,
+                   jitter=cfg.jitter, tile=cfg.tile, noise=cfg.noise, salt_pepper=cfg.salt_pepper, max_loss=cfg.max_loss)
+
+    def warm(self, v: VideoConfig) -> Ascent:
+        """A carried video frame's ascent: few steps, usually at full size only, usually a smaller
+        step; the rest (jitter, tiles, noise, early stop) as the cold frames'."""
+        return replace(self, octaves=v.octaves_warm, steps=v.steps_warm, step_size=v.step_size_warm or self.step_size)
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -65,37 +78,37 @@ def _spans(n: int, tile: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def gradient(features: FeatureNet, objective: Objective, x: torch.Tensor, tile: int) -> tuple[torch.Tensor, torch.Tensor]:
+def gradient(features: FeatureNet, objective: Objective, x: torch.Tensor, tile: int,
+             view: View = WHOLE) -> tuple[torch.Tensor, torch.Tensor]:
     """d objective / d x, tile by tile when `x` is larger than `tile` (memory stays bounded).
 
     Each tile's objective is weighted by its share of the image, so the tiled sum matches the
     objective of the whole frame for the mean-based objectives; their edge trim applies where a
-    tile meets the frame's edge, not along the seams (`objectives.tile_edges`).
+    tile meets the frame's edge, not along the seams (`View.tile`).
     """
     h, w = x.shape[-2:]
     if h <= tile and w <= tile:
-        return features.value_and_grad(objective, x)
+        return features.value_and_grad(objective, x, view)
     grad = torch.empty_like(x)
     total = x.new_zeros(())
     for y0, y1 in _spans(h, tile):
         for x0, x1 in _spans(w, tile):
             share = (y1 - y0) * (x1 - x0) / (h * w)
-            edges = tile_edges(y0 == 0, y1 == h, x0 == 0, x1 == w)  # border trims at the frame's edges only
-            with features.placed(window=(y0, x0, h, w)), edges:  # pixel/guide targets follow the tile
-                grad[..., y0:y1, x0:x1], value = features.value_and_grad(objective * share, x[..., y0:y1, x0:x1])
+            grad[..., y0:y1, x0:x1], value = features.value_and_grad(objective * share, x[..., y0:y1, x0:x1],
+                                                                     view.tile(y0, y1, x0, x1, h, w))
             total += value
     return grad, total
 
 
 def step(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator,
-         mask: torch.Tensor | None = None) -> torch.Tensor:
+         view: View, mask: torch.Tensor | None = None) -> torch.Tensor:
     """One ascent step in place: roll jitter, gradient, L1 normalisation, clamp. Returns the value.
 
+    `view.reference` is the frame being dreamed (pixel/guide/style targets); the roll is added here.
     `mask` (1x1xHxW, or None for 1) scales the step per pixel: video holds what it carried."""
     dy, dx = (torch.randint(-a.jitter, a.jitter + 1, (2,), generator=gen).tolist() if a.jitter else (0, 0))
     rolled = torch.roll(img, (dy, dx), (2, 3))  # random tile offsets come with the roll
-    with features.placed(shift=(dy, dx)):  # pixel/guide targets roll with the image
-        grad, value = gradient(features, objective, rolled, a.tile)
+    grad, value = gradient(features, objective, rolled, a.tile, view.rolled(dy, dx))  # targets roll with the image
     l1 = grad.abs().sum() / grad.numel() + 1e-8  # mean |grad|, rolled or not (~3x vector_norm's speed on CPU)
     update = torch.roll(grad, (-dy, -dx), (2, 3))
     img.addcdiv_(update if mask is None else update * mask, l1, value=a.step_size).clamp_(0.0, 1.0)  # no host sync
@@ -103,11 +116,15 @@ def step(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascen
 
 
 def ascend(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator,
-           steps: int, on_step: OnStep | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """`steps` ascent steps on a copy of `img`, stopping early past `a.max_loss`."""
+           steps: int, on_step: OnStep | None = None, reference: torch.Tensor | None = None,
+           mask: torch.Tensor | None = None) -> torch.Tensor:
+    """`steps` ascent steps on a copy of `img`, stopping early past `a.max_loss`.
+
+    `reference`: the frame being dreamed, for objectives that compare with it (default: `img`)."""
+    view = View(reference=img if reference is None else reference)
     img = img.clone()
     for _ in range(steps):
-        value = step(features, objective, img, a, gen, mask)
+        value = step(features, objective, img, a, gen, view, mask)
         if on_step:
             on_step(img, value)
         if a.max_loss is not None and value.item() > a.max_loss:
@@ -132,13 +149,14 @@ def octaves(features: FeatureNet, objective: Objective, img: torch.Tensor, a: As
     ``img += resize(orig, shape) - resize(resize(orig, smaller), shape)``, as in the Keras lab.
     """
     steps = a.steps if steps is None else steps
-    orig = img
+    orig = img  # also the reference of pixel/guide/style objectives, at every octave
     sizes = octave_sizes(*img.shape[-2:], a)
     shrunk = resize(orig, sizes[0])
     out = shrunk
     for size in sizes:
         level_mask = None if mask is None else resize(mask, size)
-        out = ascend(features, objective, add_noise(resize(out, size), a, gen), a, gen, steps, on_step, level_mask)
+        out = ascend(features, objective, add_noise(resize(out, size), a, gen), a, gen, steps, on_step, reference=orig,
+                     mask=level_mask)
         out = out + (resize(orig, size) - resize(shrunk, size))  # zero at the first octave
         shrunk = resize(orig, size)
     return out.clamp_(0.0, 1.0)

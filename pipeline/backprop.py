@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import MBConv, SameConv2d, _Stem
+from .models.lite import MBConv, SameConv2d, _Stem, same_pads, same_padded
 
 Saved = Any  # what a stage's forward keeps for its backward
 _MKLDNN = torch.backends.mkldnn.is_available()
@@ -177,13 +177,8 @@ class Strided:
         """The convolution for an input of `size`: one leading zero tap on an uneven axis, symmetric padding."""
         if size not in self._plans:
             c = self.conv
-            grow, pads = [], []
-            for n, k, s in zip(size, c.kernel_size, c.stride):
-                total = max((math.ceil(n / s) - 1) * s + k - n, 0)
-                grow.append(total % 2)
-                pads.append(total - total // 2)
-            w = F.pad(self.weight, [grow[1], 0, grow[0], 0]) if any(grow) else self.weight
-            self._plans[size] = Kernel(w, c.bias, c.stride, (pads[0], pads[1]), c.groups)
+            w, pads = same_padded(self.weight, size, c.stride)
+            self._plans[size] = Kernel(w, c.bias, c.stride, pads, c.groups)
         return self._plans[size]
 
     def forward(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
@@ -219,8 +214,7 @@ class SpaceToDepth(Strided):
 
     def _lead(self, n: int, k: int) -> int:
         """Rows of padding before the input, on the 4-tap kernel, for an input of `n` rows."""
-        total = max((math.ceil(n / 2) - 1) * 2 + k - n, 0)
-        return total // 2 + (4 - k)
+        return same_pads(n, k, 2)[0] + (4 - k)
 
     def backward(self, grad: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         (h, w), (kh, kw) = size, self.conv.kernel_size

@@ -40,9 +40,6 @@ from .objectives import channel
 from .plan import Plan, Progress, make_sinks, pin_threads, post_stages, resolve_device, still_frames
 
 LUMA = torch.tensor((0.299, 0.587, 0.114)).view(1, 3, 1, 1)
-# The layer carving dreams on when none is given: a mid-level layer with many maps.
-LAYERS = {"digits": "conv3", "googlenet": "inception4c", "inception-v3": "Mixed_6b", "vgg16": "conv4_3",
-          "vgg19": "conv4_4", "resnet50": "layer3"}
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
 
 
@@ -134,11 +131,13 @@ class Carver:
     def from_config(cls, dream: DreamConfig, cfg: CarveConfig, device: torch.device, seed: int = 0,
                     on_step: OnStep | None = None) -> Carver:
         model = models.load(dream.model, dream.weights, device)
-        layer = cfg.layer or LAYERS.get(models.resolve(dream.model), "blocks.9")
+        layer = cfg.layer or model.facts.carve_layer  # the net's own: a mid-level layer with many maps
+        if layer is None:
+            raise DreamreelError(f"model {model.name!r} has no default carving layer", "give one with --layer")
         model.stage_of(layer)  # unknown layer: fail before any work
         carving = Carving(layer, tuple(cfg.maps), tuple(cfg.tiles), cfg.iterations, cfg.steps, cfg.tol, 5,
                           cfg.step_size, cfg.jitter, cfg.spread,
-                          cfg.gray if cfg.gray is not None else models.resolve(dream.model) == "digits", cfg.stretch)
+                          cfg.gray if cfg.gray is not None else model.facts.grey, cfg.stretch)
         return cls(model, carving, device, seed, on_step, Path(cfg.animate).expanduser() if cfg.animate else None)
 
     def total_steps(self, height: int, width: int) -> int:

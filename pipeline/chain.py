@@ -1,6 +1,6 @@
 """The one chain every engine runs: frames through a kind's stages, each handed the last one's carry.
 
-A local render (`render.run`), a chunk of a chunked render (`scaleout.chunk`) and a live
+A local render (`renderer.run`), a chunk of a chunked render (`scaleout.chunk`) and a live
 preview run frames through this one function over the stage list a kind's builder returns;
 an engine decides only which frames go where. Stages are pure, so a frame depends only on
 (seed, index, carry, source frame): any engine that starts from the same carry draws the

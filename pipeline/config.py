@@ -145,7 +145,7 @@ class CarveConfig(Section):
 
 class RenderConfig(Section):
     description: str = ""
-    kind: Literal["dream", "zoom", "video", "carve"] = "dream"  # each has a builder in render.BUILDERS
+    kind: Literal["dream", "zoom", "video", "carve"] = "dream"  # each has a builder in renderer.BUILDERS
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, le=1024)  # CPU threads; None: torch's default

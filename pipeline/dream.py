@@ -14,11 +14,6 @@ from .features import FeatureNet
 from .frames import Frame, to_image, to_tensor
 
 
-def ascent_of(cfg: DreamConfig) -> Ascent:
-    return Ascent(octaves=cfg.octaves, octave_scale=cfg.octave_scale, steps=cfg.steps, step_size=cfg.step_size,
-                  jitter=cfg.jitter, tile=cfg.tile, noise=cfg.noise, salt_pepper=cfg.salt_pepper, max_loss=cfg.max_loss)
-
-
 @dataclass(frozen=True)
 class Dreamer:
     features: FeatureNet
@@ -40,7 +35,7 @@ class Dreamer:
             # shapes are fixed per octave, so a render compiles once per octave size; in place, so
             # FeatureNet's own methods (value_and_grad) call the compiled forward
             features.compile(dynamic=False)
-        return cls(features, objective, ascent_of(cfg), device, seed, on_step)
+        return cls(features, objective, Ascent.of(cfg), device, seed, on_step)
 
     def generator(self, index: int) -> torch.Generator:
         """Frame `index`'s random stream: fixed by the seed, different per frame."""
@@ -48,12 +43,11 @@ class Dreamer:
 
     def __call__(self, frame: Frame) -> Frame:
         x = to_tensor(frame.image, self.device)
-        self.features.reference = x  # what pixel()/style() compare with
         y = octaves(self.features, self.objective, x, self.ascent, self.generator(frame.index), on_step=self.on_step)
         return replace(frame, image=to_image(y))
 
 
-# --- video: cold start per shot, warm steps after (issue 6) ----------------------------------
+# --- video: cold start per shot, warm steps after -------------------------------------------
 
 
 @dataclass(frozen=True)

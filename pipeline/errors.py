@@ -10,3 +10,11 @@ class DreamreelError(Exception):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{problem}; {fix}" if fix else problem)
+
+
+class DiskFull(DreamreelError):
+    """The device filled up while writing `path`: the finished frames stay in ``OUT.parts/``."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(f"no space left on the device writing {path}", "free space, then rerun with --resume")
+        self.path = path

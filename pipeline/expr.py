@@ -3,6 +3,10 @@
 Python's own parser builds the tree; only an allow-list of nodes is walked: numbers,
 strings, ``+ - * / **``, unary minus, calls of whitelisted functions with literal
 arguments, dict/list literals, and the names a caller lends (such as ``t``).
+
+Everything is bounded so that no text can hang or exhaust memory: the text's length and its
+tree's size and depth, powers (``9**9**9`` would otherwise build a 370-million-digit integer),
+the size of integers, and the length of strings and lists an operator makes (``"a" * 10**9``).
 """
 
 from __future__ import annotations
@@ -15,9 +19,33 @@ from typing import Any
 
 from .errors import DreamreelError
 
+MAX_TEXT = 2000  # characters in one expression
+MAX_NODES = 400  # nodes in its tree
+MAX_DEPTH = 40  # nesting, so the walk never nears Python's recursion limit
+MAX_BITS = 256  # integers past 2**256 are refused (floats overflow to an error on their own)
+MAX_LEN = 1000  # items in a string or list an operator builds
+
+
+def _power(a: Any, b: Any) -> Any:
+    """``a ** b`` bounded: an integer power whose result would pass MAX_BITS is refused unevaluated."""
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1 and b * math.log2(abs(a)) > MAX_BITS:
+        raise OverflowError(f"{a} ** {b} is too large")
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.pow(a, b) if isinstance(a, float) or isinstance(b, float) or b < 0 else a ** b
+    raise TypeError(f"cannot raise {type(a).__name__} to {type(b).__name__}")
+
+
+def _times(a: Any, b: Any) -> Any:
+    """``a * b``, refusing a string or list repeated past MAX_LEN before it is built."""
+    for seq, n in ((a, b), (b, a)):
+        if isinstance(seq, (str, list)) and isinstance(n, int) and len(seq) * n > MAX_LEN:
+            raise ValueError(f"a {type(seq).__name__} longer than {MAX_LEN}")
+    return operator.mul(a, b)
+
+
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.Pow: operator.pow, ast.Mod: operator.mod,
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: _times,
+    ast.Div: operator.truediv, ast.Pow: _power, ast.Mod: operator.mod,
 }
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
@@ -35,10 +63,38 @@ class ExprError(ValueError):
 
 
 def parse(text: str) -> ast.expression:
+    if len(text) > MAX_TEXT:
+        raise ExprError(f"expression is {len(text)} characters long, more than {MAX_TEXT}")
     try:
-        return ast.parse(text.strip(), mode="eval")
-    except SyntaxError as e:
-        raise ExprError(f"syntax error: {e.msg}", (e.offset or 1) - 1) from None
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:  # ValueError: a NUL byte
+        raise ExprError(f"syntax error: {getattr(e, 'msg', e)}", (getattr(e, "offset", None) or 1) - 1) from None
+    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
+        raise ExprError(f"expression has more than {MAX_NODES} parts")
+    if _depth(tree) > MAX_DEPTH:
+        raise ExprError(f"expression is nested more than {MAX_DEPTH} deep")
+    return tree
+
+
+def _depth(node: ast.AST) -> int:
+    """Nesting depth, iteratively (the tree is at most MAX_NODES large here)."""
+    deepest, todo = 0, [(node, 1)]
+    while todo:
+        node, d = todo.pop()
+        deepest = max(deepest, d)
+        todo.extend((child, d + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _bounded(value: Any) -> Any:
+    """Refuse a value no expression of ours needs and that would make the next step slow."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_BITS:
+        raise OverflowError(f"an integer of {value.bit_length()} bits")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OverflowError("the result is not a finite number")
+    if isinstance(value, (str, list, dict)) and len(value) > MAX_LEN:
+        raise ValueError(f"a {type(value).__name__} longer than {MAX_LEN}")
+    return value
 
 
 def evaluate(tree: ast.AST, names: Mapping[str, Any]) -> Any:
@@ -49,15 +105,15 @@ def evaluate(tree: ast.AST, names: Mapping[str, Any]) -> Any:
             case ast.Expression(body=body):
                 return walk(body)
             case ast.Constant(value=v) if isinstance(v, (int, float, str)) and not isinstance(v, bool):
-                return v
+                return _bounded(v)
             case ast.BinOp(left=l, op=op, right=r) if type(op) in _BINARY:
-                return _BINARY[type(op)](walk(l), walk(r))
+                return _bounded(_BINARY[type(op)](walk(l), walk(r)))
             case ast.UnaryOp(op=op, operand=x) if type(op) in _UNARY:
                 return _UNARY[type(op)](walk(x))
             case ast.Name(id=name) if name in names:
                 return names[name]
             case ast.Call(func=ast.Name(id=fname), args=args, keywords=kws) if callable(names.get(fname)):
-                return names[fname](*map(walk, args), **{k.arg: walk(k.value) for k in kws if k.arg})
+                return _bounded(names[fname](*map(walk, args), **{k.arg: walk(k.value) for k in kws if k.arg}))
             case ast.Dict(keys=keys, values=values) if all(k is not None for k in keys):
                 return {walk(k): walk(v) for k, v in zip(keys, values)}
             case ast.List(elts=elts) | ast.Tuple(elts=elts):

@@ -7,18 +7,18 @@ convolution kernels prefer. Layers nested inside a stage (e.g. ``layer3.2`` of a
 are captured with forward hooks on that copy.
 
 Pseudo-layers let objectives compare the dream with images (guide, pixel, style):
-``input`` is the image itself, ``reference`` the frame being dreamed (`reference`, set by
-whoever runs the ascent; by default the first whole frame seen), and ``LAYER@SOURCE`` the
-activation of LAYER on SOURCE (``reference`` or an image file), computed without gradient.
-Both are aligned with the input: resized to the full frame, rolled by the ascent's jitter
-and cut to the tile being computed (`placed`), so targets sit under the pixels they pull.
+``input`` is the image itself, ``reference`` the frame being dreamed (`View.reference`,
+given by whoever runs the ascent; for a whole frame without one, the input unrolled), and
+``LAYER@SOURCE`` the activation of LAYER on SOURCE (``reference`` or an image file),
+computed without gradient. Both are aligned with the input: resized to the full frame,
+rolled by the ascent's jitter and cut to the tile being computed (the `View` passed with
+the call), so targets sit under the pixels they pull.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 
@@ -28,9 +28,10 @@ from torch import nn
 
 from . import backprop
 from .models import DreamNet, fold_batchnorm
+from .view import WHOLE, View
 
 Activations = dict[str, torch.Tensor]
-Scalar = Callable[[Activations], torch.Tensor]  # activations -> the value to maximise
+Scalar = Callable[[Activations, View], torch.Tensor]  # an Objective: activations, their view -> the value to maximise
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 INPUT, REFERENCE = "input", "reference"
 
@@ -73,41 +74,40 @@ class FeatureNet(nn.Module):
         self.hand = backprop.Chain.of(self.names, self.stages, scale) if handable else None  # see value_and_grad
         self._scale, self._shift = scale, -model.mean / model.std  # normalise as one multiply-add
         self._acts: Activations = {}
-        self.reference: torch.Tensor | None = None  # 1x3xHxW in [0, 1]: the frame being dreamed
-        self.shift, self.window = (0, 0), None  # where the input sits in the full frame (see `placed`)
-        self._targets: dict[str, tuple] = {}  # source -> (image, view, aligned image, its activations)
+        self._targets: dict[str, tuple] = {}  # memo: source -> (image, placement, aligned image, its activations)
         for layer in self.real - set(self.names):
             stage = self.names[index[layer]]
             inner = self.stages[index[layer]].get_submodule(layer[len(stage) + 1:])
             inner.register_forward_hook(lambda _m, _i, out, n=layer: self._acts.__setitem__(n, out))
 
-    def forward(self, x: torch.Tensor) -> Activations:
-        """`x`: ``Nx3xHxW`` RGB in [0, 1]. Returns {layer: activation} for the requested layers."""
+    def forward(self, x: torch.Tensor, view: View = WHOLE) -> Activations:
+        """`x`: ``Nx3xHxW`` RGB in [0, 1], placed in its frame by `view`. Returns {layer: activation}
+        for the requested layers."""
         acts = self._run(x)
         if len(self.real) < len(self.layers):
-            acts.update(self._pseudo(x))
+            acts.update(self._pseudo(x, view))
         return acts
 
-    def value_and_grad(self, fn: Scalar, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``fn(self(x))`` and its gradient with respect to `x` (``Nx3xHxW``).
+    def value_and_grad(self, fn: Scalar, x: torch.Tensor, view: View = WHOLE) -> tuple[torch.Tensor, torch.Tensor]:
+        """``fn(self(x), view)`` and its gradient with respect to `x` (``Nx3xHxW``).
 
         On CPU, for nets `backprop` knows, the gradient is computed by hand through the chain
         (autograd only differentiates `fn` on the activations); otherwise by autograd.
         """
         if self.hand is None or x.device.type != "cpu":
             x = x.detach().requires_grad_(True)
-            value = fn(self(x))
+            value = fn(self(x, view), view)
             (grad,) = torch.autograd.grad(value, x)
             return grad, value.detach()
-        return self._by_hand(fn, x)
+        return self._by_hand(fn, x, view)
 
-    def _by_hand(self, fn: Scalar, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _by_hand(self, fn: Scalar, x: torch.Tensor, view: View) -> tuple[torch.Tensor, torch.Tensor]:
         """`value_and_grad` through `self.hand`: autograd sees only `fn` on the activations (and the image)."""
         h = torch.empty(x.shape, dtype=x.dtype, memory_format=torch.channels_last)
         torch.addcmul(self._shift, x.detach(), self._scale, out=h)  # normalised, channels-last, in one pass
         with torch.no_grad():
             acts, tape = self.hand.forward(h, self.real)
-        value, grads = self._objective_grads(fn, acts, x)
+        value, grads = self._objective_grads(fn, acts, x, view)
         reached = {n: g for n, g in grads.items() if g is not None and n in acts}
         with torch.no_grad():
             grad = self.hand.backward(reached, tape) if reached else torch.zeros_like(x)
@@ -115,17 +115,18 @@ class FeatureNet(nn.Module):
                 grad += grads[INPUT]
         return grad, value.detach()
 
-    def _objective_grads(self, fn: Scalar, acts: Activations, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+    def _objective_grads(self, fn: Scalar, acts: Activations, x: torch.Tensor,
+                         view: View) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
         """`fn` and its gradient by activation (and by image, under ``input``, for pixel objectives):
         the objective's own `by_hand` where it has one and needs no pseudo-layer, else autograd."""
         pseudo = len(self.real) < len(self.layers)
         by_hand = getattr(fn, "by_hand", None)
         if by_hand is not None and not pseudo:
             with torch.no_grad():
-                return by_hand(acts)
+                return by_hand(acts, view)
         leaves = {n: a.requires_grad_(True) for n, a in acts.items()}
         x = x.detach().requires_grad_(pseudo)
-        value = fn({**leaves, **(self._pseudo(x) if pseudo else {})})
+        value = fn({**leaves, **(self._pseudo(x, view) if pseudo else {})}, view)
         inputs = [*leaves.values(), *([x] if pseudo else [])]
         return value, dict(zip([*leaves, INPUT], torch.autograd.grad(value, inputs, allow_unused=True)))
 
@@ -138,18 +139,16 @@ class FeatureNet(nn.Module):
                 acts[name] = x
         return {k: v.float() for k, v in acts.items()}
 
-    def _pseudo(self, x: torch.Tensor) -> Activations:
+    def _pseudo(self, x: torch.Tensor, view: View) -> Activations:
         """``input``, ``reference`` and ``LAYER@SOURCE``, aligned with `x` (one forward per source)."""
-        if self.reference is None and self.window is None:
-            self.reference = torch.roll(x, (-self.shift[0], -self.shift[1]), (2, 3)).detach()
         out: Activations = {INPUT: x} if INPUT in self.layers else {}
         sources = {n.split("@", 1)[1] for n in self.layers if "@" in n} | ({REFERENCE} if REFERENCE in self.layers else set())
         for source in sources:
-            base = self.reference if source == REFERENCE else _image_file(source, x.device)
-            key = (tuple(x.shape), self.shift, self.window)
+            base = self._reference(x, view) if source == REFERENCE else _image_file(source, x.device)
+            key = (tuple(x.shape), view.shift, view.window)
             hit = self._targets.get(source)
-            if hit is None or hit[0] is not base or hit[1] != key:  # same image, same view: reuse (jitter 0)
-                image = self.aligned(base, x)
+            if hit is None or hit[0] is not base or hit[1] != key:  # same image, same placement: reuse (jitter 0)
+                image = aligned(base, x, view)
                 acts: Activations = {}
                 if any(n.endswith("@" + source) for n in self.layers):
                     with torch.no_grad():
@@ -159,27 +158,14 @@ class FeatureNet(nn.Module):
             out.update(hit[3])
         return {n: a for n, a in out.items() if n in self.layers}
 
-    def aligned(self, image: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-        """`image` resized to the full frame, rolled and cut like `x` (see `placed`)."""
-        if image is None:
-            raise ValueError("FeatureNet.reference is not set and the input is a tile")
-        y0, x0, h, w = self.window or (0, 0, *x.shape[-2:])
-        if tuple(image.shape[-2:]) != (h, w):
-            image = F.interpolate(image, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-        image = torch.roll(image, self.shift, (2, 3)) if any(self.shift) else image
-        return image[..., y0:y0 + x.shape[-2], x0:x0 + x.shape[-1]]
-
-    @contextmanager
-    def placed(self, shift: tuple[int, int] | None = None,
-               window: tuple[int, int, int, int] | None = None) -> Iterator[FeatureNet]:
-        """While inside: the input is the full frame rolled by `shift`, cut at `window` (y0, x0, H, W)."""
-        saved = self.shift, self.window
-        self.shift = shift if shift is not None else self.shift
-        self.window = window if window is not None else self.window
-        try:
-            yield self
-        finally:
-            self.shift, self.window = saved
+    @staticmethod
+    def _reference(x: torch.Tensor, view: View) -> torch.Tensor:
+        """The view's reference; a whole frame without one is its own (the input, unrolled)."""
+        if view.reference is not None:
+            return view.reference
+        if view.window is not None:
+            raise ValueError("a tile's view needs the reference frame (View.reference)")
+        return torch.roll(x, (-view.shift[0], -view.shift[1]), (2, 3)).detach()
 
     def close(self) -> None:
         """Drop cached targets (the hooks live on this object's private stage copies)."""
@@ -190,3 +176,12 @@ class FeatureNet(nn.Module):
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def aligned(image: torch.Tensor, x: torch.Tensor, view: View) -> torch.Tensor:
+    """`image` resized to the full frame, rolled and cut like `x` (as `view` places it)."""
+    y0, x0, h, w = view.window or (0, 0, *x.shape[-2:])
+    if tuple(image.shape[-2:]) != (h, w):
+        image = F.interpolate(image, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    image = torch.roll(image, view.shift, (2, 3)) if any(view.shift) else image
+    return image[..., y0:y0 + x.shape[-2], x0:x0 + x.shape[-1]]

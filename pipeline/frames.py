@@ -37,6 +37,7 @@ class Frame:
     source: Image  # untouched input: flow, blending and metrics read this, never `image`
     image: Image  # what flows down the chain
     carry: Carry | None = None  # None at the start and after a scene cut
+    alpha: Image | None = None  # HxW uint8 of a still with transparency: stages never touch it, PNG sinks write it back
     weight: np.ndarray | None = None  # H x W float32: share of the ascent's step per pixel (None: 1 everywhere)
 
 

@@ -29,6 +29,7 @@ from . import objectives
 from .errors import DreamreelError
 from .features import INPUT, REFERENCE
 from .objectives import Activations, Objective, _inner
+from .view import View
 
 DATA = Path(__file__).resolve().parent / "data"
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -59,14 +60,14 @@ def _metric(metric: str, allowed: tuple[str, ...] = tuple(METRICS)) -> Metric:
 def guide(image: str, layer: str, metric: str = "dot") -> Objective:
     """Similarity of the dream's features at `layer` to `image`'s (resized to the frame)."""
     key, compare = f"{layer}@{image_path(image)}", _metric(metric)
-    return Objective(lambda a: compare(_inner(a[layer]), _inner(a[key])), frozenset({layer, key}),
+    return Objective(lambda a, v: compare(_inner(a[layer], v), _inner(a[key], v)), frozenset({layer, key}),
                      f"guide({image!r}, {layer!r}, {metric!r})")
 
 
 def pixel(weight: float = 1.0, metric: str = "l2") -> Objective:
     """Minus the pixel distance to the frame being dreamed: pulls the dream back to its source."""
     compare = _metric(metric, ("l1", "l2"))
-    return Objective(lambda a: weight * compare(a[INPUT], a[REFERENCE]), frozenset({INPUT, REFERENCE}),
+    return Objective(lambda a, _v: weight * compare(a[INPUT], a[REFERENCE]), frozenset({INPUT, REFERENCE}),
                      f"pixel({weight:g}, {metric!r})")
 
 
@@ -90,7 +91,7 @@ def style(image: str, content: str, layers: Mapping[str, float], content_weight:
     content_key = f"{content}@{REFERENCE}"
     style_keys = {name: f"{name}@{src}" for name in layers}
 
-    def fn(a: Activations) -> torch.Tensor:
+    def fn(a: Activations, _view: View) -> torch.Tensor:
         loss = content_weight * _relative(a[content], a[content_key])
         for name, w in layers.items():
             loss = loss + style_weight * float(w) * _relative(gram(a[name]), gram(a[style_keys[name]]))
@@ -100,35 +101,22 @@ def style(image: str, content: str, layers: Mapping[str, float], content_weight:
                      f"style({image!r}, {content!r}, {dict(layers)})")
 
 
-# Default layers for `dreamreel style` and `--guide`: (content, {style layer: weight}, guide layer).
-DEFAULT_LAYERS: dict[str, tuple[str, dict[str, float], str]] = {
-    "efficientnet-lite0": ("blocks.4", {"stem": 1, "blocks.2": 1, "blocks.4": 1, "blocks.7": 1, "blocks.10": 1}, "blocks.9"),
-    "efficientnet-lite1": ("blocks.4", {"stem": 1, "blocks.2": 1, "blocks.4": 1, "blocks.8": 1, "blocks.12": 1}, "blocks.10"),
-    "efficientnet-lite2": ("blocks.4", {"stem": 1, "blocks.2": 1, "blocks.4": 1, "blocks.8": 1, "blocks.12": 1}, "blocks.10"),
-    "vgg16": ("conv4_2", {"conv1_1": 1, "conv2_1": 1, "conv3_1": 1, "conv4_1": 1, "conv5_1": 1}, "conv4_3"),
-    "vgg19": ("conv4_2", {"conv1_1": 1, "conv2_1": 1, "conv3_1": 1, "conv4_1": 1, "conv5_1": 1}, "conv4_4"),
-    "googlenet": ("inception3b", {"conv1": 1, "conv3": 1, "inception3a": 1, "inception4a": 1, "inception4c": 1}, "inception4c"),
-    "inception-v3": ("Mixed_5d", {"Conv2d_2b_3x3": 1, "Conv2d_4a_3x3": 1, "Mixed_5b": 1, "Mixed_6a": 1, "Mixed_6e": 1}, "Mixed_6b"),
-    "resnet50": ("layer2", {"stem": 1, "layer1": 1, "layer2": 1, "layer3": 1}, "layer3"),
-    "digits": ("conv2", {"conv1": 1, "conv2": 1, "conv3": 1}, "conv3"),
-}
+def guide_layer(model: str) -> str:
+    """`--guide` without --guide-layer: the model's own guide layer."""
+    from . import models  # late: the nets register objectives' users, not the other way round
 
-
-def defaults(model: str) -> tuple[str, dict[str, float], str]:
-    from .models import resolve
-
-    name = resolve(model)
-    if name not in DEFAULT_LAYERS:
-        raise DreamreelError(f"no default style/guide layers for model {name!r}",
-                             "give the layers yourself (--content-layer, --style-layers, --guide-layer)")
-    return DEFAULT_LAYERS[name]
+    if layer := models.facts(model).guide_layer:
+        return layer
+    raise DreamreelError(f"no default guide layer for model {model!r}", "give one with --guide-layer")
 
 
 def style_text(image: str, model: str, content: str | None = None, layers: Mapping[str, float] | None = None,
                content_weight: float = 1.0, style_weight: float = 1.0) -> str:
     """The objective-language text of a style objective, with the model's default layers filled in."""
     if content is None or not layers:
-        default_content, default_layers, _ = defaults(model)
+        from . import models
+
+        default_content, default_layers = models.facts(model).style()
         content, layers = content or default_content, layers or default_layers
     return (f"style({image!r}, {content!r}, {dict(layers)!r}, "
             f"content_weight={content_weight:g}, style_weight={style_weight:g})")

@@ -8,18 +8,18 @@ objectives are written in TOML and on the command line in a tiny expression lang
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
 
 from . import expr
 from .errors import DreamreelError
+from .view import WHOLE, View
 
 Activations = Mapping[str, torch.Tensor]
-Gradient = Callable[[Activations], tuple[torch.Tensor, dict[str, torch.Tensor]]]  # -> value, d value / d activation
+Value = Callable[[Activations, View], torch.Tensor]  # activations, where they sit -> the value to maximise
+Gradient = Callable[[Activations, View], tuple[torch.Tensor, dict[str, torch.Tensor]]]  # -> value, d value / d activation
 
 
 @dataclass(frozen=True)
@@ -28,19 +28,19 @@ class Objective:
     autograd; sums and multiples keep it. On the CPU path autograd over the objective alone
     costs 0.15-0.25 ms a step, ~3 % of a 256 px still."""
 
-    fn: Callable[[Activations], torch.Tensor]  # scalar to MAXIMISE
+    fn: Value  # scalar to MAXIMISE
     layers: frozenset[str]
     label: str
     by_hand: Gradient | None = None
 
-    def __call__(self, acts: Activations) -> torch.Tensor:
-        return self.fn(acts)
+    def __call__(self, acts: Activations, view: View = WHOLE) -> torch.Tensor:
+        return self.fn(acts, view)
 
     def __add__(self, other: Objective) -> Objective:
         if not isinstance(other, Objective):
             return NotImplemented
         both = _plus(self.by_hand, other.by_hand) if self.by_hand and other.by_hand else None
-        return Objective(lambda a: self.fn(a) + other.fn(a), self.layers | other.layers, f"{self.label} + {other.label}", both)
+        return Objective(lambda a, v: self.fn(a, v) + other.fn(a, v), self.layers | other.layers, f"{self.label} + {other.label}", both)
 
     def __sub__(self, other: Objective) -> Objective:
         return self + (-1.0) * other
@@ -49,7 +49,7 @@ class Objective:
         if not isinstance(k, (int, float)):
             return NotImplemented
         scaled = _times(self.by_hand, k) if self.by_hand else None
-        return Objective(lambda a: k * self.fn(a), self.layers, f"{k:g} * {self.label}", scaled)
+        return Objective(lambda a, v: k * self.fn(a, v), self.layers, f"{k:g} * {self.label}", scaled)
 
     __rmul__ = __mul__
 
@@ -61,44 +61,31 @@ class Objective:
 
 
 def _plus(f: Gradient, g: Gradient) -> Gradient:
-    def both(a: Activations) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        (v, d), (w, e) = f(a), g(a)
+    def both(a: Activations, view: View) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        (v, d), (w, e) = f(a, view), g(a, view)
         return v + w, {n: d[n] + e[n] if n in d and n in e else d.get(n, e.get(n)) for n in d.keys() | e.keys()}
 
     return both
 
 
 def _times(f: Gradient, k: float) -> Gradient:
-    def scaled(a: Activations) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        v, d = f(a)
+    def scaled(a: Activations, view: View) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        v, d = f(a, view)
         return k * v, {n: k * g for n, g in d.items()}
 
     return scaled
 
 
-_EDGES: ContextVar[tuple[bool, bool, bool, bool]] = ContextVar("edges", default=(True, True, True, True))
+def _inner(a: torch.Tensor, view: View = WHOLE, border: int = 2) -> torch.Tensor:
+    """Drop a `border`-pixel frame (edge artefacts) where the map meets the frame's edge, unless
+    the map is too small to spare it.
 
-
-@contextmanager
-def tile_edges(top: bool, bottom: bool, left: bool, right: bool) -> Iterator[None]:
-    """While inside, the maps are a tile's: `_inner` trims only the sides that are the frame's edges.
-
-    The other sides lie inside the frame, and trimming them too left a band around every seam
-    with no gradient: at 1080p with 512 px tiles the final objective was 85.3 against 92.9
-    untiled, and 90.1 with the inner sides kept.
+    A tile's other sides lie inside the frame (`View.edges`), and trimming them too left a band
+    around every seam with no gradient: at 1080p with 512 px tiles the final objective was 85.3
+    against 92.9 untiled, and 90.1 with the inner sides kept.
     """
-    token = _EDGES.set((top, bottom, left, right))
-    try:
-        yield
-    finally:
-        _EDGES.reset(token)
-
-
-def _inner(a: torch.Tensor, border: int = 2) -> torch.Tensor:
-    """Drop a `border`-pixel frame (edge artefacts) where the map meets the frame's edge (see
-    `tile_edges`), unless the map is too small to spare it."""
     if a.ndim == 4 and a.shape[-1] > 2 * border + 1 and a.shape[-2] > 2 * border + 1:
-        top, bottom, left, right = _EDGES.get()
+        top, bottom, left, right = view.edges
         h, w = a.shape[-2:]
         return a[..., border * top:h - border * bottom, border * left:w - border * right]
     return a
@@ -108,14 +95,14 @@ def layer(name: str, weight: float = 1.0) -> Objective:
     """mean(activation^2) of one layer, a 2-px border excluded (the classic DeepDream loss)."""
 
     @torch.no_grad()
-    def by_hand(a: Activations) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def by_hand(a: Activations, view: View) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         act = a[name]
-        inner, grad = _inner(act), torch.zeros_like(act)
-        torch.mul(inner, 2.0 * weight / inner.numel(), out=_inner(grad))  # d/dx mean(x^2) = 2x/n
+        inner, grad = _inner(act, view), torch.zeros_like(act)
+        torch.mul(inner, 2.0 * weight / inner.numel(), out=_inner(grad, view))  # d/dx mean(x^2) = 2x/n
         return weight * inner.square().mean(), {name: grad}
 
     label = f"layer({name!r})" if weight == 1 else f"layer({name!r}, {weight:g})"
-    return Objective(lambda a: weight * _inner(a[name]).square().mean(), frozenset({name}), label, by_hand)
+    return Objective(lambda a, v: weight * _inner(a[name], v).square().mean(), frozenset({name}), label, by_hand)
 
 
 def layers(weights: Mapping[str, float]) -> Objective:
@@ -132,12 +119,12 @@ def layers(weights: Mapping[str, float]) -> Objective:
 def channel(name: str, index: int) -> Objective:
     """Mean activation of one channel ("map N" of the MNIST carving series)."""
 
-    def fn(a: Activations) -> torch.Tensor:
+    def fn(a: Activations, view: View) -> torch.Tensor:
         act = a[name]
         if not 0 <= index < act.shape[1]:
             raise DreamreelError(f"channel {index} is out of range for {name!r} ({act.shape[1]} channels)",
                                  f"pick 0..{act.shape[1] - 1}")
-        return _inner(act[:, index]).mean()
+        return _inner(act[:, index], view).mean()
 
     return Objective(fn, frozenset({name}), f"channel({name!r}, {index})")
 
@@ -145,7 +132,7 @@ def channel(name: str, index: int) -> Objective:
 def class_logit(index: int, softmax: bool = False, layer: str = "logits") -> Objective:
     """One output class: its logit, or its softmax probability (e.g. ImageNet 107, jellyfish)."""
 
-    def fn(a: Activations) -> torch.Tensor:
+    def fn(a: Activations, _view: View) -> torch.Tensor:
         out = a[layer].flatten(1)
         if not 0 <= index < out.shape[1]:
             raise DreamreelError(f"class {index} is out of range ({out.shape[1]} classes)", f"pick 0..{out.shape[1] - 1}")

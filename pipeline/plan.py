@@ -1,7 +1,7 @@
 """What a render needs, decided once: the `Plan` a kind's builder returns, and the helpers
 every builder shares (device, dreamer, post stages, sinks, progress bars).
 
-A builder is ``(cfg, progress) -> Plan``; `render.BUILDERS` maps ``cfg.kind`` to one. Builders
+A builder is ``(cfg, progress) -> Plan``; `renderer.BUILDERS` maps ``cfg.kind`` to one. Builders
 check everything (paths, device, model, layers, schedules) before any frame is dreamed.
 """
 

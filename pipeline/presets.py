@@ -1,8 +1,13 @@
-"""Presets: TOML recipes in `presets/`, found by name or path, merged with overrides, validated once."""
+"""Presets: TOML recipes found by name or path, merged with overrides, validated once.
+
+A name is looked up in the folders of ``$DREAMREEL_PRESETS`` (``DIR[:DIR]``, searched first, so
+a user's file shadows a bundled one of the same name), then among the bundled presets.
+"""
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 import tomllib
 from collections.abc import Mapping
@@ -12,22 +17,46 @@ from typing import Any
 from .config import RenderConfig, from_mapping
 from .errors import DreamreelError
 
-PRESET_DIR = Path(os.environ.get("DREAMREEL_PRESETS", Path(__file__).resolve().parent.parent / "presets"))
+USER_DIRS = "DREAMREEL_PRESETS"
+BUNDLED = "pipeline.bundled_presets"  # the top-level presets/ folder, mapped into the wheel (setup.py)
+SOURCE_TREE = Path(__file__).resolve().parent.parent / "presets"
+
+
+def bundled() -> Path:
+    """The presets shipped with dreamreel: package data of `BUNDLED` in an installed wheel, the
+    top-level ``presets/`` in a source checkout or an editable install (no such package there)."""
+    spec = importlib.util.find_spec(BUNDLED)
+    return Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations else SOURCE_TREE
+
+
+def folders() -> list[Path]:
+    """Where names are looked up, first match wins: ``$DREAMREEL_PRESETS`` then the bundled presets."""
+    user = os.environ.get(USER_DIRS, "")
+    return [*(Path(d).expanduser() for d in user.split(os.pathsep) if d), bundled()]
+
+
+def files() -> dict[str, Path]:
+    """Every preset by name; a name in an earlier folder shadows the same name in a later one."""
+    found: dict[str, Path] = {}
+    for folder in folders():
+        for path in sorted(folder.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return dict(sorted(found.items()))
 
 
 def names() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+    return list(files())
 
 
 def find(name: str) -> Path:
-    """A preset's file: an existing path, or a name in `presets/`."""
+    """A preset's file: an existing path, or a name in `folders()`."""
     path = Path(name).expanduser()
     if path.suffix == ".toml" or os.sep in name:
         if not path.is_file():
             raise DreamreelError(f"preset file not found: {path}", "check the path")
         return path
-    path = PRESET_DIR / f"{name}.toml"
-    if not path.is_file():
+    path = files().get(name)
+    if path is None:
         close = difflib.get_close_matches(name, names(), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise DreamreelError(f"unknown preset {name!r}", f"{hint}`dreamreel presets` lists them")
@@ -61,5 +90,5 @@ def load(name: str = "default", overrides: Mapping[str, Any] | None = None) -> R
 
 
 def describe() -> list[tuple[str, str]]:
-    """(name, one-line description) of every bundled preset."""
-    return [(n, str(read(PRESET_DIR / f"{n}.toml").get("description", ""))) for n in names()]
+    """(name, one-line description) of every preset `find` knows by name."""
+    return [(n, str(read(path).get("description", ""))) for n, path in files().items()]

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,8 @@ import numpy as np
 
 from .errors import DreamreelError
 from .frames import Carry, Frame
-from .sinks import Worker, committed, frame_name, write_png
+from .beside import Worker
+from .sinks import committed, frame_name, write_png
 
 RECIPE, CARRY = "recipe.json", "carry.npz"
 
@@ -50,6 +53,26 @@ def _differs(saved: dict[str, Any], recipe: dict[str, Any]) -> str | None:
     return next((k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)), None)
 
 
+def _version() -> str:
+    try:
+        return metadata.version("dreamreel")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the last 12 bytes of every complete PNG
+
+
+def _intact(path: Path) -> bool:
+    """A frame file that exists and ends as a PNG ends (a truncated one does not)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-len(PNG_END), os.SEEK_END)
+            return f.read() == PNG_END
+    except OSError:
+        return False
+
+
 @dataclass
 class Parts:
     folder: Path
@@ -59,8 +82,13 @@ class Parts:
     @classmethod
     def open(cls, folder: Path, recipe: dict[str, Any], resume: bool) -> Parts:
         """Continue from `folder` when `resume` and it holds this recipe's parts; else start afresh."""
+        recipe = {**recipe, "dreamreel": _version()}
         if resume and (folder / RECIPE).is_file():
-            saved = json.loads((folder / RECIPE).read_text(encoding="utf-8"))
+            saved = cls._saved(folder)
+            if saved.get("dreamreel") != recipe["dreamreel"]:
+                raise DreamreelError(f"--resume: {folder} was started by dreamreel {saved.get('dreamreel', '(older)')}, "
+                                     f"this is {recipe['dreamreel']}: its frames would not match",
+                                     "rerun without --resume to start afresh")
             if key := _differs(saved, recipe):
                 raise DreamreelError(f"--resume: {folder} belongs to a render with another {key}",
                                      "rerun with the same settings, or without --resume to start over")
@@ -76,24 +104,47 @@ class Parts:
             partial.write_text(json.dumps(recipe, indent=1, sort_keys=True), encoding="utf-8")
         return cls(folder)
 
+    @staticmethod
+    def _saved(folder: Path) -> dict[str, Any]:
+        try:
+            saved = json.loads((folder / RECIPE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = None
+        if not isinstance(saved, dict):
+            raise DreamreelError(f"--resume: {folder / RECIPE} is damaged", "rerun without --resume to start afresh")
+        return saved
+
     def _load(self) -> None:
+        """Start after the frame the carry names; refuse parts that cannot give the right frames."""
         path = self.folder / CARRY
         if path.is_file():
-            with np.load(path, allow_pickle=False) as data:
-                index = int(data["index"])
-                fields = {k: data[k].item() if data[k].ndim == 0 else data[k] for k in Carry._fields if k in data.files}
-            if all((self.folder / frame_name(i)).is_file() for i in range(index + 1)):
-                self.start, self.carry = index + 1, Carry(**fields)
+            index, fields = self._carry(path)
+            broken = next((i for i in range(index + 1) if not _intact(self.folder / frame_name(i))), None)
+            if broken is not None:
+                what = "missing" if not (self.folder / frame_name(broken)).exists() else "truncated"
+                raise DreamreelError(f"--resume: frame {self.folder / frame_name(broken)} is {what}",
+                                     "rerun without --resume to start afresh")
+            self.start, self.carry = index + 1, Carry(**fields)
         for f in self.folder.glob("*.png"):  # frames past the carry were never confirmed
             if f.stem.isdigit() and int(f.stem) >= self.start:
                 f.unlink()
+
+    @staticmethod
+    def _carry(path: Path) -> tuple[int, dict[str, Any]]:
+        """The saved carry and the frame it follows, or one line saying the file is damaged."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                index = int(data["index"])
+                return index, {k: data[k].item() if data[k].ndim == 0 else data[k] for k in Carry._fields if k in data.files}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            raise DreamreelError(f"--resume: {path} is damaged", "rerun without --resume to start afresh") from None
 
     def finished(self) -> Iterator[Frame]:
         """The frames already rendered, in order (source = image: only the dream was kept)."""
         for i in range(self.start):
             bgr = cv2.imread(str(self.folder / frame_name(i)), cv2.IMREAD_COLOR)
             if bgr is None:
-                raise DreamreelError(f"{self.folder / frame_name(i)} is unreadable", f"delete {self.folder} and render again")
+                raise DreamreelError(f"--resume: frame {self.folder / frame_name(i)} is damaged", "rerun without --resume to start afresh")
             image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             yield Frame(i, image, image)
 
@@ -115,10 +166,8 @@ class Parts:
         with committed(self.folder / frame_name(frame.index)) as partial:
             write_png(partial, frame.image, compression=1)
         arrays = {k: np.asarray(v) for k, v in carry._asdict().items() if v is not None}  # None: the field's default
-        tmp = self.folder / ".carry.partial.npz"
-        with open(tmp, "wb") as f:
+        with committed(self.folder / CARRY) as partial, open(partial, "wb") as f:
             np.savez(f, index=np.int64(frame.index), **arrays)
-        os.replace(tmp, self.folder / CARRY)
 
     def empty(self) -> bool:
         return not (self.folder / CARRY).exists()

@@ -14,25 +14,26 @@ Only imageio-ffmpeg's bundled ffmpeg is used, never a system one.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
-import queue
-import re
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 
-from .errors import DreamreelError
+from . import media, mux
+from .beside import Worker
+from .media import probe  # noqa: F401  (tests and callers read outputs through the one probe)
+from .errors import DiskFull, DreamreelError
 from .frames import Frame, Image
+from .sources import over_background
 
 STILL_EXTS = (".png", ".jpg", ".jpeg")
 VIDEO_EXTS = (".mp4", ".webm", ".gif")
@@ -51,16 +52,31 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def space_for(path: Path) -> Iterator[None]:
+    """A full disk while writing `path` is a one-line `DiskFull` naming it, never a traceback."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in NO_SPACE:
+            raise DiskFull(path) from None
+        raise
+
+
 @contextmanager
 def committed(path: Path) -> Iterator[Path]:
     """Yield a partial path to write; on success it becomes `path`, on error it is removed."""
     partial = partial_path(path)
     try:
-        yield partial
+        with space_for(path):
+            yield partial
+            os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    os.replace(partial, path)
 
 
 def check_writable(path: Path) -> None:
@@ -88,10 +104,17 @@ def check_output(path: str | Path) -> None:
     check_writable(p.parent / ".probe.png" if is_folder(path) and not p.is_dir() else p)
 
 
-def write_image(path: Path, image: Image) -> None:
-    """Encode by extension and write atomically (PNG lossless, JPEG quality 95)."""
+def write_image(path: Path, image: Image, alpha: Image | None = None) -> None:
+    """Encode by extension and write atomically (PNG lossless, JPEG quality 95). `alpha` goes into
+    a PNG as its fourth channel; a JPEG has none, so there the image is laid on the background."""
+    png = path.suffix.lower() == ".png"
+    if alpha is not None and alpha.shape != image.shape[:2]:  # a stage changed the size (carving's stretch)
+        alpha = cv2.resize(alpha, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    if alpha is not None and not png:
+        image, alpha = over_background(image, alpha), None
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if alpha is None else np.dstack([image[..., ::-1], alpha])
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(path.suffix.lower(), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+    ok, buf = cv2.imencode(path.suffix.lower(), bgr, params)
     if not ok:
         raise DreamreelError(f"cannot encode {path.name}", f"use one of {', '.join(STILL_EXTS)}")
     with committed(path) as partial:
@@ -99,108 +122,24 @@ def write_image(path: Path, image: Image) -> None:
 
 
 class ImageSink:
-    """A still image: the last frame written is the one kept."""
+    """A still image: the last frame written is the one kept (with its alpha, if it has one)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._last: Image | None = None
+        self._last: Frame | None = None
 
     def __enter__(self) -> ImageSink:
         return self
 
     def write(self, frame: Frame) -> None:
-        self._last = frame.image
+        self._last = frame
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         if exc_type is None and self._last is not None:
-            write_image(self.path, self._last)
-
-
-# --- the background encoder thread -------------------------------------------------------
-
-_STOP = object()
-
-
-class Worker:
-    """Runs `consume(item)` on a thread fed by a bounded queue; errors surface in the caller.
-
-    `put` blocks while the queue is full (backpressure) but wakes every 0.1 s to re-raise a
-    failure of the thread, so a dead encoder never hangs the render. `finish` drains and
-    joins; `abort` drops what is queued and joins. Either way the thread is gone afterwards.
-    """
-
-    def __init__(self, consume: Callable[[Any], None], name: str, maxsize: int = 8) -> None:
-        self._consume = consume
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
-        self._error: BaseException | None = None
-        self._aborted = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not _STOP:
-            if self._error is None and not self._aborted:
-                try:
-                    self._consume(item)
-                except BaseException as e:  # handed to the main thread by put/finish
-                    self._error = e
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def put(self, item: Any) -> None:
-        while True:
-            self._raise()
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def finish(self) -> None:
-        self._queue.put(_STOP)  # the thread keeps consuming, so this cannot block forever
-        self._thread.join()
-        self._raise()
-
-    def abort(self) -> None:
-        self._aborted = True
-        while True:
-            try:
-                self._queue.put(_STOP, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        self._thread.join()
+            write_image(self.path, self._last.image, self._last.alpha)
 
 
 # --- ffmpeg sinks (MP4, WebM, GIF) ---------------------------------------------------------
-
-
-def ffmpeg_exe() -> str:
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def _ffmpeg_info(path: Path) -> str:
-    """ffmpeg's description of a media file (its stderr for ``ffmpeg -i PATH``): there is no ffprobe."""
-    run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace")
-    return run.stderr
-
-
-def has_audio(path: Path) -> bool:
-    """Whether a media file has an audio stream (muxing a missing one kills ffmpeg)."""
-    return re.search(r"Stream #\d+:\d+.*: Audio:", _ffmpeg_info(path)) is not None
-
-
-def probe(path: Path) -> dict[str, Any]:
-    """codec, pix_fmt, width, height, frames, seconds and audio of a video, via the bundled ffmpeg."""
-    info = _ffmpeg_info(path)
-    m = re.search(r"Stream #\d+:\d+.*: Video: (\w+)[^,]*, (\w+)[^,]*(?:\([^)]*\))?, (\d+)x(\d+)", info)
-    if not m:
-        raise DreamreelError(f"{path} has no readable video stream", "give a video file")
-    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
-    return {"codec": m[1], "pix_fmt": m[2], "width": int(m[3]), "height": int(m[4]), "frames": frames,
-            "seconds": seconds, "audio": "Audio:" in info}
 
 
 def gif_fps(fps: float) -> float:
@@ -208,22 +147,13 @@ def gif_fps(fps: float) -> float:
     return 100.0 / max(2, round(100.0 / fps))
 
 
-EVEN = "crop=trunc(iw/2)*2:trunc(ih/2)*2"  # yuv420p needs even sizes; drop an odd last row/column
+def video_args(ext: str, crf: int) -> list[str]:
+    """A video sink's encoder (`media.ENCODERS`: the settings chunk segments use too), even-sized."""
+    faststart = ["-movflags", "+faststart"] if ext == ".mp4" else []  # playable while it downloads
+    return ["-vf", media.EVEN, *media.encoder(ext, crf).args(), *faststart]
 
 
-def _mp4_args(crf: int) -> list[str]:
-    return ["-vf", EVEN, "-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p",
-            "-movflags", "+faststart"]
-
-
-def _webm_args(crf: int) -> list[str]:
-    vp9_crf = min(63, crf + 13)  # VP9's scale runs to 63; x264 18 looks like VP9 ~31
-    return ["-vf", EVEN, "-c:v", "libvpx-vp9", "-crf", str(vp9_crf), "-b:v", "0", "-pix_fmt", "yuv420p",
-            "-row-mt", "1", "-deadline", "good", "-cpu-used", "4"]
-
-
-GIF_ARGS = ["-filter_complex", "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse", "-loop", "0"]
-AUDIO_CODEC = {".mp4": "aac", ".webm": "libopus"}
+GIF_ARGS = ["-filter_complex", media.PALETTE, "-loop", "0"]
 
 
 class FfmpegSink:
@@ -233,7 +163,9 @@ class FfmpegSink:
     name, and is waited on after a clean exit or killed on an error or Ctrl-C (it runs in its
     own session, so a terminal's Ctrl-C reaches only us and we decide). If the render process
     is SIGKILLed, ffmpeg sees its stdin close and exits by itself, leaving only the partial file.
-    `audio_from` (MP4/WebM): a media file whose first audio stream is muxed in, when it has one.
+    `audio_from` (MP4/WebM): a media file whose first audio stream is laid on afterwards, when it
+    has one, by a second pass that copies the picture (`mux.lay`; never live: see `pipeline.mux`).
+    A failed audio pass keeps the picture, without sound, as ``NAME-no-audio.EXT``.
     """
 
     def __init__(self, path: Path, fps: float, codec_args: list[str], audio_from: Path | None = None,
@@ -248,24 +180,23 @@ class FfmpegSink:
         self._worker: Worker | None = None
         self._stderr: Any = None
         self._shape: tuple[int, ...] | None = None
+        self._count = 0
 
     def __enter__(self) -> FfmpegSink:
         return self
 
     def _command(self, width: int, height: int) -> list[str]:
-        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
+        cmd = [media.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", f"{self.fps:g}", "-i", "-"]
-        audio = self.audio_from is not None and has_audio(self.audio_from)
-        if audio:
-            cmd += ["-ss", f"{self.audio_start:.6f}"] if self.audio_start else []
-            # apad + shortest: the picture sets the length (an AAC track a few ms short would cut the last frame)
-            cmd += ["-i", str(self.audio_from), "-map", "0:v:0", "-map", "1:a:0", "-c:a", AUDIO_CODEC[self.path.suffix.lower()],
-                    "-af", "apad", "-shortest"]
         return [*cmd, *self.codec_args, str(self._partial)]
 
     def _start(self, image: Image) -> None:
         h, w = image.shape[:2]
         self._shape = image.shape
+        if self.audio_from is not None and media.has_audio(self.audio_from):
+            self._partial = self.path.with_name(f".{self.path.stem}.picture{self.path.suffix}")  # the audio pass writes the partial
+        else:
+            self.audio_from = None
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(self._command(w, h), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                       stderr=self._stderr, start_new_session=True)
@@ -281,7 +212,10 @@ class FfmpegSink:
 
     def _failed(self) -> DreamreelError:
         self._stderr.seek(0)
-        lines = [ln.strip() for ln in self._stderr.read().decode(errors="replace").splitlines() if ln.strip()]
+        text = self._stderr.read().decode(errors="replace")
+        if mux.disk_full(text, self.path):
+            return DiskFull(self.path)
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         why = " | ".join(lines[-3:]) or f"exit status {self._proc.returncode if self._proc else '?'}"
         return DreamreelError(f"ffmpeg could not write {self.path.name}: {why}", "check the output path and the disk")
 
@@ -293,6 +227,7 @@ class FfmpegSink:
                                  f"the video {self._shape[1]}x{self._shape[0]}", "keep every frame the same size")
         assert self._worker is not None
         self._worker.put(frame.image)
+        self._count += 1
 
     def _close(self) -> None:
         """Clean end: flush the queue, close stdin, wait for ffmpeg to finish the file."""
@@ -316,6 +251,23 @@ class FfmpegSink:
                 pass
             self._proc.wait()
 
+    def _lay_audio(self) -> None:
+        """The second pass: picture copied, the source's audio cut (or padded) to its exact duration."""
+        assert self.audio_from is not None
+        audio = mux.Audio(self.audio_from, None, self.audio_start, self._count / self.fps)
+        faststart = ["-movflags", "+faststart"] if self.path.suffix.lower() == ".mp4" else []
+        try:
+            with committed(self.path) as partial:
+                mux.lay(["-i", str(self._partial)], audio, faststart, partial, self.path,
+                        encoder=str(media.encoder(self.path.suffix).audio_codec))
+        except DiskFull:
+            raise
+        except DreamreelError as e:
+            kept = self.path.with_name(f"{self.path.stem}-no-audio{self.path.suffix}")
+            os.replace(self._partial, kept)
+            raise DreamreelError(f"the audio of {self.audio_from.name} could not be laid on {self.path.name} ({e.problem})",
+                                 f"the picture is kept without sound as {kept}; the finished frames stay for --resume") from None
+
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         try:
             if self._proc is None:
@@ -326,7 +278,11 @@ class FfmpegSink:
                 except BaseException:
                     self._kill()
                     raise
-                os.replace(self._partial, self.path)
+                if self.audio_from is not None:
+                    self._lay_audio()
+                else:
+                    with committed(self.path):  # ffmpeg wrote the partial name: this renames it
+                        pass
             else:
                 self._kill()
         finally:
@@ -366,8 +322,12 @@ class PngDirSink:
     def __enter__(self) -> PngDirSink:
         shutil.rmtree(self._partial, ignore_errors=True)
         self._partial.mkdir(parents=True)
-        self._worker = Worker(lambda item: write_png(self._partial / frame_name(item[0]), item[1]), name=f"png:{self.path.name}")
+        self._worker = Worker(self._write, name=f"png:{self.path.name}")
         return self
+
+    def _write(self, item: tuple[int, Image]) -> None:
+        with space_for(self.path):
+            write_png(self._partial / frame_name(item[0]), item[1])
 
     def write(self, frame: Frame) -> None:
         assert self._worker is not None
@@ -379,9 +339,10 @@ class PngDirSink:
         try:
             if exc_type is None:
                 self._worker.finish()
-                self.path.mkdir(parents=True, exist_ok=True)
-                for f in sorted(self._partial.iterdir()):
-                    os.replace(f, self.path / f.name)
+                with space_for(self.path):
+                    self.path.mkdir(parents=True, exist_ok=True)
+                    for f in sorted(self._partial.iterdir()):
+                        os.replace(f, self.path / f.name)
             else:
                 self._worker.abort()
         finally:
@@ -459,9 +420,9 @@ def for_path(path: str | Path, kind: str = "dream", *, fps: float = 25.0, crf: i
     if ext in STILL_EXTS:
         return ImageSink(p)
     if ext == ".mp4":
-        return FfmpegSink(p, fps, _mp4_args(crf), audio_from, audio_start)
+        return FfmpegSink(p, fps, video_args(ext, crf), audio_from, audio_start)
     if ext == ".webm":
-        return FfmpegSink(p, fps, _webm_args(crf), audio_from, audio_start)
+        return FfmpegSink(p, fps, video_args(ext, crf), audio_from, audio_start)
     if ext == ".gif":
         return FfmpegSink(p, gif_fps(fps), GIF_ARGS)
     what = f"extension {ext!r}" if ext else f"{p.name!r} (no extension)"

@@ -3,41 +3,89 @@
 from __future__ import annotations
 
 import logging
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import cv2
 import imageio_ffmpeg
 import numpy as np
+import PIL.Image
 
 from .errors import DreamreelError
 from .frames import Frame, Image
+from .beside import prefetched
+from .media import MediaInfo, probe
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "chelsea.png"  # CC0, see data/CREDITS.md
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-T = TypeVar("T")
 logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)  # its size notice is expected: we scale on read
 
 
-def read_image(path: Path) -> Image:
-    """An image file as RGB uint8, or a one-line error saying why it is not one."""
+MAX_PIXELS = 120_000_000  # a 108-Mpx phone photo is read; a header claiming 30000x30000 is refused undecoded
+BACKGROUND = (128, 128, 128)  # what a transparent start image (zoom, frames, guides) is laid on: mid-grey
+
+
+def _checked(path: Path) -> None:
+    """Exists, is a file, and its header (read by Pillow, nothing decoded) is within MAX_PIXELS."""
     if not path.exists():
         raise DreamreelError(f"input not found: {path}", "check the path")
     if not path.is_file():
         raise DreamreelError(f"input is not a file: {path}", "give an image file")
     try:
+        with PIL.Image.open(path) as im:
+            w, h = im.size
+    except PIL.Image.DecompressionBombError:
+        w, h = MAX_PIXELS + 1, 1  # Pillow's own limit is higher than ours: past it is past ours
+    except (OSError, ValueError, SyntaxError):  # UnidentifiedImageError is an OSError
+        return  # a format Pillow does not know: OpenCV decides below
+    if w * h > MAX_PIXELS:
+        size = f"{w}x{h}" if h > 1 else "more than 179 Mpx"
+        raise DreamreelError(f"{path} is {size}, more than the {MAX_PIXELS // 10**6} Mpx dreamreel reads",
+                             "scale it down first, e.g. ffmpeg -i IN -vf scale=4000:-1 OUT.png")
+
+
+def read_rgba(path: Path) -> tuple[Image, Image | None]:
+    """An image file as RGB uint8 and its alpha (``HxW uint8``; None when it has none), or a one-line
+    error saying why it cannot be read. OpenCV's colour decode turns EXIF orientation, CMYK,
+    grey and 16 bits into upright 8-bit RGB; an image with transparency is decoded as it is
+    stored (16 bits scaled to 8) so colour and alpha stay aligned."""
+    _checked(path)
+    try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
         raise DreamreelError(f"cannot read {path}: {e.strerror}", "check the file's permissions") from None
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size and _transparent(path) else None
+    if raw is not None and raw.ndim == 3 and raw.shape[2] == 4:
+        raw = (raw >> 8).astype(np.uint8) if raw.dtype == np.uint16 else raw
+        return cv2.cvtColor(raw[..., :3], cv2.COLOR_BGR2RGB), raw[..., 3].copy()
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if bgr is None:
         raise DreamreelError(f"{path} is not an image that can be read", "give a PNG, JPEG, BMP, TIFF or WebP file")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None
+
+
+def _transparent(path: Path) -> bool:
+    """Whether the header says the image has transparency (alpha or a transparent palette entry)."""
+    try:
+        with PIL.Image.open(path) as im:
+            return bool(im.has_transparency_data)
+    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError):
+        return False
+
+
+def over_background(image: Image, alpha: Image) -> Image:
+    """`image` laid on `BACKGROUND` through `alpha`."""
+    a = alpha[..., None].astype(np.float32) / 255.0
+    return (image * a + np.array(BACKGROUND, np.float32) * (1.0 - a)).round().astype(np.uint8)
+
+
+def read_image(path: Path) -> Image:
+    """An image file as RGB uint8 (transparency laid on `BACKGROUND`), or a one-line error."""
+    image, alpha = read_rgba(path)
+    return image if alpha is None else over_background(image, alpha)
 
 
 def fit(image: Image, size: int | None) -> Image:
@@ -52,15 +100,18 @@ def fit(image: Image, size: int | None) -> Image:
 
 @dataclass(frozen=True)
 class ImageSource:
-    """One still image (the bundled sample when `path` is None)."""
+    """One still image (the bundled sample when `path` is None); its alpha, if any, rides along
+    untouched in `Frame.alpha` for the sinks to write back."""
 
     path: Path | None = None
     size: int | None = None
     frame_count: int = 1
 
     def __iter__(self) -> Iterator[Frame]:
-        image = fit(read_image(self.path or SAMPLE), self.size)
-        yield Frame(0, image, image)
+        image, alpha = read_rgba(self.path or SAMPLE)
+        image = fit(image, self.size)
+        alpha = None if alpha is None else fit(alpha, self.size)
+        yield Frame(0, image, image, alpha=alpha)
 
 
 # --- video and frame folders (issue 6) -------------------------------------------------------
@@ -69,55 +120,6 @@ class ImageSource:
 # Frame ranges are exact: `start_frame`/`end_frame` are what the Ray splitter asks for.
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
-
-
-def prefetched(make: Callable[[], Iterator[T]], maxsize: int = 8) -> Iterator[T]:
-    """Run the iterator `make()` on a thread, `maxsize` items ahead of the consumer.
-
-    The thread owns the iterator (it is created, advanced and closed there, so ffmpeg's
-    generator can shut its process down). Its errors are re-raised here, in the consumer's
-    thread. Closing this generator early (a `break`, an error, Ctrl-C) stops the thread and
-    waits for it: nothing is abandoned.
-    """
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        it = make()
-        try:
-            for x in it:
-                if not put(("item", x)):
-                    return
-            put(("end", None))
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer, who re-raises it
-            put(("error", e))
-        finally:
-            close = getattr(it, "close", None)
-            if close:
-                close()
-
-    thread = threading.Thread(target=work, name="dreamreel-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, x = q.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise x
-            yield x
-    finally:
-        stop.set()
-        thread.join()
 
 
 def natural_key(path: Path) -> list[Any]:
@@ -148,36 +150,6 @@ def frame_range(fps: float, start: float | None, end: float | None, start_frame:
 
 
 @dataclass(frozen=True)
-class VideoMeta:
-    fps: float
-    size: tuple[int, int]  # (width, height) of the source
-    duration: float  # seconds; 0 when unknown
-    has_audio: bool
-
-
-def probe(path: Path) -> VideoMeta:
-    """The video's rate, size, duration and audio, or a one-line error saying why it can't be read."""
-    if not path.exists():
-        raise DreamreelError(f"input not found: {path}", "check the path")
-    if not path.is_file():
-        raise DreamreelError(f"input is not a file: {path}", "give a video file or a folder of frames")
-    if path.stat().st_size == 0:
-        raise DreamreelError(f"video {path} is empty (0 bytes)", "give a video with frames")
-    gen = imageio_ffmpeg.read_frames(str(path))
-    try:
-        meta = next(gen)
-    except (OSError, RuntimeError, StopIteration) as e:
-        why = "it has no video stream" if "video" in str(e).lower() and "stream" in str(e).lower() else "ffmpeg cannot decode it"
-        raise DreamreelError(f"cannot read video {path}: {why}", "give an mp4/mov/avi/webm/gif file ffmpeg can play") from None
-    finally:
-        gen.close()
-    fps = float(meta.get("fps") or 0.0)
-    if fps <= 0:
-        raise DreamreelError(f"video {path}: frame rate unknown", "re-encode it with a constant frame rate")
-    return VideoMeta(fps, tuple(meta["source_size"]), float(meta.get("duration") or 0.0), "audio_codec" in meta)
-
-
-@dataclass(frozen=True)
 class VideoSource:
     """Frames of a video file, streamed; `fps` is the rate it is read (and must be written) at.
 
@@ -194,7 +166,7 @@ class VideoSource:
     start_frame: int = 0
     end_frame: int | None = None  # exclusive; None: to the end
     fps: float = 0.0  # 0: the source's rate
-    meta: VideoMeta | None = None
+    meta: MediaInfo | None = None
     prefetch: int = 8
 
     @classmethod
@@ -203,6 +175,8 @@ class VideoSource:
              fps: float | None = None) -> VideoSource:
         """Probe `path` and turn seconds (`start`/`end`) or frames into an exact frame range."""
         meta = probe(path)
+        if meta.fps <= 0:
+            raise DreamreelError(f"video {path}: frame rate unknown", "re-encode it with a constant frame rate")
         rate = fps or meta.fps
         return cls(path, size, *frame_range(rate, start, end, start_frame, end_frame, max_frames), rate, meta)
 
@@ -315,13 +289,13 @@ class FrameDirSource:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image: from a PNG's header without decoding it, else by decoding."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    h, w = read_image(path).shape[:2]
-    return w, h
+    """(width, height) of an image from its header (Pillow reads no pixels), else by decoding."""
+    try:
+        with PIL.Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError):
+        h, w = read_image(path).shape[:2]
+        return w, h
 
 
 def open_frames(path: Path, size: int | None = None, start: float | None = None, end: float | None = None,

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .ascent import Ascent
 from .chain import CarryOf, keep_last
 from .config import RenderConfig, VideoConfig
 from .dream import Dreamer, ShotDreamer
@@ -32,23 +31,22 @@ from .steady import History
 from .sources import open_frames
 
 
-def warm_ascent(cold: Ascent, v: VideoConfig) -> Ascent:
-    """The warm frames' ascent: few steps, usually at full size only, usually a smaller step."""
-    return Ascent(octaves=v.octaves_warm, octave_scale=cold.octave_scale, steps=v.steps_warm,
-                  step_size=v.step_size_warm or cold.step_size, jitter=cold.jitter, tile=cold.tile, min_size=cold.min_size)
-
-
-def video_stages(v: VideoConfig, dreamer: Dreamer, dream_size: int | None = None) -> list[Stage]:
-    """The stages before post: cut check, flow feedback, shot dreamer; with a `dream_size`, the
-    dreamer runs at that short side and flow too (a 4K frame's motion is found at 540 px)."""
+def stages(cfg: RenderConfig, dreamer: Dreamer) -> list[Stage]:
+    """The whole per-frame chain of a video render, post and strength hold included: the one
+    list that a local render, a resumed render and every chunk of a chunked render run. With
+    `[dream] dream_size` the dreamer runs at that short side and flow too (a 4K frame's motion
+    is found at 540 px)."""
+    v, size = cfg.video, cfg.dream.dream_size
+    post = anchored(post_stages(cfg))
     if v.independent:
-        return [at_dream_size(dreamer, dream_size)]
+        return [at_dream_size(dreamer, size), *post]
+    hold: list[Stage] = [HoldStrength(boost=v.boost)] if v.hold else []
     return [SceneCut(v.cut_threshold),
-            FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=dream_size),
-            at_dream_size(ShotDreamer(dreamer, warm_ascent(dreamer.ascent, v), v.fixed_jitter), dream_size)]
+            FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=size),
+            at_dream_size(ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter), size), *post, *hold]
 
 
-def video_carry(v: VideoConfig) -> CarryOf:
+def carry_of(v: VideoConfig) -> CarryOf:
     """What a frame hands the next: itself, plus earlier frames for long-term consistency."""
     return keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term)
 
@@ -63,16 +61,14 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
     cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"fps": source.fps})})
     sinks = make_sinks(cfg, source.frame_count or None, audio_from=source.audio, audio_start=source.start_seconds)
     dreamer = make_dreamer(cfg, progress)
-    stages = video_stages(cfg.video, dreamer, cfg.dream.dream_size)
-    shot = next((getattr(st, "inner", st) for st in stages if isinstance(getattr(st, "inner", st), ShotDreamer)), None)
+    chain = stages(cfg, dreamer)
+    shot = next((getattr(st, "inner", st) for st in chain if isinstance(getattr(st, "inner", st), ShotDreamer)), None)
 
     def steps_of(frame: Frame) -> int:  # the loop asks before the carry is set: a guess (warm after frame 0)
         h, w = frame.image.shape[:2]
         return shot.steps(frame.index > 0, h, w) if shot else ShotDreamer(dreamer, dreamer.ascent).steps(False, h, w)
 
-    hold: list[Stage] = [HoldStrength(boost=cfg.video.boost)] if cfg.video.hold and not cfg.video.independent else []
-    return Plan(source, source.frame_count or None, [*stages, *anchored(post_stages(cfg)), *hold], sinks, steps_of=steps_of,
-                carry_of=video_carry(cfg.video))
+    return Plan(source, source.frame_count or None, chain, sinks, steps_of=steps_of, carry_of=carry_of(cfg.video))
 
 
 def anchored(post: list[Stage]) -> list[Stage]:

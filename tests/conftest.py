@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 
 import cv2
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -69,3 +71,21 @@ def lite0() -> models.DreamNet:
 
 def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def lavfi(path: Path, video: str, audio: str | None = None, *, audio_first: bool = False, acodec: str = "aac",
+          vargs: tuple[str, ...] = ("-pix_fmt", "yuv420p"), then: tuple[str, ...] = ()) -> Path:
+    """A clip made by ffmpeg's generators: `video` (and `audio`) are lavfi graphs; `audio_first` puts
+    the audio stream before the picture (as some phones do); `then` are input options of a second,
+    copying pass (e.g. ``-display_rotation 90``)."""
+    ff = imageio_ffmpeg.get_ffmpeg_exe()
+    streams = [("v", video)] + ([("a", audio)] if audio else [])
+    streams = streams[::-1] if audio_first else streams
+    inputs = [arg for _, graph in streams for arg in ("-f", "lavfi", "-i", graph)]
+    maps = [arg for i, (kind, _) in enumerate(streams) for arg in ("-map", f"{i}:{kind}")]
+    first = path.with_name("_" + path.name) if then else path
+    subprocess.run([ff, "-v", "error", "-y", *inputs, *maps, "-c:a", acodec, "-c:v", "libx264", *vargs, str(first)], check=True)
+    if then:
+        subprocess.run([ff, "-v", "error", "-y", *then, "-i", str(first), "-c", "copy", str(path)], check=True)
+        first.unlink()
+    return path

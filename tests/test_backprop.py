@@ -9,20 +9,21 @@ import torch.nn.functional as F
 from pipeline import backprop, guided, models, objectives
 from pipeline.ascent import Ascent, octaves
 from pipeline.features import FeatureNet
-from pipeline.models import SameConv2d
+from pipeline.view import WHOLE, View
+from pipeline.models.lite import SameConv2d
 
 
-def autograd_gradient(feats: FeatureNet, fn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def autograd_gradient(feats: FeatureNet, fn, x: torch.Tensor, view: View = WHOLE) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.clone().requires_grad_(True)
-    value = fn(feats(x))
+    value = fn(feats(x, view), view)
     (g,) = torch.autograd.grad(value, x)
     return g, value.detach()
 
 
-def assert_same_gradient(feats: FeatureNet, fn, x: torch.Tensor) -> None:
+def assert_same_gradient(feats: FeatureNet, fn, x: torch.Tensor, view: View = WHOLE) -> None:
     assert feats.hand is not None
-    hand, v_hand = feats.value_and_grad(fn, x)
-    ref, v_ref = autograd_gradient(feats, fn, x)
+    hand, v_hand = feats.value_and_grad(fn, x, view)
+    ref, v_ref = autograd_gradient(feats, fn, x, view)
     assert v_hand.item() == pytest.approx(v_ref.item(), rel=1e-5)
     assert (hand - ref).abs().max() <= 1e-4 * ref.abs().max()
 
@@ -40,8 +41,8 @@ def test_hand_gradient_with_the_input_pseudo_layer(lite0):
     """pixel() reads the image itself: its gradient joins the network's at the input."""
     obj = objectives.layer("blocks.5") + guided.pixel(3.0)
     feats = FeatureNet(lite0, obj.layers)
-    feats.reference = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(1))
-    assert_same_gradient(feats, obj, torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(2)))
+    view = View(reference=torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(1)))
+    assert_same_gradient(feats, obj, torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(2)), view)
 
 
 def test_hand_gradient_of_a_batch(lite0):
@@ -106,10 +107,10 @@ def test_autograd_serves_what_the_hand_chain_does_not_know(lite0):
     assert FeatureNet(lite0, {"blocks.3"}, fast=False).hand is None
     pixel_only = guided.pixel()
     feats = FeatureNet(lite0, pixel_only.layers)
-    feats.reference = torch.zeros(1, 3, 16, 16)
+    view = View(reference=torch.zeros(1, 3, 16, 16))
     x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(7))
-    g, _ = feats.value_and_grad(pixel_only, x)
-    ref, _ = autograd_gradient(feats, pixel_only, x)
+    g, _ = feats.value_and_grad(pixel_only, x, view)
+    ref, _ = autograd_gradient(feats, pixel_only, x, view)
     assert torch.allclose(g, ref)
 
 

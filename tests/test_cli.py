@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from tests.conftest import read_rgb
+from tests.conftest import make_image, read_rgb
 
 runner = CliRunner()
 FAST = ["--octaves", "1", "--steps", "2", "--seed", "1", "--quiet"]
@@ -109,3 +109,25 @@ def test_usage_errors_are_one_line_too(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dreamreel: error:") and "--help" in err[0]
+
+
+def test_a_transparent_png_keeps_its_alpha_and_a_jpeg_of_it_lies_on_the_background(tmp_path):
+    import cv2
+    from pipeline.sources import BACKGROUND
+    rgba = np.dstack([make_image(48)[..., ::-1], np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))])
+    src = tmp_path / "logo ä.png"  # a space and a non-ASCII letter in the path
+    cv2.imwrite(str(src), rgba)
+    out, jpg = tmp_path / "dream ö.png", tmp_path / "dream.jpg"
+    assert dream(src, "-o", out, "-o", jpg, *FAST).exit_code == 0
+    got = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert got.shape == (48, 48, 4) and np.array_equal(got[..., 3], rgba[..., 3])  # alpha untouched
+    assert np.abs(got[..., :3].astype(int) - rgba[..., :3]).mean() > 1.0  # the colour was dreamed
+    assert np.abs(read_rgb(jpg)[:, 0].astype(int) - BACKGROUND).max() < 12  # column 0 is fully transparent
+
+
+def test_a_one_pixel_image_is_dreamed(tmp_path):
+    import cv2
+    cv2.imwrite(str(tmp_path / "dot.png"), np.full((1, 1, 3), 90, np.uint8))
+    result = dream(tmp_path / "dot.png", "-o", tmp_path / "out.png", *FAST)
+    assert result.exit_code == 0, result.output
+    assert read_rgb(tmp_path / "out.png").shape == (1, 1, 3)

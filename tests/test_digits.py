@@ -9,7 +9,8 @@ import torch
 from typer.testing import CliRunner
 
 from cli import app
-from pipeline import digits, models
+from pipeline import models
+from pipeline.models import digits
 
 runner = CliRunner()
 

@@ -10,47 +10,56 @@ from pipeline.ascent import Ascent, ascend, gradient
 from pipeline.errors import DreamreelError
 from pipeline.features import INPUT, REFERENCE, FeatureNet
 from pipeline.frames import to_tensor
+from pipeline.view import WHOLE, View
 from tests.conftest import make_image, read_rgb
 
 runner = CliRunner()
 
 
-def score(feats, obj, x):
+def score(feats, obj, x, view=WHOLE):
     with torch.no_grad():
-        return obj(feats(x)).item()
+        return obj(feats(x, view), view).item()
 
 
 def test_reference_follows_the_jitter_and_the_tile(lite0):
     feats = FeatureNet(lite0, {INPUT, REFERENCE})
     ref = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0))
-    feats.reference = ref
+    view = View(reference=ref).rolled(3, -5)
     rolled = torch.roll(ref, (3, -5), (2, 3))
-    with feats.placed(shift=(3, -5)):
-        assert torch.equal(feats(rolled)[REFERENCE], rolled)
-        with feats.placed(window=(8, 16, 40, 40)):
-            part = rolled[..., 8:24, 16:40]
-            assert torch.equal(feats(part)[REFERENCE], part)
-    assert feats.shift == (0, 0) and feats.window is None  # restored on exit
+    assert torch.equal(feats(rolled, view)[REFERENCE], rolled)
+    part = rolled[..., 8:24, 16:40]
+    tile = view.tile(8, 24, 16, 40, 40, 40)
+    assert tile.edges == (False, False, False, True) and tile.shift == (3, -5)
+    assert torch.equal(feats(part, tile)[REFERENCE], part)
+    assert view.window is None  # views are values: tiling one makes another
+
+
+def test_a_whole_frame_without_a_reference_is_its_own(lite0):
+    feats = FeatureNet(lite0, {INPUT, REFERENCE})
+    x = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(feats(torch.roll(x, (2, 1), (2, 3)), View().rolled(2, 1))[REFERENCE], torch.roll(x, (2, 1), (2, 3)))
+    with pytest.raises(ValueError, match="reference"):
+        feats(x[..., :8, :8], View().tile(0, 8, 0, 8, 24, 24))
 
 
 def test_pixel_gradient_is_the_same_tiled_or_whole(lite0):
     obj = objectives.layer("blocks.1") * 0.0 + guided.pixel(1.0, "l2")
     feats = FeatureNet(lite0, obj.layers)
-    feats.reference = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    view = View(reference=torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(1)))
     x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(2))
-    whole, _ = gradient(feats, obj, x, tile=512)
-    tiled, _ = gradient(feats, obj, x, tile=40)
+    whole, _ = gradient(feats, obj, x, 512, view)
+    tiled, _ = gradient(feats, obj, x, 40, view)
     assert torch.allclose(whole, tiled, atol=1e-9)
 
 
 def test_pixel_pulls_a_changed_frame_back_toward_the_original(lite0, tiny_image):
     original = to_tensor(tiny_image)
     feats = FeatureNet(lite0, {INPUT, REFERENCE})
-    feats.reference = original
     noisy = (original + 0.2 * torch.randn(original.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     obj = guided.pixel(1.0, "l1")
-    out = ascend(feats, obj, noisy, Ascent(jitter=8), torch.Generator().manual_seed(0), steps=5)
-    assert score(feats, obj, out) > score(feats, obj, noisy)
+    out = ascend(feats, obj, noisy, Ascent(jitter=8), torch.Generator().manual_seed(0), steps=5, reference=original)
+    view = View(reference=original)
+    assert score(feats, obj, out, view) > score(feats, obj, noisy, view)
 
 
 @pytest.mark.parametrize("metric", ["dot", "l1", "l2"])
@@ -68,12 +77,12 @@ def test_style_loss_falls_over_a_run(lite0):
     x = to_tensor(make_image(64, seed=4))
     obj = guided.style("swirls.png", "blocks.2", {"stem": 1.0, "blocks.4": 1.0})
     feats = FeatureNet(lite0, obj.layers)
-    feats.reference = x
     styled = ascend(feats, obj, x, Ascent(jitter=0, step_size=0.01), torch.Generator().manual_seed(0), steps=8)
-    assert score(feats, obj, styled) > score(feats, obj, x)
+    view = View(reference=x)
+    assert score(feats, obj, styled, view) > score(feats, obj, x, view)
     # the Gram part alone (the output's style against the swirls') improved too
     style_only = guided.style("swirls.png", "blocks.2", {"stem": 1.0, "blocks.4": 1.0}, content_weight=0.0)
-    assert score(feats, style_only, styled) > score(feats, style_only, x)
+    assert score(feats, style_only, styled, view) > score(feats, style_only, x, view)
 
 
 def test_guide_and_style_images_must_exist():

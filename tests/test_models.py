@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from pipeline import models
+from pipeline.models import lite
 from pipeline.errors import DreamreelError
 from pipeline.features import FeatureNet
 from pipeline.frames import to_tensor
@@ -57,9 +58,9 @@ def test_weights_file_that_does_not_fit_is_a_clear_error(tmp_path: Path):
     bad = tmp_path / "w.pth"
     torch.save({"_conv_stem.weight": torch.zeros(1)}, bad)
     with pytest.raises(DreamreelError, match="do not fit efficientnet-lite0"):
-        models.build_lite("efficientnet-lite0", bad)
+        lite.build_lite("efficientnet-lite0", bad)
     with pytest.raises(DreamreelError, match="not found"):
-        models.build_lite("efficientnet-lite0", tmp_path / "missing.pth")
+        lite.build_lite("efficientnet-lite0", tmp_path / "missing.pth")
 
 
 def test_model_is_frozen(lite0):

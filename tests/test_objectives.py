@@ -6,6 +6,7 @@ from pipeline.ascent import Ascent, ascend
 from pipeline.errors import DreamreelError
 from pipeline.features import FeatureNet
 from pipeline.frames import to_tensor
+from pipeline.view import View
 
 
 def score(feats, obj, x):
@@ -38,7 +39,7 @@ def test_hand_written_gradient_equals_autograd(lite0, text):
     obj = objectives.parse(text)
     acts = {n: a.detach().requires_grad_(True) for n, a in
             FeatureNet(lite0, obj.layers)(torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(0))).items()}
-    value, grads = obj.by_hand(acts)
+    value, grads = obj.by_hand(acts, View())
     ref = obj(acts)
     expected = torch.autograd.grad(ref, list(acts.values()))
     assert value.item() == pytest.approx(ref.item(), rel=1e-6)
@@ -50,9 +51,9 @@ def test_hand_written_gradient_equals_autograd(lite0, text):
 def test_tile_edges_trim_only_the_frame_sides():
     a = torch.zeros(1, 1, 10, 12)
     assert objectives._inner(a).shape[-2:] == (6, 8)
-    with objectives.tile_edges(top=True, bottom=False, left=False, right=True):
-        assert objectives._inner(a).shape[-2:] == (8, 10)
-    assert objectives._inner(a).shape[-2:] == (6, 8)  # restored
+    tile = View().tile(0, 10, 4, 16, 20, 16)  # top-right tile of a 20x16 frame
+    assert tile.edges == (True, False, False, True)
+    assert objectives._inner(a, tile).shape[-2:] == (8, 10)
 
 
 def test_objectives_without_a_hand_gradient_keep_autograd():

@@ -1,4 +1,3 @@
-import importlib
 
 import cv2
 import numpy as np
@@ -10,7 +9,7 @@ from pipeline.frames import Frame
 from pipeline.post import Drift, lab_stats, match_lab
 from tests.conftest import make_image, read_rgb
 
-render = importlib.import_module("pipeline.render").render
+from pipeline.renderer import render
 
 
 def grey(img: np.ndarray) -> float:

@@ -1,5 +1,9 @@
+import json
+
 import numpy as np
 import pytest
+
+from pipeline.errors import DreamreelError
 
 from pipeline.frames import Carry, Frame
 from pipeline.resume import Parts
@@ -40,7 +44,49 @@ def test_no_carry_yet_starts_at_zero_and_no_resume_starts_afresh(tmp_path):
 
 
 def test_a_changed_recipe_is_refused_naming_the_key(tmp_path):
-    from pipeline.errors import DreamreelError
     save_frames(tmp_path / "p", 1)
     with pytest.raises(DreamreelError, match="another dream.steps"):
         Parts.open(tmp_path / "p", {"seed": 1, "dream": {"steps": 3}}, resume=True)
+
+
+# --- broken parts: resume goes on from intact parts or says in one line what is broken ---
+
+
+def resume_error(folder) -> str:
+    with pytest.raises(DreamreelError) as err:
+        Parts.open(folder, RECIPE, resume=True)
+    assert err.value.fix == "rerun without --resume to start afresh" and "\n" not in str(err.value)
+    return err.value.problem
+
+
+def test_a_truncated_carry_is_named_in_one_line(tmp_path):
+    save_frames(tmp_path / "p", 3)
+    carry = tmp_path / "p" / "carry.npz"
+    carry.write_bytes(carry.read_bytes()[: carry.stat().st_size // 2])
+    assert f"{carry} is damaged" in resume_error(tmp_path / "p")
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_missing_or_truncated_frame_is_named_never_replayed(tmp_path, damage):
+    save_frames(tmp_path / "p", 4)
+    frame = tmp_path / "p" / "000001.png"
+    if damage == "missing":
+        frame.unlink()
+    else:
+        frame.write_bytes(frame.read_bytes()[:-20])
+    assert f"frame {frame} is {damage}" in resume_error(tmp_path / "p")
+
+
+def test_a_truncated_frame_past_the_carry_is_simply_redone(tmp_path):
+    save_frames(tmp_path / "p", 3)
+    (tmp_path / "p" / "000003.png").write_bytes((tmp_path / "p" / "000002.png").read_bytes()[:50])  # killed mid-write
+    assert Parts.open(tmp_path / "p", RECIPE, resume=True).start == 3 and not (tmp_path / "p" / "000003.png").exists()
+
+
+def test_parts_of_another_version_or_a_damaged_recipe_are_named(tmp_path):
+    save_frames(tmp_path / "p", 2)
+    recipe = tmp_path / "p" / "recipe.json"
+    recipe.write_text(json.dumps({**json.loads(recipe.read_text()), "dreamreel": "0.0.1"}))
+    assert "was started by dreamreel 0.0.1" in resume_error(tmp_path / "p")
+    recipe.write_text('{"seed": 1, "dre')
+    assert f"{recipe} is damaged" in resume_error(tmp_path / "p")

@@ -7,6 +7,7 @@ the tests of this module. Skipped when Ray is not installed (`pip install -e '.[
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,9 +20,11 @@ from typer.testing import CliRunner
 
 from cli import app
 from pipeline import load_preset
+from pipeline.renderer import render
 from pipeline.scaleout import job as job_
 from pipeline.scaleout.seams import seam_report
 from pipeline.scaleout.segments import SegmentWriter
+from tests.conftest import read_rgb
 from tests.scaleout_clip import FPS, make_clip
 
 ray = pytest.importorskip("ray")
@@ -62,13 +65,23 @@ def audio_seconds(path: Path) -> float:
 
 @pytest.fixture(scope="module")
 def renders(ray_local, clip, tmp_path_factory):
-    """The clip on Ray (parts kept), in one process with the same layout, and in one chunk per shot."""
+    """The clip on Ray (parts kept), in one process with the same layout, in one chunk per shot, and by
+    `render()` itself (the one-process reference every engine is compared with, PNG frames)."""
     root = tmp_path_factory.mktemp("renders")
     out = {name: root / name / "out.mp4" for name in ("ray", "local", "shots")}
     job_.render(config(clip, out["ray"], root / "ray" / "out.mkv"), "ray", workers=2, quiet=True, keep_parts=True)
     job_.render(config(clip, out["local"].with_suffix(".mkv")), "serial", quiet=True)
     job_.render(config(clip, out["shots"].with_suffix(".mkv"), chunk_seconds=100), "serial", quiet=True)
-    return {name: (path, path.with_suffix(".mkv")) for name, path in out.items()}  # (H.264, lossless)
+    render(config(clip, f"{root / 'render'}/"), quiet=True)
+    made = {name: (path, path.with_suffix(".mkv")) for name, path in out.items()}  # (H.264, lossless)
+    return {**made, "render": sorted((root / "render").glob("*.png"))}
+
+
+def test_one_chunk_per_shot_equals_the_one_process_render(renders):
+    """A chunk that starts a shot starts cold like `render()` does at a cut: the same chain, the same frames."""
+    reference = [read_rgb(p) for p in renders["render"]]
+    assert len(reference) == 90
+    assert all(np.array_equal(a, b) for a, b in zip(frames(renders["shots"][1]), reference, strict=True))
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["mp4", "mkv"])
@@ -86,14 +99,15 @@ def test_ray_render_has_the_sources_frame_count_fps_and_audio(renders, clip, whi
 def test_ray_frames_equal_the_single_process_render_of_the_same_layout(renders, clip):
     chunks = job_.prepare(config(clip, renders["ray"][0])).chunks
     assert len(chunks) == 6 and sum(c.warmup > 0 for c in chunks) == 3
-    on_ray, local, whole_shots = (frames(renders[k][1]) for k in ("ray", "local", "shots"))
+    on_ray, local = (frames(renders[k][1]) for k in ("ray", "local"))
+    reference = [read_rgb(p) for p in renders["render"]]
     assert len(on_ray) == len(local) == 90
     assert all(np.array_equal(a, b) for a, b in zip(on_ray, local))
-    # a shot's first chunk is the one-chunk-per-shot render until the next chunk's fade begins
+    # outside warm-up and fades, a chunked render is `render()`'s: a shot's first chunk until the next one's fade
     for c in chunks:
         if not c.warmup:
             same = range(c.start, c.end - c.fade_out)
-            assert all(np.array_equal(on_ray[i], whole_shots[i]) for i in same)
+            assert all(np.array_equal(on_ray[i], reference[i]) for i in same)
 
 
 def test_seams_inside_a_shot_do_not_show(renders, clip):
@@ -150,7 +164,7 @@ def test_a_failed_or_lost_chunk_is_retried(ray_local, clip, tmp_path):
     from pipeline.scaleout import ray_engine
 
     work = job_.prepare(config(clip, tmp_path / "flaky.mp4"))
-    progress = job_.Progress(work.todo, len(work.chunks), quiet=True)
+    progress = job_.ChunkProgress(work.todo, len(work.chunks), quiet=True)
     errors = ray_engine.run(work, work.todo, progress, workers=2, make=Flaky)
     assert errors == [] and work.todo == []
     tries = {p.stem: int(p.read_text()) for p in tmp_path.glob("*.tries")}
@@ -200,3 +214,22 @@ def test_killed_render_resumes_with_only_the_missing_chunks(renders, clip, tmp_p
     job_.render(config(clip, out), "ray", workers=2, quiet=True, keep_parts=True)
     assert all((p.stat().st_ino, p.stat().st_mtime_ns) == (s.st_ino, s.st_mtime_ns) for p, s in done.items())
     assert all(np.array_equal(a, b) for a, b in zip(frames(out), frames(renders["ray"][1]), strict=True))
+
+
+@pytest.mark.parametrize("flag", ["--quiet", "--verbose"])
+def test_ray_logs_only_when_verbose(clip, tmp_path, flag):
+    """A whole CLI render in its own process (its own Ray instance): --quiet leaves stderr empty
+    (no "Token authentication is enabled" warning, no worker lines); --verbose shows Ray's log."""
+    out = tmp_path / "out.mp4"
+    args = ["video", str(clip), "-o", str(out), "--engine", "ray", "--workers", "1", "--threads", "1", "--octaves", "1",
+            "--steps", "1", "--steps-warm", "1", "--max-frames", "4", "--size", "32", flag]
+    code = f"import sys; from cli import app; sys.argv = ['dreamreel', *{args!r}]; app()"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == 4
+    if flag == "--quiet":
+        assert done.stderr == ""
+    else:
+        assert re.search(r"\bINFO \w+\.py:\d+ -- ", done.stderr), done.stderr  # Ray's own log format

@@ -38,7 +38,7 @@ import os  # noqa: E402
 import subprocess  # noqa: E402
 import wave  # noqa: E402
 
-from pipeline import sinks  # noqa: E402
+from pipeline import media, sinks  # noqa: E402
 from pipeline.frames import Frame  # noqa: E402
 
 
@@ -67,9 +67,9 @@ def test_video_sinks_write_every_frame_in_the_right_format(tmp_path, ext, codec,
     out = tmp_path / f"v{ext}"
     write_all(out, 6)
     info = sinks.probe(out)
-    assert (info["codec"], info["frames"], info["width"], info["height"]) == (codec, 6, 64, 48)
+    assert (info.codec, info.frames, info.size[0], info.size[1]) == (codec, 6, 64, 48)
     if pix_fmt:
-        assert info["pix_fmt"] == pix_fmt
+        assert info.pix_fmt == pix_fmt
     assert not list(tmp_path.glob(".*partial*")) and not ffmpeg_children()
 
 
@@ -86,7 +86,7 @@ def test_odd_sizes_are_cropped_even_for_yuv420p(tmp_path):
     with sinks.for_path(out) as sink:
         for f in frames(3, 47, 63):
             sink.write(f)
-    assert (sinks.probe(out)["width"], sinks.probe(out)["height"]) == (62, 46)
+    assert sinks.probe(out).size == (62, 46)
 
 
 def test_png_folder_holds_lossless_frames(tmp_path):
@@ -136,10 +136,10 @@ def test_audio_is_muxed_only_from_a_source_that_has_it(tmp_path):
     with wave.open(str(tone), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
         w.writeframes((np.sin(np.arange(8000) / 5) * 8000).astype(np.int16).tobytes())
-    assert sinks.has_audio(tone) and not sinks.has_audio(silent)
+    assert media.has_audio(tone) and not media.has_audio(silent)
     write_all(tmp_path / "a.mp4", 4, audio_from=tone)
     write_all(tmp_path / "b.webm", 4, audio_from=silent)  # no audio there: video only, no crash
-    assert sinks.probe(tmp_path / "a.mp4")["audio"] and not sinks.probe(tmp_path / "b.webm")["audio"]
+    assert sinks.probe(tmp_path / "a.mp4").has_audio and not sinks.probe(tmp_path / "b.webm").has_audio
 
 
 def test_unknown_extension_names_the_formats(tmp_path):

@@ -9,10 +9,13 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from PIL import Image
 
 from benchmarks import clips
 from pipeline.errors import DreamreelError
-from pipeline.sources import FrameDirSource, VideoSource, natural_key, open_frames, prefetched
+from pipeline.sources import (BACKGROUND, FrameDirSource, VideoSource, image_size, natural_key, open_frames,
+                              read_image, read_rgba)
+from tests.conftest import make_image
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +69,6 @@ def test_early_close_leaves_no_thread_and_no_ffmpeg(pan_mp4):
     assert not [c for c in children if "ffmpeg" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
 
 
-def test_prefetched_re_raises_in_the_consumer():
-    def broken():
-        yield 1
-        raise ValueError("decoder broke")
-
-    got = []
-    with pytest.raises(ValueError, match="decoder broke"):
-        for x in prefetched(broken, maxsize=1):
-            got.append(x)
-    assert got == [1]
-
-
 def write_frames(folder: Path, sizes: list[int]) -> Path:
     folder.mkdir()
     for i, s in enumerate(sizes):
@@ -105,3 +96,64 @@ def test_empty_or_corrupt_video_is_an_error(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(DreamreelError, match="bad.mp4"):
         VideoSource.open(path)
+
+
+# --- images as cameras and editors write them, each generated here with Pillow ---
+
+
+def saved(path: Path, im: Image.Image, **kw) -> Path:
+    im.save(path, **kw)
+    return path
+
+
+def card(mode: str = "RGB", size: tuple[int, int] = (48, 32)) -> Image.Image:
+    return Image.fromarray(make_image(48)[: size[1], : size[0]]).convert(mode)
+
+
+def test_exif_rotated_jpeg_is_read_upright(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to view"
+    path = saved(tmp_path / "phone.jpg", card(), exif=exif, quality=95)
+    assert read_image(path).shape == (48, 32, 3)
+
+
+def test_cmyk_jpeg_is_read_as_rgb(tmp_path):
+    path = saved(tmp_path / "print.jpg", Image.new("CMYK", (8, 8), (0, 255, 255, 0)), quality=100)  # pure red
+    assert np.abs(read_image(path)[4, 4].astype(int) - (255, 0, 0)).max() < 8
+
+
+def test_16_bit_and_grey_pngs_are_read_as_8_bit_rgb(tmp_path):
+    deep = tmp_path / "deep.png"
+    cv2.imwrite(str(deep), np.full((6, 5, 3), 40000, np.uint16))
+    grey = saved(tmp_path / "grey.png", card("L"))
+    assert read_image(deep).dtype == np.uint8 and read_image(deep)[0, 0].tolist() == [156] * 3
+    assert read_image(grey).shape == (32, 48, 3)
+
+
+def test_rgba_keeps_its_alpha_and_a_transparent_start_is_laid_on_the_background(tmp_path):
+    rgba = np.dstack([make_image(48), np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))])
+    path = saved(tmp_path / "logo.png", Image.fromarray(rgba, "RGBA"))
+    image, alpha = read_rgba(path)
+    assert np.array_equal(image, rgba[..., :3]) and np.array_equal(alpha, rgba[..., 3])
+    laid = read_image(path)
+    assert laid[0, 0].tolist() == list(BACKGROUND) and np.array_equal(laid[:, -1], rgba[:, -1, :3])
+    palette = saved(tmp_path / "pal.png", Image.new("P", (4, 4)), transparency=0)
+    assert read_rgba(palette)[1].max() == 0
+
+
+def test_a_header_claiming_30000x30000_is_refused_before_decoding(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    for read in (read_image, image_size):
+        with pytest.raises(DreamreelError, match="more than the 120 Mpx") as err:
+            read(bomb)
+        assert "scale it down" in err.value.fix
+    wide = saved(tmp_path / "wide.png", Image.new("L", (12000, 1)))
+    assert image_size(wide) == (12000, 1)  # large but within the limit: read

@@ -13,10 +13,10 @@ from benchmarks import clips
 from cli import app
 from pipeline import metrics, presets
 from pipeline.dream import ShotDreamer
-from pipeline.render import render
+from pipeline.renderer import render
 from pipeline.sinks import probe
 from pipeline.sources import VideoSource
-from tests.conftest import read_rgb
+from tests.conftest import lavfi, read_rgb
 
 runner = CliRunner()
 FAST = ["--octaves", "1", "--steps", "3", "--seed", "1", "--quiet", "--threads", "2"]
@@ -39,7 +39,7 @@ def test_keeps_frame_count_fps_and_audio_and_dreams(media, tmp_path):
     out = tmp_path / "out.mp4"
     video(media["pan"], "-o", out, "-o", f"{tmp_path}/frames/")
     info = probe(out)
-    assert (info["frames"], info["audio"], info["codec"]) == (8, True, "h264")
+    assert (info.frames, info.has_audio, info.codec) == (8, True, "h264")
     assert VideoSource.open(out).fps == 12
     q = metrics.measure(media["pan"], out)
     assert q.frames == 8 and q.strength > 3
@@ -48,13 +48,13 @@ def test_keeps_frame_count_fps_and_audio_and_dreams(media, tmp_path):
 
 def test_a_part_of_a_video_and_a_folder_of_frames(media, tmp_path):
     video(media["pan"], "-o", tmp_path / "part.mp4", "--start", "0.25", "--max-frames", "3")
-    assert (probe(tmp_path / "part.mp4")["frames"], probe(tmp_path / "part.mp4")["audio"]) == (3, True)
+    assert (probe(tmp_path / "part.mp4").frames, probe(tmp_path / "part.mp4").has_audio) == (3, True)
     folder = tmp_path / "in"
     folder.mkdir()
     for i, f in enumerate(clips.CLIPS["zoom"](3, 64, 48)):
         cv2.imwrite(str(folder / f"frame{i}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     video(folder, "-o", tmp_path / "folder.mp4")
-    assert probe(tmp_path / "folder.mp4")["frames"] == 3 and not probe(tmp_path / "folder.mp4")["audio"]
+    assert probe(tmp_path / "folder.mp4").frames == 3 and not probe(tmp_path / "folder.mp4").has_audio
 
 
 def test_a_cut_restarts_the_dream(media, tmp_path, monkeypatch):
@@ -130,3 +130,33 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dreamreel: error:") and "Traceback" not in result.output
     assert not out.exists() and not list(out.parent.glob("*")) if out.parent.exists() else True
+
+
+# --- real-camera and odd inputs, each generated here: read, rendered, frame count and audio kept ---
+
+ODD = {  # name: (how lavfi makes it, extra flags) -> expected (width, height, frames; a float: its last frame's time)
+    "rotation metadata": (dict(video="testsrc=size=64x48:rate=10:d=0.4", then=("-display_rotation", "90")), ["--size", "32"],
+                          (24, 32, 4)),
+    "variable frame rate": (dict(video="testsrc=size=64x48:rate=10:d=1,setpts='N*N*0.02/TB'",
+                                 vargs=("-fps_mode", "vfr", "-pix_fmt", "yuv420p")), [], (64, 48, 1.62)),
+    "10-bit": (dict(video="testsrc=size=64x48:rate=10:d=0.4", vargs=("-pix_fmt", "yuv420p10le")), [], (64, 48, 4)),
+    "odd size": (dict(video="testsrc=size=63x47:rate=10:d=0.4", vargs=("-pix_fmt", "yuv444p")), [], (62, 46, 4)),
+    "one frame": (dict(video="testsrc=size=64x48:rate=10:d=0.1"), [], (64, 48, 1)),
+    "audio first, longer": (dict(video="testsrc=size=64x48:rate=10:d=0.4", audio="sine=d=5,adelay=67:all=1",
+                                 audio_first=True, acodec="libmp3lame"), [], (64, 48, 4)),
+    "audio shorter": (dict(video="testsrc=size=64x48:rate=10:d=0.4", audio="sine=d=0.1"), [], (64, 48, 4)),
+}
+
+
+@pytest.mark.parametrize("case", ODD)
+def test_odd_and_real_camera_videos_render(case, tmp_path):
+    made, flags, (w, h, n) = ODD[case]
+    clip = lavfi(tmp_path / "in clip é.mp4", **made)  # a space and a non-ASCII letter in the path too
+    out = tmp_path / "out put ü.mp4"
+    video(clip, "-o", out, "--steps", "1", *flags)
+    info, source = probe(out), VideoSource.open(clip)
+    assert (info.size[0], info.size[1], info.has_audio) == (w, h, "audio" in made)
+    if isinstance(n, float):  # read at one constant rate: the last frame still shows, at its time
+        assert n < info.seconds <= n + 2 / source.fps
+    else:
+        assert info.frames == n and abs(info.seconds - n / source.fps) < 0.06

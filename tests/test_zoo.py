@@ -7,7 +7,8 @@ import torch
 from typer.testing import CliRunner
 
 from cli import app
-from pipeline import models, objectives, zoo
+from pipeline import models, objectives
+from pipeline.models import files, zoo
 from pipeline.ascent import Ascent, ascend
 from pipeline.errors import DreamreelError
 from pipeline.features import FeatureNet

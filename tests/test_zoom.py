@@ -29,3 +29,13 @@ def test_still_loop_resumes_from_any_index():
     img = noise_image(16, 0)
     assert [f.index for f in StillLoop(img, 5)] == [0, 1, 2, 3, 4]
     assert [f.index for f in StillLoop(img, 5).iter_from(3)] == [3, 4]
+
+
+def test_a_transparent_start_image_is_laid_on_the_documented_background(tmp_path):
+    import cv2
+    from pipeline.sources import BACKGROUND
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[8:24, 8:24] = (0, 0, 255, 255)  # an opaque red square (BGRA) on a transparent field
+    cv2.imwrite(str(tmp_path / "logo.png"), rgba)
+    image = start_image(cfg(input=str(tmp_path / "logo.png")))
+    assert image[0, 0].tolist() == list(BACKGROUND) and image[16, 16].tolist() == [255, 0, 0]

@@ -12,6 +12,6 @@ when the engine is "ray".
 """
 
 from .job import ENGINES, render
-from .plan import Chunk, plan
+from .layout import Chunk, plan
 
 __all__ = ["ENGINES", "Chunk", "plan", "render"]

@@ -1,7 +1,7 @@
 """The one interface the engines use: build a renderer once per worker, then render chunks.
 
-`ChunkRenderer(job)` loads the model once and builds the video stages (`video.video_stages`:
-scene cut, flow feedback, shot dreamer, strength hold, then post). `renderer(chunk, paths)`
+`ChunkRenderer(job)` loads the model once and builds the video chain (`video.stages`, the very
+list a local render runs: scene cut, flow feedback, shot dreamer, post, strength hold). `renderer(chunk, paths)`
 reads frames ``[chunk.first, chunk.end)`` straight from the source (`open_frames` seeks
 exactly), runs them through the chain starting cold at `chunk.first`, drops the early
 warm-up frames and writes each other frame to the piece its role names (`Chunk.role`: head,
@@ -17,16 +17,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
-
+from .. import chain, video
 from ..config import RenderConfig
 from ..dream import Dreamer
 from ..frames import Frame, Stage
-from .. import chain
-from ..plan import post_stages, resolve_device
+from ..plan import pin_threads, resolve_device
 from ..sources import open_frames
-from ..video import video_carry, video_stages
-from .plan import Chunk
+from .layout import Chunk
 from .segments import Piece, SegmentKind, SegmentWriter
 
 OnFrame = Callable[[], None]
@@ -59,11 +56,10 @@ class ChunkRenderer:
     def __init__(self, job: Job) -> None:
         self.job = job
         cfg = job.cfg
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        pin_threads(cfg)
         dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed)
-        self.stages: list[Stage] = [*video_stages(cfg.video, dreamer, cfg.dream.dream_size), *post_stages(cfg)]
-        self.carry_of = video_carry(cfg.video)
+        self.stages: list[Stage] = video.stages(cfg, dreamer)  # the very list a local render runs
+        self.carry_of = video.carry_of(cfg.video)
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
         with ExitStack() as stack:

@@ -16,16 +16,17 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import sinks
+from .. import guard, sinks
 from ..config import RenderConfig
 from ..errors import DreamreelError
+from ..media import probe
 from ..motion import is_cut
-from ..render import outputs, recipe
+from ..renderer import outputs, recipe
 from ..resume import parts_dir
 from ..sources import open_frames
 from .chunk import ChunkRenderer, Job
-from .plan import Chunk, plan
-from .segments import FFV1, Audio, Parts, Piece, SegmentKind, audio_codec, fingerprint, join, kind_for, pieces, write_fade
+from .layout import Chunk, plan
+from .segments import FFV1, Audio, Segments, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fade
 
 ENGINES = ("serial", "ray")
 RENDERER = "video-1"  # bump when the chunk renderer changes what it draws: old segments are not reused
@@ -44,7 +45,7 @@ class Work:
     job: Job
     scan: Scan
     chunks: tuple[Chunk, ...]
-    parts: Parts
+    parts: Segments
     audio: Audio | None
 
     @property
@@ -68,7 +69,7 @@ class Work:
         return out
 
 
-class Progress:
+class ChunkProgress:
     """Frames rendered across all workers (warm-up included), with chunks done as a postfix."""
 
     def __init__(self, todo: Sequence[Chunk], total_chunks: int, quiet: bool) -> None:
@@ -121,7 +122,7 @@ def scan(job: Job, end: int | None) -> Scan:
     return Scan(count, tuple(cuts))
 
 
-def cached_scan(parts: Parts, find: Callable[[], Scan]) -> Scan:
+def cached_scan(parts: Segments, find: Callable[[], Scan]) -> Scan:
     """The scan, done once per recipe and kept in ``OUT.parts/plan.json`` for reruns."""
     path = parts.root / "plan.json"
     try:
@@ -149,17 +150,17 @@ def prepare(cfg: RenderConfig) -> Work:
     path = Path(s.input).expanduser()
     source = open_frames(path, s.size, s.start_time, s.end_time, s.start_frame, s.end_frame, s.frames, s.fps)
     job = Job(cfg, path, source.fps, source.start_frame, kinds)
-    parts = Parts(parts_dir(paths[0]), recipe_key(cfg, path))
+    parts = Segments(parts_dir(paths[0]), recipe_key(cfg, path))
     end = None if source.end_frame is None else source.end_frame - source.start_frame
     found = cached_scan(parts, lambda: scan(job, end))
     sc = cfg.scaleout
     chunks = plan(0, found.frames, found.cuts, job.fps, sc.chunk_seconds, sc.warmup_frames, sc.fade_frames)
-    codec = audio_codec(source.audio) if getattr(source, "audio", None) else None
+    codec = probe(source.audio).audio_codec if getattr(source, "audio", None) else None
     audio = Audio(source.audio, codec, job.start / job.fps, found.frames / job.fps) if codec else None
     return Work(job, found, chunks, parts, audio)
 
 
-def run_serial(work: Work, todo: Sequence[Chunk], progress: Progress) -> list[str]:
+def run_serial(work: Work, todo: Sequence[Chunk], progress: ChunkProgress) -> list[str]:
     """The in-process engine: one renderer, chunks in order. Same pieces as the cluster's."""
     threads = torch.get_num_threads()
     try:
@@ -178,9 +179,11 @@ def finish(work: Work) -> None:
         join(work.segments(kind_for(path, work.job.cfg.output.crf)), path, work.audio)
 
 
+@guard.guarded
 def render(cfg: RenderConfig, engine: str = "serial", *, address: str | None = None, gpus_per_task: float | None = None,
-           workers: int | None = None, quiet: bool = False, keep_parts: bool = False) -> list[Path]:
-    """Render a video in chunks on `engine`; finished chunks of an earlier run are reused."""
+           workers: int | None = None, quiet: bool = False, keep_parts: bool = False, verbose: bool = False) -> list[Path]:
+    """Render a video in chunks on `engine`; finished chunks of an earlier run are reused.
+    `verbose`: Ray's own log lines too (the engine's, silenced otherwise)."""
     if engine not in ENGINES:
         raise DreamreelError(f"unknown engine {engine!r}", f"use one of {', '.join(ENGINES)}")
     if engine == "ray":
@@ -188,10 +191,10 @@ def render(cfg: RenderConfig, engine: str = "serial", *, address: str | None = N
             from . import ray_engine  # the only place Ray is imported
         except ImportError as e:
             raise DreamreelError(f"--engine ray needs Ray ({e})", 'pip install "dreamreel[ray]"') from None
-        ray_engine.connect(address)  # a cluster that is not there fails before the scan
+        ray_engine.connect(address, quiet=quiet, verbose=verbose)  # a cluster that is not there fails before the scan
     work = prepare(cfg)
     todo = work.todo
-    progress = Progress(todo, len(work.chunks), quiet)
+    progress = ChunkProgress(todo, len(work.chunks), quiet)
     try:
         if todo and engine == "ray":
             errors = ray_engine.run(work, todo, progress, address=address, gpus_per_task=gpus_per_task, workers=workers)

@@ -20,7 +20,7 @@ from ray.util import ActorPool
 
 from ..errors import DreamreelError
 from .chunk import ChunkRenderer, Job
-from .plan import Chunk
+from .layout import Chunk
 from .segments import Piece, pieces
 
 RETRIES = 2  # per chunk, on an exception or a lost worker
@@ -41,7 +41,7 @@ class Tally:
         return self.frames
 
 
-class Worker:
+class ChunkWorker:
     """A Ray actor around one `ChunkRenderer` (built by `make`, once per actor)."""
 
     def __init__(self, job: Job, tally: str, make: Callable[[Job], Callable] = ChunkRenderer) -> None:
@@ -59,14 +59,21 @@ class Worker:
             return chunk, [(piece, path.read_bytes()) for piece, path in paths.items()]
 
 
-def connect(address: str | None) -> None:
+def connect(address: str | None, *, quiet: bool = False, verbose: bool = False) -> None:
     """Join the cluster at `address` ("auto": $RAY_ADDRESS or the one `ray start` made here);
-    none: that cluster if there is one, else a new local instance."""
+    none: that cluster if there is one, else a new local instance.
+
+    Ray's own lines reach stderr only when `verbose` (its INFO log, and what workers print);
+    otherwise only its errors, and under `quiet` nothing. The level must be set by `ray.init`
+    itself: its "Token authentication is enabled" warning is logged inside `ray.init`, after
+    it configures the ``ray`` logger.
+    """
     if ray.is_initialized():
         return
     reachable(address)
+    level = "INFO" if verbose else "CRITICAL" if quiet else "ERROR"
     try:
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+        ray.init(address=address, include_dashboard=False, logging_level=level, log_to_driver=verbose)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = address or "this machine"
         raise DreamreelError(f"cannot reach a Ray cluster at {where} ({str(e).splitlines()[0][:100]})",
@@ -111,7 +118,7 @@ def run(work, todo: Sequence[Chunk], progress, *, address: str | None = None, gp
     gpt, n = sizing(len(todo), gpus_per_task, workers, cpus)
     name = f"dreamreel-tally-{uuid.uuid4().hex}"
     tally = Tally.options(name=name).remote()
-    actor = ray.remote(Worker).options(num_cpus=cpus, num_gpus=gpt, max_restarts=RETRIES, max_task_retries=RETRIES)
+    actor = ray.remote(ChunkWorker).options(num_cpus=cpus, num_gpus=gpt, max_restarts=RETRIES, max_task_retries=RETRIES)
     actors = [actor.remote(work.job, name, make) for _ in range(n)]
     pool = ActorPool(actors)
     for chunk in todo:

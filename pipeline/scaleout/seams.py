@@ -13,20 +13,21 @@ from dataclasses import dataclass
 
 from .. import flow, metrics
 from ..frames import Image
-from .plan import Chunk
+from .layout import Chunk
 
 
 @dataclass(frozen=True)
 class SeamReport:
-    seams: dict[int, float]  # first kept frame of a mid-shot chunk -> warping error of the pair ending there
-    median: float  # median warping error of every other within-shot pair
+    seams: dict[int, float]  # first kept frame of a mid-shot chunk -> the worst pair error around it
+    worst_at: dict[int, int]  # ... -> the pair (t - 1, t) where that worst error is, named by t
+    median: float  # median warping error of every pair away from the seams
 
     @property
     def ratios(self) -> dict[int, float]:
         return {t: e / self.median for t, e in self.seams.items()} if self.median else {}
 
     def line(self) -> str:
-        seams = ", ".join(f"{t}: {e:.5f} ({e / self.median:.2f}x)" for t, e in sorted(self.seams.items()))
+        seams = ", ".join(f"{t}: worst {e / self.median:.2f}x at pair {self.worst_at[t]}" for t, e in sorted(self.seams.items()))
         return f"median pair {self.median:.5f}; seams {seams}"
 
 
@@ -36,10 +37,15 @@ def pair(sources: Sequence[Image], outputs: Sequence[Image], t: int) -> float:
 
 
 def seam_report(sources: Sequence[Image], outputs: Sequence[Image], chunks: Sequence[Chunk]) -> SeamReport:
-    """Warping error of each pair (t - 1, t) inside a shot, seams apart from the rest (frames from chunks[0].start)."""
+    """Warping error of each pair (t - 1, t) inside a shot; for each mid-shot seam the worst pair of its
+    neighbourhood (the warm-up and fade before it, through the first kept frame after it) against the
+    median of every pair outside those neighbourhoods (frames counted from chunks[0].start)."""
     first = chunks[0].start
     cuts = {c.start - first for c in chunks if not c.warmup}
-    seams = {c.start - first for c in chunks if c.warmup}
+    near = {c.start - first: range(max(1, c.start - first - c.warmup), c.start - first + 2) for c in chunks if c.warmup}
     errors = {t: pair(sources, outputs, t) for t in range(1, chunks[-1].end - first) if t not in cuts}
-    others = [e for t, e in errors.items() if t not in seams]
-    return SeamReport({t + first: errors[t] for t in sorted(seams)}, statistics.median(others) if others else 0.0)
+    around = {t for window in near.values() for t in window}
+    others = [e for t, e in errors.items() if t not in around]
+    worst = {s: max((t for t in window if t in errors), key=errors.__getitem__) for s, window in near.items()}
+    return SeamReport({s + first: errors[t] for s, t in sorted(worst.items())},
+                      {s + first: t + first for s, t in worst.items()}, statistics.median(others) if others else 0.0)

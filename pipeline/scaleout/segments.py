@@ -28,37 +28,14 @@ import numpy as np
 
 from ..errors import DreamreelError
 from ..frames import Image
+from ..mux import Audio, lay
+from ..media import FFV1, PALETTE, Encoder, encoder, ffmpeg_exe
 from ..sinks import committed
-from .plan import Chunk
+from .layout import Chunk
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentKind:
-    """How one chunk is encoded for one kind of final output."""
-
-    ext: str  # the segment file's extension
-    codec: str
-    pix_fmt: str
-    params: tuple[str, ...]
-    audio: tuple[str, ...]  # audio codecs the final container takes as they are (else: audio_codec)
-    audio_codec: str | None
-
-
-def h264(crf: int) -> SegmentKind:
-    """Each segment opens a GOP; x264's macroblock tree would make that first frame visibly sharper
-    than the frames before the seam (seam pair 1.6-1.9x the median warping error); without it
-    the quality stays even across the seam (1.1-1.4x, `python -m benchmarks.seams`)."""
-    return SegmentKind(".mp4", "libx264", "yuv420p", ("-crf", str(crf), "-preset", "medium", "-x264-params", "no-mbtree=1"), ("aac", "mp3", "alac", "ac3", "eac3"), "aac")
-
-
-def vp9(crf: int) -> SegmentKind:  # the same offset as the VP9 sink: crf + 13
-    return SegmentKind(".webm", "libvpx-vp9", "yuv420p", ("-crf", str(min(63, crf + 13)), "-b:v", "0", "-row-mt", "1"),
-                       ("opus", "vorbis"), "libopus")
-
-
-FFV1 = SegmentKind(".mkv", "ffv1", "bgr0", ("-level", "3"), ("*",), None)  # lossless: MKV masters, GIF's source
-KINDS = {".mp4": h264, ".webm": vp9, ".mkv": lambda _crf: FFV1, ".gif": lambda _crf: FFV1}
-PALETTE = "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse"
+SegmentKind = Encoder  # a chunk's segments are encoded as the output is (`media.ENCODERS`)
+KINDS = (".mp4", ".webm", ".mkv", ".gif")  # a GIF is joined from lossless FFV1 segments, then one palette pass
 Piece = tuple[str, SegmentKind]  # (role, kind): role is main, head, tail or fade
 
 
@@ -69,19 +46,10 @@ def pieces(chunk: Chunk, kinds: Sequence[SegmentKind]) -> list[Piece]:
 
 def kind_for(path: Path, crf: int = 18) -> SegmentKind:
     """The segment encoding for an output: the output's own codec, so the concat is a copy."""
-    try:
-        return KINDS[path.suffix.lower()](crf)
-    except KeyError:
-        raise DreamreelError(f"--engine ray cannot write {path.name!r}", f"use one of {', '.join(KINDS)}") from None
-
-
-def audio_codec(path: Path) -> str | None:
-    """The codec of `path`'s first audio stream (None: no audio): decides copy or re-encode."""
-    gen = imageio_ffmpeg.read_frames(str(path))
-    try:
-        return next(gen).get("audio_codec")
-    finally:
-        gen.close()
+    ext = path.suffix.lower()
+    if ext not in KINDS:
+        raise DreamreelError(f"--engine ray cannot write {path.name!r}", f"use one of {', '.join(KINDS)}")
+    return FFV1 if ext == ".gif" else encoder(ext, crf, seams=True)
 
 
 def fingerprint(*parts: object) -> str:
@@ -90,7 +58,7 @@ def fingerprint(*parts: object) -> str:
 
 
 @dataclass(frozen=True)
-class Parts:
+class Segments:
     """``OUT.parts/``: the finished segments of one render, named by chunk and recipe."""
 
     root: Path
@@ -169,11 +137,14 @@ def write_fade(path: Path, tail: Path, head: Path, kind: SegmentKind, fps: float
 
 
 def _ffmpeg(args: list[str], what: str) -> None:
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise DreamreelError(f"ffmpeg could not {what}: {tail}", "check the segments under OUT.parts/ or delete them to re-render")
+        raise DreamreelError(f"ffmpeg could not {what}: {tail}", FIX)
+
+
+FIX = "check the segments under OUT.parts/ or delete them to re-render"
 
 
 @contextmanager
@@ -185,23 +156,6 @@ def _concat_list(segments: Sequence[Path]) -> Iterator[Path]:
         yield listing
 
 
-@dataclass(frozen=True, slots=True)
-class Audio:
-    """Where the source's audio for the rendered range is: path, codec, start and length in s."""
-
-    path: Path
-    codec: str
-    start: float
-    seconds: float
-
-    def args(self, kind: SegmentKind) -> tuple[list[str], list[str]]:
-        """(input args, output args) that lay this audio on stream 1."""
-        seek = ["-ss", f"{self.start:.6f}"] if self.start else []
-        inputs = [*seek, "-t", f"{self.seconds:.6f}", "-i", str(self.path)]
-        codec = "copy" if self.codec in kind.audio or "*" in kind.audio else str(kind.audio_codec)
-        return inputs, ["-map", "1:a:0", "-c:a", codec]
-
-
 def join(segments: Sequence[Path], output: Path, audio: Audio | None) -> None:
     """Concatenate `segments` into `output` without re-encoding the video; audio laid back on."""
     kind = kind_for(output)  # crf does not matter here: only the audio rule is read
@@ -210,6 +164,5 @@ def join(segments: Sequence[Path], output: Path, audio: Audio | None) -> None:
         if output.suffix.lower() == ".gif":
             _ffmpeg([*head, "-filter_complex", PALETTE, "-loop", "0", str(partial)], f"write {output.name}")
             return
-        a_in, a_out = audio.args(kind) if audio else ([], [])
         tail = ["-movflags", "+faststart"] if output.suffix.lower() == ".mp4" else []
-        _ffmpeg([*head, *a_in, "-map", "0:v:0", "-c:v", "copy", *a_out, *tail, str(partial)], f"join into {output.name}")
+        lay(head, audio, tail, partial, output, encoder=str(kind.audio_codec), copyable=kind.audio, fix=FIX)

@@ -10,15 +10,12 @@ Each net is a `DreamNet`: a chain of named stages with its own input normalisati
 called ``logits`` everywhere (the file's ``fc``/``classifier`` keys are renamed on load), so
 ``class_logit(107)`` works on every net.
 
-A user's own net: ``--model ARCH:FILE.pth`` loads a state dict into a zoo architecture (the
-class count is read from the file), and ``--model FILE.pt`` takes a TorchScript file (its
-top-level children become the layers when running them in order equals its forward) or a
-state dict whose keys fit one of the zoo architectures.
+A user's own net (`files`): ``--model ARCH:FILE.pth`` loads a state dict into a zoo
+architecture (the class count is read from the file).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import models
-from .errors import DreamreelError
-from .models import DreamNet, ModelSpec
+from ..errors import DreamreelError
+from . import ALIASES, DreamNet, Facts, ModelSpec, load_state_dict, register
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)  # GoogLeNet/InceptionV3 weights: torchvision's transform_input maps to (x - 0.5) / 0.5
@@ -324,6 +320,7 @@ class Zoo:
     std: tuple[float, float, float]
     native: int
     summary: str
+    facts: Facts  # carve, guide and style layers (native size as above)
 
     def architecture(self, classes: int = 1000) -> tuple[nn.Module, list[str], list[str], dict[str, str]]:
         """(net, stage order, listed layers, key-prefix renames from the file to our modules)"""
@@ -343,12 +340,23 @@ class Zoo:
         return "classifier.6.weight" if self.name in _VGG_DEPTHS else "fc.weight"
 
 
+def _facts(native: int, carve: str, guide: str, content: str, style: Sequence[str]) -> Facts:
+    return Facts(native, carve_layer=carve, guide_layer=guide, content_layer=content,
+                 style_layers=tuple((n, 1.0) for n in style))
+
+
+_VGG_STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 ZOO = {z.name: z for z in (
-    Zoo("googlenet", ("googlenet-1378be20.pth",), HALF, HALF, 224, "GoogLeNet / Inception V1, the classic DeepDream net"),
-    Zoo("inception-v3", ("inception_v3_google-0cc3c7bd.pth",), HALF, HALF, 299, "Inception V3"),
-    Zoo("vgg16", ("vgg16-397923af.pth",), IMAGENET_MEAN, IMAGENET_STD, 224, "VGG16 (the Keras DeepDream lab's net)"),
-    Zoo("vgg19", ("vgg19-dcbb9e9d.pth",), IMAGENET_MEAN, IMAGENET_STD, 224, "VGG19 (style transfer's classic)"),
-    Zoo("resnet50", ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"), IMAGENET_MEAN, IMAGENET_STD, 224, "ResNet50"),
+    Zoo("googlenet", ("googlenet-1378be20.pth",), HALF, HALF, 224, "GoogLeNet / Inception V1, the classic DeepDream net",
+        _facts(224, "inception4c", "inception4c", "inception3b", ("conv1", "conv3", "inception3a", "inception4a", "inception4c"))),
+    Zoo("inception-v3", ("inception_v3_google-0cc3c7bd.pth",), HALF, HALF, 299, "Inception V3",
+        _facts(299, "Mixed_6b", "Mixed_6b", "Mixed_5d", ("Conv2d_2b_3x3", "Conv2d_4a_3x3", "Mixed_5b", "Mixed_6a", "Mixed_6e"))),
+    Zoo("vgg16", ("vgg16-397923af.pth",), IMAGENET_MEAN, IMAGENET_STD, 224, "VGG16 (the Keras DeepDream lab's net)",
+        _facts(224, "conv4_3", "conv4_3", "conv4_2", _VGG_STYLE)),
+    Zoo("vgg19", ("vgg19-dcbb9e9d.pth",), IMAGENET_MEAN, IMAGENET_STD, 224, "VGG19 (style transfer's classic)",
+        _facts(224, "conv4_4", "conv4_4", "conv4_2", _VGG_STYLE)),
+    Zoo("resnet50", ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"), IMAGENET_MEAN, IMAGENET_STD, 224, "ResNet50",
+        _facts(224, "layer3", "layer3", "layer2", ("stem", "layer1", "layer2", "layer3"))),
 )}
 DROPPED = ("aux1.", "aux2.", "AuxLogits.")  # auxiliary classifiers: in the files, never dreamed on
 
@@ -384,7 +392,7 @@ def rename_keys(sd: dict[str, torch.Tensor], renames: dict[str, str]) -> dict[st
 
 def build(zoo: Zoo, weights: Path | None = None, label: str | None = None) -> DreamNet:
     """The zoo net with the weights from `weights` (or the torch hub cache); the class count follows the file."""
-    sd = models.load_state_dict(weights or weights_file(zoo))
+    sd = load_state_dict(weights or weights_file(zoo))
     head = sd.get(zoo.classifier_key(), sd.get("module." + zoo.classifier_key()))
     net, order, listed, renames = zoo.architecture(head.shape[0] if isinstance(head, torch.Tensor) else 1000)
     try:
@@ -393,97 +401,22 @@ def build(zoo: Zoo, weights: Path | None = None, label: str | None = None) -> Dr
         raise DreamreelError(
             f"weights do not fit {zoo.name}: {str(e).splitlines()[0]}", f"give torchvision's {zoo.files[0]} or a state dict of that architecture"
         ) from None
-    return DreamNet(label or zoo.name, net, order, mean=zoo.mean, std=zoo.std, native=zoo.native, listed=listed)
+    return dreamnet(zoo, net, order, listed, label)
+
+
+def dreamnet(zoo: Zoo, net: nn.Module, order: list[str], listed: list[str], label: str | None = None) -> DreamNet:
+    return DreamNet(label or zoo.name, net, order, mean=zoo.mean, std=zoo.std, native=zoo.native, listed=listed,
+                    facts=zoo.facts)
+
+
+def untrained(zoo: Zoo) -> DreamNet:
+    net, order, listed, _ = zoo.architecture()
+    return dreamnet(zoo, net, order, listed)
 
 
 for _zoo in ZOO.values():
-    models.register(ModelSpec(_zoo.name, lambda w, z=_zoo: build(z, w), f"{_zoo.summary} (torchvision weights: {_zoo.files[0]})"))
-models.ALIASES.update({"inception_v3": "inception-v3", "inceptionv3": "inception-v3", "inception-v1": "googlenet"})
+    register(ModelSpec(_zoo.name, lambda w, z=_zoo: build(z, w), f"{_zoo.summary} (torchvision weights: {_zoo.files[0]})",
+                       lambda z=_zoo: untrained(z)))
+ALIASES.update({"inception_v3": "inception-v3", "inceptionv3": "inception-v3", "inception-v1": "googlenet"})
 
 
-# --------------------------------------------------------------------------- a user's own file
-
-
-class Scripted(nn.Module):
-    """A TorchScript module behind a plain one, which takes the forward hooks TorchScript refuses."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x)
-
-
-class ScriptedChain(nn.Module):
-    """A TorchScript module as a chain of its top-level children (checked against its forward)."""
-
-    def __init__(self, module: torch.jit.ScriptModule, names: Sequence[str]) -> None:
-        super().__init__()
-        for name in names:
-            self.add_module(name, Scripted(getattr(module, name)))
-
-
-def _script_net(path: Path, module: torch.jit.ScriptModule, size: int) -> DreamNet:
-    """Layers = the top-level children when running them in turn reproduces `forward`, else only ``output``."""
-    names = [n for n, _ in module.named_children()]
-    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    try:
-        with torch.no_grad():
-            y, chained = module(x), x
-            for n in names:
-                chained = getattr(module, n)(chained)
-        ok = bool(names) and chained.shape == y.shape and torch.allclose(chained, y, rtol=1e-4, atol=1e-5)
-    except Exception:  # a child that is not a chain link (needs other inputs): fall back to the whole
-        ok = False
-    if ok:
-        return DreamNet(str(path), ScriptedChain(module, names), names, mean=(0, 0, 0), std=(1, 1, 1), native=size)
-    whole = nn.Module()
-    whole.output = Scripted(module)
-    return DreamNet(str(path), whole, ["output"], mean=(0, 0, 0), std=(1, 1, 1), native=size)
-
-
-def from_file(path: Path, arch: str | None = None) -> DreamNet:
-    """A user's file: TorchScript, or a state dict for `arch` (detected among the zoo when None)."""
-    if not path.is_file():
-        raise DreamreelError(f"model file not found: {path}", "check the path")
-    if arch is None:
-        try:
-            with warnings.catch_warnings():  # torch 2.10+ calls TorchScript deprecated; users' files still load
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return _script_net(path, torch.jit.load(str(path), map_location="cpu"), 224)
-        except RuntimeError:
-            pass  # not TorchScript: a state dict
-        sd = models.load_state_dict(path)
-        fits = [z for z in ZOO.values() if _fits(z, sd)]
-        if not fits:
-            raise DreamreelError(f"{path} is neither TorchScript nor a state dict of a zoo net",
-                                 f"name its architecture: --model ARCH:{path} with ARCH one of {', '.join(ZOO)}")
-        arch = fits[0].name
-    zoo = ZOO.get(models.ALIASES.get(arch, arch))
-    if zoo is None:
-        raise DreamreelError(f"unknown architecture {arch!r} for a weights file", f"use one of {', '.join(ZOO)}")
-    return build(zoo, path, label=f"{zoo.name}:{path}")
-
-
-def _fits(zoo: Zoo, sd: dict[str, torch.Tensor]) -> bool:
-    with torch.device("meta"):  # key names only: allocate nothing (VGG alone is 0.5 GB)
-        net, _, _, renames = zoo.architecture()
-    ours = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}
-    theirs = {k for k in rename_keys(sd, renames) if not k.endswith("num_batches_tracked")}
-    return ours == theirs
-
-
-def resolve_file(name: str) -> str | None:
-    """``FILE.pt`` or ``ARCH:FILE.pth`` -> a registry entry for that file (None: not a file reference)."""
-    arch, sep, rest = name.partition(":")
-    path = Path(rest if sep and not Path(name).exists() else name).expanduser()
-    if path.suffix.lower() not in (".pt", ".pth", ".ts", ".ckpt"):
-        return None
-    chosen = arch if sep and not Path(name).exists() else None
-    if name not in models.REGISTRY:
-        models.register(ModelSpec(name, lambda _w: from_file(path, chosen), f"user file {path}"))
-    return name
-
-
-models.RESOLVERS.append(resolve_file)

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from . import chain
+from . import chain, guard
 from .config import RenderConfig
-from .errors import DreamreelError
+from .errors import DiskFull, DreamreelError
 from .frames import Carry
 from . import sinks as sinks_
 from .carving import build_carve
@@ -73,14 +73,23 @@ def recipe(cfg: RenderConfig) -> dict:
     return data
 
 
+@guard.guarded
 def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list[Path]:
     """Render `cfg` and return the paths written. Raises DreamreelError on bad input.
 
     With several frames, finished frames are kept in ``OUT.parts/`` until the render is done;
-    `resume` continues from there (see `pipeline.resume`).
+    `resume` continues from there (see `pipeline.resume`). Every output is locked for the
+    render's length and none may be one of the inputs (`guard.guarded`).
     """
+    _render(cfg, quiet, resume)
+    extra = [cfg.output.contact_sheet, cfg.output.animate_steps]
+    return outputs(cfg) + [Path(p).expanduser() for p in extra if p]
+
+
+def _render(cfg: RenderConfig, quiet: bool, resume: bool) -> None:
     progress = Progress(1, quiet)
     parts: Parts | None = None
+    plan: Plan | None = None
     try:
         plan = build(cfg, progress)
         progress.set_frames(plan.frame_count)
@@ -89,14 +98,14 @@ def render(cfg: RenderConfig, quiet: bool = False, resume: bool = False) -> list
         run(plan, parts, progress)
         if parts:
             parts.clean()
-    except BaseException:
+    except BaseException as e:
         if parts and parts.empty():  # failed before a frame was finished: nothing worth resuming
             parts.clean()
+        if isinstance(e, DiskFull) and plan and plan.frame_count == 1:  # a still has no --resume
+            raise DreamreelError(e.problem, "free space, then rerun") from None
         raise
     finally:
         progress.close()
-    extra = [cfg.output.contact_sheet, cfg.output.animate_steps]
-    return outputs(cfg) + [Path(p).expanduser() for p in extra if p]
 
 
 def run(plan: Plan, parts: Parts | None, progress: Progress) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.scaleout.plan import Chunk, plan, shots
+from pipeline.scaleout.layout import Chunk, plan, shots
 
 CASES = [  # start, end, cuts, fps, chunk_seconds, warmup, fade
     (0, 90, [30, 60], 10, 1.5, 8, 8),

@@ -23,15 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import models
-from .errors import DreamreelError
-from .models import DreamNet, ModelSpec
-from .sinks import committed
+from ..errors import DreamreelError
+from ..sinks import committed
+from . import DreamNet, Facts, ModelSpec, load_state_dict, register
 from .zoo import ConvReLU
 
-SHIPPED = Path(__file__).resolve().parent / "data" / "digits.pt"
+SHIPPED = Path(__file__).resolve().parent.parent / "data" / "digits.pt"
 NATIVE = 28
 LUMA = (0.299, 0.587, 0.114)
+FACTS = Facts(NATIVE, grey=True, carve_layer="conv3", guide_layer="conv3", content_layer="conv2",
+              style_layers=(("conv1", 1.0), ("conv2", 1.0), ("conv3", 1.0)))
 
 
 class DigitsHead(nn.Linear):
@@ -56,7 +57,7 @@ class GrayNet(DreamNet):
     """A DreamNet whose weights expect one grey channel: RGB in [0, 1] -> luma -> (g - 0.5) / 0.5."""
 
     def __init__(self, name: str, net: nn.Module, order: list[str]) -> None:
-        super().__init__(name, net, order, mean=(0.5,) * 3, std=(0.5,) * 3, native=NATIVE)
+        super().__init__(name, net, order, mean=(0.5,) * 3, std=(0.5,) * 3, native=NATIVE, facts=FACTS)
         self.register_buffer("luma", torch.tensor(LUMA).view(1, 3, 1, 1))
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,7 +67,7 @@ class GrayNet(DreamNet):
 
 def build(weights: Path | None = None) -> GrayNet:
     net, order = architecture()
-    sd = models.load_state_dict(weights or SHIPPED)
+    sd = load_state_dict(weights or SHIPPED)
     try:
         net.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
     except RuntimeError as e:
@@ -75,7 +76,8 @@ def build(weights: Path | None = None) -> GrayNet:
     return GrayNet("digits", net, order)
 
 
-models.register(ModelSpec("digits", build, "small CNN trained on handwritten digits (grey, native 28 px; shipped)"), "mnist")
+register(ModelSpec("digits", build, "small CNN trained on handwritten digits (grey, native 28 px; shipped)",
+                   lambda: GrayNet("digits", *architecture())), "mnist")
 
 
 # --------------------------------------------------------------------------- data

@@ -1,0 +1,205 @@
+"""The studio's web app (Starlette on uvicorn): the page, its static files and a small JSON API.
+
+    GET  /                  the page (controls come from `GET /api/schema`)
+    GET  /api/status        {"frames": N, "fps": F, "params": {...}, "stats": {...}, ...}
+    GET  /api/frame.jpg     the latest frame (JPEG); /api/frame.png lossless
+    GET  /api/stream.mjpg   every finished frame (MJPEG)
+    GET  /api/schema        the config's JSON schema, which keys change live, the model's layers
+    POST /api/params        a partial config as JSON -> 200 {"params": ...} or 422 {"error": "one line"}
+    POST /api/pause         {"paused": true|false}
+    GET  /api/preset.toml   the recorded session as a preset
+
+Security: a non-loopback host gets a token that every request (page and API) must carry as
+``?token=``, ``Authorization: Bearer`` or the same-site cookie the page sets, else 401; the Host header must name this server (a
+DNS-rebinding page cannot reach it); POST bodies are JSON only (a cross-site form cannot send
+one without a preflight we never answer) and at most `MAX_BODY` bytes. No route reads a path
+it is given: the input and the preset are the ones the command line named.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import secrets
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..config import RenderConfig
+from ..errors import DreamreelError
+from .record import FIXED, OBJECTIVE, SCHEDULED
+from .session import Session
+
+COOKIE = "dreamreel_token"
+MAX_BODY = 16 * 1024  # bytes: a partial config is a few hundred
+STATIC = resources.files("pipeline.studio") / "static"
+FRAME_POLL = 0.04  # seconds between looks for a new frame in the MJPEG stream
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def token_for(host: str) -> str | None:
+    """No token on loopback; any other host gets a fresh one (printed in the URL)."""
+    return None if is_loopback(host) else secrets.token_urlsafe(18)
+
+
+class Guard:
+    """ASGI middleware: the token on every request, the Host header, the body size limit."""
+
+    def __init__(self, app: ASGIApp, token: str | None, hosts: set[str] | None) -> None:
+        self.app, self.token, self.hosts = app, token, hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        if self.hosts is not None and request.headers.get("host", "").rsplit(":", 1)[0].strip("[]") not in self.hosts:
+            return await _error(400, "studio: unexpected Host header", "open the URL the command printed")(scope, receive, send)
+        if self.token is not None and not self._authorised(request):
+            return await _error(401, "studio: missing or wrong token", "open the URL the command printed (it has ?token=)")(
+                scope, receive, send)
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return await _error(413, f"studio: request body over {MAX_BODY} bytes", "send a partial config")(scope, receive, send)
+        await self.app(scope, _capped(receive), send)
+
+    def _authorised(self, request: Request) -> bool:
+        given = (request.query_params.get("token") or request.headers.get("authorization", "").removeprefix("Bearer ")
+                 or request.cookies.get(COOKIE, ""))
+        return hmac.compare_digest(given.encode(), self.token.encode())  # type: ignore[union-attr]
+
+
+def _capped(receive: Receive) -> Receive:
+    """A chunked body (no Content-Length) is cut off past MAX_BODY as well."""
+    seen = 0
+
+    async def wrapped() -> dict[str, Any]:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY:
+                raise DreamreelError(f"studio: request body over {MAX_BODY} bytes", "send a partial config")
+        return message
+
+    return wrapped
+
+
+def _error(status: int, problem: str, fix: str) -> JSONResponse:
+    return JSONResponse({"error": str(DreamreelError(problem, fix))}, status_code=status)
+
+
+def schema() -> dict[str, Any]:
+    """What the page builds its controls from: pydantic's schema and what changes live."""
+    return {"schema": RenderConfig.model_json_schema(), "live": [*SCHEDULED, OBJECTIVE], "fixed": FIXED}
+
+
+def create_app(session: Session, token: str | None = None, hosts: set[str] | None = None) -> ASGIApp:
+    """The app for `session`; `token` (None: none asked) and `hosts` (allowed Host names, None: any)."""
+
+    async def page(_: Request) -> Response:
+        response = FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-store"})
+        if token:  # the page's own files and its <img> stream carry the token as a same-site cookie
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    async def status(_: Request) -> Response:
+        return JSONResponse(session.status())
+
+    async def frame_jpg(_: Request) -> Response:
+        serial, data = session.latest()
+        if not serial:
+            return _error(404, "studio: no frame yet", "wait for the first frame")
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    async def frame_png(_: Request) -> Response:
+        data = await asyncio.to_thread(session.latest_png)
+        if not data:
+            return _error(404, "studio: no frame yet", "wait for the first frame")
+        name = f"dreamreel-{session.serial:06d}.png"
+        return Response(data, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def stream(request: Request) -> Response:
+        async def parts() -> AsyncIterator[bytes]:
+            seen = 0
+            while not session.stopped:
+                serial, data = session.latest()
+                if serial != seen and data:
+                    seen = serial
+                    yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(data), data)
+                await asyncio.sleep(FRAME_POLL)
+
+        return StreamingResponse(parts(), media_type="multipart/x-mixed-replace; boundary=frame",
+                                 headers={"Cache-Control": "no-store"})
+
+    async def schema_(_: Request) -> Response:
+        layers = await asyncio.to_thread(session.layers)
+        return JSONResponse({**schema(), "layers": layers, "params": session.params(), "kind": session.status()["kind"]})
+
+    async def params(request: Request) -> Response:
+        change = await _json_body(request)
+        if isinstance(change, Response):
+            return change
+        try:
+            values = await asyncio.wrap_future(session.submit(change))
+        except DreamreelError as e:
+            return JSONResponse({"error": str(e)}, status_code=422)
+        return JSONResponse({"params": values})
+
+    async def pause(request: Request) -> Response:
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
+        if not isinstance(body.get("paused"), bool):
+            return _error(422, "studio: pause wants {\"paused\": true} or {\"paused\": false}", "send a boolean")
+        return JSONResponse({"paused": await asyncio.wrap_future(session.pause(body["paused"]))})
+
+    async def preset(_: Request) -> Response:
+        text = await asyncio.to_thread(session.preset)
+        return Response(text, media_type="application/toml",
+                        headers={"Content-Disposition": 'attachment; filename="studio.toml"'})
+
+    app = Starlette(routes=[
+        Route("/", page),
+        Route("/api/status", status),
+        Route("/api/frame.jpg", frame_jpg),
+        Route("/api/frame.png", frame_png),
+        Route("/api/stream.mjpg", stream),
+        Route("/api/schema", schema_),
+        Route("/api/params", params, methods=["POST"]),
+        Route("/api/pause", pause, methods=["POST"]),
+        Route("/api/preset.toml", preset),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+    ])
+    return Guard(app, token, hosts)
+
+
+async def _json_body(request: Request) -> dict[str, Any] | Response:
+    """The request's JSON object, or the error response (415 not JSON, 413 too big, 422 malformed)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return _error(415, "studio: the body must be JSON (Content-Type: application/json)", "send a partial config as JSON")
+    try:
+        body = json.loads(await request.body())
+    except DreamreelError as e:
+        return JSONResponse({"error": str(e)}, status_code=413)
+    except (ValueError, UnicodeDecodeError) as e:
+        return _error(422, f"studio: the body is not JSON ({e})", 'send e.g. {"motion": {"zoom": 1.05}}')
+    if not isinstance(body, dict):
+        return _error(422, "studio: the body must be a JSON object", 'send e.g. {"motion": {"zoom": 1.05}}')
+    return body

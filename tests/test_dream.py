@@ -1,0 +1,83 @@
+"""The Dreamer's CUDA-side branches that torch also runs on the CPU: reduced network precision and
+`compile = on`. On a GPU machine `pytest --device cuda` runs the same bodies there."""
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cli import app
+from pipeline import load_preset, objectives
+from pipeline.dream import Dreamer
+from pipeline.features import FeatureNet
+from pipeline.frames import Frame, to_tensor
+from pipeline.renderer import render
+from tests.conftest import make_image, read_rgb
+
+SMALL = {"octaves": 1, "steps": 2, "objective": 'layer("blocks.5")'}
+
+
+def dreamer(device, **dream) -> Dreamer:
+    cfg = load_preset("default", {"dream": {**SMALL, **dream}})
+    return Dreamer.from_config(cfg.dream, device, seed=0)
+
+
+def value(image: np.ndarray) -> float:
+    """The objective on the fp32 reference net: how much a dream of `image` achieved."""
+    from pipeline import models
+
+    obj = objectives.layer("blocks.5")
+    with torch.no_grad():
+        return obj(FeatureNet(models.load(), obj.layers)(to_tensor(image))).item()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_a_reduced_precision_network_dreams_as_far_as_fp32(device, precision):
+    """The network runs in bf16/fp16, the image and its steps in fp32 (small steps are not rounded away)."""
+    torch.set_num_threads(1)
+    image = make_image(32, seed=3)
+    frame = Frame(0, image, image)
+    ours = dreamer(device, precision=precision)
+    assert ours.features.dtype == {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    assert ours.features.hand is None  # reduced precision takes the autograd path
+    low, full = ours(frame).image, dreamer(device, precision="fp32")(frame).image
+    assert value(low) > 1.2 * value(image)
+    assert value(low) > 0.85 * value(full)  # one seed: chaos moves either way by a few per cent
+    torch.set_num_threads(2)
+
+
+def test_compile_on_dreams_like_eager(device, monkeypatch):
+    """`compile = on` compiles the cut network in place; FeatureNet's own methods then call the compiled
+    forward. Inductor needs 15-60 s per shape on 2 cores, so the CPU run traces with the aot_eager backend:
+    the same dynamo graph capture and autograd, without code generation."""
+    if device.type == "cpu":
+        plain = FeatureNet.compile
+        monkeypatch.setattr(FeatureNet, "compile", lambda self, **kw: plain(self, backend="aot_eager", **kw))
+    torch.set_num_threads(1)
+    image = make_image(32, seed=4)
+    compiled = dreamer(device, precision="bf16", compile="on")
+    assert compiled.features._compiled_call_impl is not None
+    out = compiled(Frame(0, image, image)).image
+    eager = dreamer(device, precision="bf16", compile="off")(Frame(0, image, image)).image
+    assert value(out) == pytest.approx(value(eager), rel=0.1)
+    torch.set_num_threads(2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible")
+def test_device_cuda_without_a_gpu_is_one_line(tmp_path):
+    src = tmp_path / "in.png"
+    import cv2
+
+    cv2.imwrite(str(src), make_image(32))
+    result = CliRunner().invoke(app, ["dream", str(src), "-o", str(tmp_path / "o.png"), "--device", "cuda", "--quiet"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == ["dreamreel: error: --device cuda: no CUDA GPU is visible to torch; "
+                                                  "use --device cpu (or auto)"]
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_still_renders_on_the_chosen_device(device, tmp_path):
+    cfg = load_preset("default", {"device": device.type, "threads": 1, "dream": SMALL, "source": {"size": 32},
+                                  "output": {"paths": [str(tmp_path / "o.png")]}})
+    render(cfg, quiet=True)
+    assert max(read_rgb(tmp_path / "o.png").shape[:2]) == 32  # the bundled photo, longest side 32
