@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean demo-video docs-video docs-studio docs gpu-wheels
+.PHONY: install demo test bench clean demo-video docs-video docs-audio docs-studio docs gpu-wheels
 
 $(STAMP): pyproject.toml setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,ray,studio]'
+	$(BIN)/pip install --quiet -e '.[test,ray,studio,audio]'
 	touch $@
 
 install: $(STAMP)
@@ -31,12 +31,22 @@ docs-video: demo-video
 	  "[0:v][1:v]hstack,scale=256:-2,fps=6,split[a][b];[a]palettegen=stats_mode=diff:max_colors=64[p];[b][p]paletteuse=dither=none" \
 	  -loop 0 docs/video.gif
 
+# The zoom-beat preset on a generated 120 bpm track (kick, hat, pad), and the track's curves.
+docs-audio: $(STAMP)
+	mkdir -p out
+	$(BIN)/python -c 'from pathlib import Path; from benchmarks.clips import beat_track; beat_track(Path("out/beat.wav"), 4.0, sound="music")'
+	$(BIN)/dreamreel audio out/beat.wav --fps 20 -o docs/zoom-beat-curves.png
+	$(BIN)/dreamreel zoom --preset zoom-beat --audio out/beat.wav -o out/zoom-beat.mp4 --size 80 --fps 20 --threads 1 --quiet
+	$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())') -v error -y -i out/zoom-beat.mp4 \
+	  -filter_complex "split[a][b];[a]palettegen=stats_mode=diff:max_colors=64[p];[b][p]paletteuse=dither=none" \
+	  -loop 0 docs/zoom-beat.gif
+
 # The studio mid-render, as headless Chromium (Debian's chromium via Playwright) sees it.
 docs-studio: $(STAMP)
 	$(BIN)/python -m pipeline.studio.browser docs/studio.png zoom 192
 
 # Every picture in the README's gallery, from the bundled sample (a few minutes on 2 cores).
-docs: docs-video docs-studio
+docs: docs-video docs-studio docs-audio
 	$(BIN)/dreamreel render default -o docs/default.jpg --quiet
 	$(BIN)/dreamreel zoom -o docs/zoom.gif --frames 30 --size 112 --fps 20 --threads 1 --quiet
 	$(BIN)/dreamreel render carve-digits -o docs/carve-digits.jpg --quiet

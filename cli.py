@@ -60,6 +60,19 @@ Fps = Annotated[Optional[float], typer.Option(help="Frames per second of videos 
 Crf = Annotated[Optional[int], typer.Option(help="H.264 quality, 0-51, lower is better (18).")]
 Frames = Annotated[Optional[int], typer.Option(help="Number of frames.")]
 ContactSheet = Annotated[Optional[str], typer.Option(help="Also write a PNG grid of evenly spaced frames.")]
+Audio = Annotated[Optional[Path], typer.Option(help="Music for the schedules (beat, onset, low, ...), muxed into MP4/WebM; "
+                                                    "a zoom then lasts as long as the track unless --frames is given.")]
+
+
+def _with_audio(cfg: Any, audio: Path | None, frames: int | None) -> Any:
+    """`--audio FILE` replaces the recipe's track; without --frames a zoom takes the track's length."""
+    if audio is None:
+        return cfg
+    data = cfg.model_dump()
+    data["audio"]["file"] = str(audio)
+    if frames is None and cfg.kind == "zoom":
+        data["source"]["frames"] = None
+    return presets.from_mapping(data, where="command line")
 
 
 def overrides(*, input: Path | None = None, output: list[str] | None = None, model: str | None = None,
@@ -133,17 +146,18 @@ def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
            output: Annotated[Optional[list[str]], typer.Option("-o", "--output", help="Output file(s); default out/PRESET.png")] = None,
            input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Input instead of the preset's.")] = None,
            size: Size = None, dream_size: DreamSize = None, seed: Seed = None, device: Device = None,
-           threads: Threads = None, quiet: Quiet = False, resume: Resume = False, frames: Frames = None) -> None:
+           threads: Threads = None, quiet: Quiet = False, resume: Resume = False, frames: Frames = None,
+           audio: Audio = None) -> None:
     """Render a preset, a complete recipe: dreamreel render classic -o out.png"""
     flags = overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
-    cfg = presets.load(preset, presets.merge(flags, {"source": {"frames": frames}}))
+    cfg = _with_audio(presets.load(preset, presets.merge(flags, {"source": {"frames": frames}})), audio, frames)
     if not cfg.output.paths:
         ext = ".png" if cfg.kind == "dream" else ".mp4"
         cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"paths": (f"out/{Path(preset).stem}{ext}",)})})
     _done(run_render(cfg, quiet=quiet, resume=resume), quiet)
 
 
-# Scale-out (issue 9): chunked video renders, in this process or on a Ray cluster.
+# Scale-out: chunked video renders, in this process or on a Ray cluster.
 Engine = Annotated[str, typer.Option(help="local (this process) or ray (chunks across a Ray cluster; needs dreamreel[ray]).")]
 Address = Annotated[Optional[str], typer.Option(help="Ray cluster: auto (the one `ray start` made) or HOST:PORT; none: that, else a new local one.")]
 GpusPerTask = Annotated[Optional[float], typer.Option(help="GPUs per Ray worker (default: 1 if the cluster has GPUs, else 0).")]
@@ -168,7 +182,7 @@ def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="S
          model: Model = None, weights: Weights = None, objective: Objective = None, layers: Layers = None,
          octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None, step_size: StepSize = None,
          jitter: Jitter = None, size: Size = None, dream_size: DreamSize = None, seed: Seed = None, device: Device = None,
-         threads: Threads = None, resume: Resume = False, quiet: Quiet = False) -> None:
+         threads: Threads = None, resume: Resume = False, quiet: Quiet = False, audio: Audio = None) -> None:
     """Fractal zoom: dreamreel zoom [INPUT] -o OUT.mp4 --frames N (each frame zooms into the last dream)."""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
@@ -179,7 +193,7 @@ def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="S
                    "steps": str(steps) if steps is not None else None},  # --steps also overrides a steps schedule
         "post": {"drift": drift}, "output": {"fps": fps, "crf": crf, "contact_sheet": contact_sheet},
     })
-    _done(run_render(presets.load(preset, flags), quiet=quiet, resume=resume), quiet)
+    _done(run_render(_with_audio(presets.load(preset, flags), audio, frames), quiet=quiet, resume=resume), quiet)
 
 
 @app.command("layers")
@@ -208,7 +222,7 @@ def list_models() -> None:
         typer.echo(f"{spec.name:<20} {spec.summary}")
 
 
-# --- video stylisation and its quality measures (issue 6) ------------------------------------
+# --- video stylisation and its quality measures ------------------------------------
 
 
 @app.command()
@@ -232,7 +246,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
           crf: Crf = None, contact_sheet: ContactSheet = None,
           engine: Engine = "local", address: Address = None, gpus_per_task: GpusPerTask = None, workers: Workers = None,
           chunk_seconds: ChunkSeconds = None, warmup_frames: WarmupFrames = None, fade_frames: FadeFrames = None,
-          keep_parts: KeepParts = False, verbose: Verbose = False) -> None:
+          keep_parts: KeepParts = False, verbose: Verbose = False, audio: Audio = None) -> None:
     """Stylise a video with dreams that stay steady through motion: dreamreel video IN.mp4 -o OUT.mp4
 
     With --engine ray it renders in chunks across a Ray cluster; rerunning resumes."""
@@ -245,7 +259,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
     flags = presets.merge(flags, {"post": {"drift": drift}, "output": {"crf": crf, "contact_sheet": contact_sheet}})
     chunking = {"chunk_seconds": chunk_seconds, "warmup_frames": warmup_frames, "fade_frames": fade_frames}
     flags["scaleout"] = {k: v for k, v in chunking.items() if v is not None}  # presets without [scaleout] keep its defaults
-    cfg = presets.load(preset, flags)
+    cfg = _with_audio(presets.load(preset, flags), audio, max_frames)
     if engine == "ray":
         from pipeline import scaleout  # Ray itself is imported only once the render starts
 
@@ -282,7 +296,31 @@ def quality(input: Annotated[Path, typer.Argument(help="The source video (or fra
     typer.echo(f"dream strength          {q.strength:.2f}   mean |output - input|, 0-255")
 
 
-# --- carving, style transfer and the digits net (issue 7) --------------------------------------
+@app.command("audio")
+@friendly
+def audio_curves(file: Annotated[Path, typer.Argument(help="Audio file (or a video with sound).")],
+                 fps: Annotated[float, typer.Option(min=1.0, max=240.0, help="Frames per second of the render.")] = 25.0,
+                 output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Draw the curves as a PNG.")] = None,
+                 csv: Annotated[Optional[Path], typer.Option(help="Write the per-frame values as CSV.")] = None,
+                 attack: Annotated[float, typer.Option(min=0.0, max=10.0, help="Rise time, seconds.")] = 0.0,
+                 release: Annotated[float, typer.Option(min=0.0, max=10.0, help="Fall time, seconds.")] = 0.2) -> None:
+    """The variables a track lends to schedules: dreamreel audio song.mp3 -o curves.png --csv curves.csv"""
+    from pipeline import audio, audio_plot
+
+    for path in filter(None, (output, csv)):
+        audio_plot.check_output(path)
+    signals = audio.read(file, fps, attack, release)
+    typer.echo(f"{file.name}: {signals.seconds:.2f} s, {signals.frames} frames at {fps:g} fps, "
+               f"{signals.scalars['bpm']:.1f} bpm, {len(signals.beats)} beats")
+    if output:
+        audio_plot.write_png(signals, output, title=file.name)
+        typer.echo(f"wrote {output}", err=True)
+    if csv:
+        audio_plot.write_csv(signals, csv)
+        typer.echo(f"wrote {csv}", err=True)
+
+
+# --- carving, style transfer and the digits net --------------------------------------
 
 
 def _tiles(text: str) -> list[int]:
@@ -357,14 +395,14 @@ def studio(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
            host: Annotated[str, typer.Option(help="Address to listen on; other than loopback, a token is required.")] = "127.0.0.1",
            no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL only.")] = False,
            size: Annotated[int, typer.Option(min=16, max=8192, help="Preview size, longest side in pixels.")] = 192,
-           seed: Seed = None, device: Device = None, threads: Threads = None) -> None:
+           seed: Seed = None, device: Device = None, threads: Threads = None, audio: Audio = None) -> None:
     """A live page: the render tuned while it runs, then exported as a preset (needs dreamreel[studio])."""
     try:
         from pipeline import studio as studio_
     except ImportError as e:
         raise DreamreelError(f"dreamreel studio needs its extra ({e.name} is missing)", "pip install 'dreamreel[studio]'") from None
     flags = overrides(input=input, size=size, seed=seed, device=device, threads=threads)
-    studio_.serve(presets.load(preset, flags), host=host, port=port, open_browser=not no_browser,
+    studio_.serve(_with_audio(presets.load(preset, flags), audio, None), host=host, port=port, open_browser=not no_browser,
                   announce=lambda line: typer.echo(line, err=True))
 
 

@@ -3,8 +3,10 @@
 Rows: stills (256 px, 512 px, 1080p; Lite0, blocks.9, 4 octaves x 1.4, 10 steps), fractal
 zoom frames (256 and 512 px; 3 octaves x 4 steps), and warm video frames (480p and 1080p; the
 `video` preset, whose carried frames take 2 steps; the naive loop dreams each frame from
-scratch with that preset's octaves and steps). Then peak memory of 50 vs 500 frame renders, and
-4K video with `--dream-size` 540 and 720 beside native 960x540 (whole renders, s/frame, peak RSS).
+scratch with that preset's octaves and steps). Then peak memory of 50 vs 500 frame renders,
+the music analysis behind audio-reactive schedules (`benchmarks.audio_one`: seconds per
+minute of audio, decode and analysis apart; the first analysis in a process also imports librosa),
+and 4K video with `--dream-size` 540 and 720 beside native 960x540 (whole renders, s/frame, peak RSS).
 
 Each measurement runs in its own process (`benchmarks.one`, `.zoom`, `.video_one`), so its
 peak memory is its own; naive and dreamreel runs are interleaved and the median kept. Stills
@@ -172,14 +174,25 @@ def dream_size(a: argparse.Namespace) -> None:
               flush=True)
 
 
+def audio_table(repeats: int) -> None:
+    """Seconds per minute of audio: decode, analysis (steady), first analysis in a process."""
+    cmd = [sys.executable, "-m", "benchmarks.audio_one", "--seconds", "60"]
+    runs = [json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            for _ in range(repeats)]
+    print("\naudio analysis, s per minute of audio (60 s track, 25 fps; median of", repeats, "processes)")
+    print("decode | analysis | first analysis in a process | bpm found\n--- | --- | --- | ---")
+    print(f"{med(runs, 'decode'):.2f} | {med(runs, 'analyse'):.2f} | {med(runs, 'first'):.2f} | {runs[0]['bpm']:.1f}",
+          flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5, help="runs per variant for the small zoom and video rows (large rows: 1)")
     p.add_argument("--seeds", type=int, default=8, help="runs per variant, one seed each, for the 256 and 512 px stills")
-    p.add_argument("--cases", default="still,zoom,video,memory,dreamsize",
-                   help="comma list of still, zoom, video, memory, dreamsize")
+    p.add_argument("--cases", default="still,zoom,video,memory,audio,dreamsize",
+                   help="comma list of still, zoom, video, memory, audio, dreamsize")
     p.add_argument("--dream-frames", type=lambda s: tuple(map(int, s.split(","))), default=(4, 12),
                    help="frame counts of the dream-size renders, e.g. 4,12")
     p.add_argument("--mem-size", type=int, default=256)
@@ -212,6 +225,8 @@ def main() -> None:
         cold(done)
     if "memory" in cases:
         memory(a)
+    if "audio" in cases:
+        audio_table(min(a.repeats, 3))
     if "dreamsize" in cases:
         dream_size(a)
 

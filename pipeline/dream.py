@@ -9,6 +9,7 @@ import torch
 
 from . import models, objectives, runtime
 from .ascent import Ascent, OnStep, octave_sizes, octaves
+from .audio import Signals
 from .config import DreamConfig
 from .features import FeatureNet
 from .frames import Frame, to_image, to_tensor
@@ -24,8 +25,10 @@ class Dreamer:
     on_step: OnStep | None = None
 
     @classmethod
-    def from_config(cls, cfg: DreamConfig, device: torch.device, seed: int = 0, on_step: OnStep | None = None) -> Dreamer:
-        objective = objectives.parse(cfg.objective, where="dream.objective")
+    def from_config(cls, cfg: DreamConfig, device: torch.device, seed: int = 0, on_step: OnStep | None = None,
+                    signals: Signals | None = None) -> Dreamer:
+        """`signals`: the names the objective may read (`Signals.sample(stems)` when it reads stems)."""
+        objective = objectives.parse(cfg.objective, where="dream.objective", signals=signals)
         runtime.tune_allocator()
         model = models.load(cfg.model, cfg.weights, device)
         cuda = device.type == "cuda"
@@ -61,6 +64,7 @@ class ShotDreamer:
     cold: Dreamer
     warm: Ascent
     fixed_jitter: bool = True
+    per_frame: ScheduledDreamer | None = None  # an objective that follows t or the music: `cold` at each frame
 
     def steps(self, warm: bool, height: int, width: int) -> int:
         """Ascent steps a frame of this size will take (for the progress bar)."""
@@ -68,9 +72,9 @@ class ShotDreamer:
         return len(octave_sizes(height, width, a)) * a.steps
 
     def __call__(self, frame: Frame) -> Frame:
+        d = self.per_frame.at(frame.index) if self.per_frame else self.cold
         if frame.carry is None:
-            return self.cold(frame)
-        d = self.cold
+            return d(frame)
         gen = d.generator(0 if self.fixed_jitter else frame.index)  # fixed: the same rolls every warm frame
         mask = None if frame.weight is None else torch.from_numpy(frame.weight)[None, None].to(d.device)
         y = octaves(d.features, d.objective, to_tensor(frame.image, d.device), self.warm, gen, on_step=d.on_step, mask=mask)
@@ -82,13 +86,15 @@ class ScheduledDreamer:
     """A `Dreamer` whose steps and objective weights follow schedules of the frame index.
 
     `steps` (a Schedule, or None for the dreamer's own) is rounded per frame; `objective`
-    (objective text using ``t`` or ``sched(...)``, or None) is re-parsed per frame. The
-    network and its cut stay those of the base dreamer: the layers never change, only weights.
+    (objective text using ``t``, ``sched(...)`` or the music, or None) is re-parsed per frame,
+    reading `signals` (the render's track). The network and its cut stay those of the base
+    dreamer: the layers never change, only weights.
     """
 
     dreamer: Dreamer
     steps: Callable[[float], float] | None = None
     objective: str | None = None
+    signals: Signals | None = None
 
     def steps_at(self, t: int) -> int:
         return self.dreamer.ascent.steps if self.steps is None else max(0, round(self.steps(t)))
@@ -98,7 +104,7 @@ class ScheduledDreamer:
         if self.steps is not None:
             d = replace(d, ascent=replace(d.ascent, steps=self.steps_at(t)))
         if self.objective is not None:
-            d = replace(d, objective=objectives.parse(self.objective, "dream.objective", t=t))
+            d = replace(d, objective=objectives.parse(self.objective, "dream.objective", t=t, signals=self.signals))
         return d
 
     def __call__(self, frame: Frame) -> Frame:

@@ -121,7 +121,8 @@ def evaluate(tree: ast.AST, names: Mapping[str, Any]) -> Any:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             node = node.func
         what = f"name {node.id!r}" if isinstance(node, ast.Name) else type(node).__name__
-        raise ExprError(f"{what} is not allowed here", getattr(node, "col_offset", None))
+        raise ExprError(f"{what} is not allowed here{_known(names) if isinstance(node, ast.Name) else ''}",
+                        getattr(node, "col_offset", None))
 
     try:
         return walk(tree)
@@ -129,6 +130,11 @@ def evaluate(tree: ast.AST, names: Mapping[str, Any]) -> Any:
         raise
     except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
         raise ExprError(str(e)) from None
+
+
+def _known(names: Mapping[str, Any]) -> str:
+    """The variables an expression may use (callables are the functions; not listed)."""
+    return f" (known names: {', '.join(k for k, v in names.items() if not callable(v))})"
 
 
 def fail(where: str, text: str, err: ExprError, fix: str) -> DreamreelError:

@@ -40,10 +40,13 @@ class Encoder:
 
 
 def h264(crf: int, seams: bool = False) -> Encoder:
-    """`seams`: chunk segments, each opening a GOP. x264's macroblock tree would make that first
-    frame visibly sharper than the frames before the seam (seam pair 1.6-1.9x the median warping
-    error); without it the quality stays even across the seam (1.1-1.4x, `python -m benchmarks.seams`)."""
-    tree = ("-x264-params", "no-mbtree=1") if seams else ()
+    """`seams`: chunk segments, each opening a GOP, joined by ffmpeg's concat demuxer without
+    re-encoding. x264's macroblock tree would make that first frame visibly sharper than the
+    frames before the seam (seam pair 1.6-1.9x the median warping error; without it 1.1-1.4x,
+    `python -m benchmarks.seams`). And no B-frames: their reordering delay gives each segment a
+    composition offset, and a joined file whose segments are short (a 1-frame main piece before a
+    fade) decoded with a frame repeated and the rest shifted by one (91 frames for 90)."""
+    tree = ("-x264-params", "no-mbtree=1:ipratio=1.0", "-bf", "0") if seams else ()
     return Encoder(".mp4", "libx264", "yuv420p", ("-preset", "medium", "-crf", str(crf), *tree),
                    ("aac", "mp3", "alac", "ac3", "eac3"), "aac")
 

@@ -56,7 +56,7 @@ class ZoomFeedback:
         return replace(frame, image=warp(last, self.matrix(frame.index, last.shape[1], last.shape[0])))
 
 
-# --- video stylisation (issue 6) -------------------------------------------------------------
+# --- video stylisation -------------------------------------------------------------
 # Per frame: a cut check (a cut drops the carry, so the chain restarts cold), then the previous
 # dream warped onto the new frame along flow computed on the *inputs*. The Dreamer that follows
 # adds only a few steps to the carried dream (`dream.ShotDreamer`).

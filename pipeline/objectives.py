@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from . import expr
+from .audio import Signals
 from .errors import DreamreelError
 from .view import WHOLE, View
 
@@ -159,20 +160,22 @@ def register(name: str, factory: Callable[..., Objective], example: str) -> None
     EXAMPLES[name] = example
 
 
-def time_names(t: float, where: str = "objective") -> dict[str, object]:
-    """Names for weights that change over an animation: ``t`` (frame index), math, and
+def time_names(t: float, where: str = "objective", signals: Signals | None = None) -> dict[str, object]:
+    """Names for weights that change over an animation: ``t`` (frame index), math, the music
+    (`signals`: ``s``, ``beat``, ``low``, ...; typical values when None) and
     ``sched("0:(1), 60:(0)")`` (a keyframed schedule's value at t), e.g.
     ``sched("0:(1), 90:(0)") * layer("blocks.3") + sched("0:(0), 90:(1)") * layer("blocks.12")``."""
-    from .schedule import Schedule  # schedule imports expr only; late import keeps this module first
+    from .schedule import NO_AUDIO, Schedule  # late import keeps this module first
 
-    return {**expr.MATH, "t": t, "sched": lambda text: Schedule.parse(text, f"{where}: sched")(t)}
+    music = signals or NO_AUDIO
+    return {**expr.MATH, "t": t, **music.at(t), "sched": lambda text: Schedule.parse(text, f"{where}: sched", music)(t)}
 
 
-def parse(text: str, where: str = "objective", t: float = 0.0) -> Objective:
+def parse(text: str, where: str = "objective", t: float = 0.0, signals: Signals | None = None) -> Objective:
     """Parse the objective language at frame `t`; a bad expression is a one-line DreamreelError."""
     fix = f"write e.g. {EXAMPLES['layer']} + 0.5 * {EXAMPLES['channel']}"
     try:
-        value = expr.evaluate(expr.parse(text), {**time_names(t, where), **FACTORIES})
+        value = expr.evaluate(expr.parse(text), {**time_names(t, where, signals), **FACTORIES})
     except expr.ExprError as e:
         raise expr.fail(where, text, e, fix) from None
     if not isinstance(value, Objective):

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from . import sinks as sinks_
 from .ascent import OnStep, octave_sizes
+from .audio import Signals
 from .config import RenderConfig
 from .dream import Dreamer
 from .errors import DreamreelError
@@ -132,7 +133,8 @@ def pin_threads(cfg: RenderConfig) -> None:
 def make_dreamer(cfg: RenderConfig, progress: Progress, on_step: OnStep | None = None) -> Dreamer:
     """The configured Dreamer; `on_step` (default: the step progress bar) runs after each step."""
     pin_threads(cfg)
-    return Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, on_step=on_step or progress.step)
+    return Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, on_step=on_step or progress.step,
+                               signals=Signals.sample(cfg.audio.stems))
 
 
 @dataclass

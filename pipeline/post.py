@@ -65,7 +65,7 @@ class Drift:
         return replace(frame, image=weighted(image, frame.image, frame.weight))  # held pixels were anchored already
 
 
-# --- video: hold the dream strength through a shot (issue 6) ---------------------------------
+# --- video: hold the dream strength through a shot ---------------------------------
 
 
 LIFT = 8.0  # most gain on a frame's new pixels (`HoldStrength` with a step weight)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from . import chain, guard
+from . import audio, chain, guard
 from .config import RenderConfig
 from .errors import DiskFull, DreamreelError
 from .frames import Carry
@@ -68,6 +68,9 @@ def recipe(cfg: RenderConfig) -> dict:
     """What must match for `--resume` to continue a render: everything but where it is written."""
     data = cfg.model_dump(mode="json")
     data["output"].pop("paths", None)
+    a = cfg.audio  # the music's bytes, not its name: a changed track is a different render
+    data["audio"]["hashes"] = {name: audio.file_hash(Path(p).expanduser())
+                               for name, p in [("file", a.file), *a.stems.items()] if p and Path(p).expanduser().is_file()}
     for key in ("contact_sheet", "animate_steps", "fps", "crf"):  # encoding only: the frames are the same
         data["output"].pop(key, None)
     return data

@@ -3,6 +3,8 @@
 Between keys the value is interpolated linearly; before the first key it is the first key's
 value, after the last the last's. Each value is a small expression in ``t`` (the frame
 index) evaluated by `expr` (an allow-list, never eval): ``"0:(1.0 + 0.01*sin(t/12))"``.
+A schedule also reads the music (`audio.Signals`: ``s``, ``bpm``, ``onset``, ``beat``, ...):
+parsed with typical values, then `bind` gives it the render's track.
 A plain number (``1.03``) or a bare expression without keys (``"1 + t/1000"``) is a
 schedule that holds for every frame. A malformed schedule is a one-line `DreamreelError`
 that names the column.
@@ -12,28 +14,34 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import expr
+from .audio import Signals, is_variable
 from .errors import DreamreelError
 
 EXAMPLE = '"0:(1.02), 60:(1.05)" or "0:(1.0 + 0.01*sin(t/12))"'
 _FRAME = re.compile(r"\s*(-?\d+(?:\.\d*)?)\s*")
 
 
-def _names(t: float) -> dict[str, Any]:
-    return {**expr.MATH, "t": t}
+NO_AUDIO = Signals.sample()  # the names exist, with typical values, until a builder binds a track
+
+
+def _names(t: float, signals: Signals) -> dict[str, Any]:
+    return {**expr.MATH, "t": t, **signals.at(t)}
 
 
 @dataclass(frozen=True)
 class Schedule:
     text: str
     keys: tuple[tuple[float, ast.Expression], ...]  # (frame, expression), frames increasing
+    signals: Signals = NO_AUDIO  # what ``s``, ``beat``, ... read
 
     @classmethod
-    def parse(cls, value: str | float | int, where: str = "schedule") -> Schedule:
-        """A number, a bare expression in t, or ``frame:(expr), frame:(expr), ...``."""
+    def parse(cls, value: str | float | int, where: str = "schedule", signals: Signals = NO_AUDIO) -> Schedule:
+        """A number, a bare expression in t, or ``frame:(expr), frame:(expr), ...``; `signals`
+        gives the names besides t (`Signals.sample(stems)` to check a recipe with stems)."""
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = repr(float(value))
         if not isinstance(value, str):
@@ -43,13 +51,21 @@ class Schedule:
             found = _parse_keys(text) if ":" in text else ((0.0, _parse_expr(text, 0), len(text) - len(text.lstrip())),)
             for frame, tree, offset in found:
                 try:
-                    _number(tree, frame)  # unknown names, wrong types: caught now, not at frame 500
+                    _number(tree, _names(frame, signals))  # unknown names, wrong types: caught now, not at frame 500
                 except expr.ExprError as e:
                     raise expr.ExprError(str(e), offset + e.col if e.col is not None else offset) from None
         except expr.ExprError as e:
             at = f" at column {e.col + 1}" if e.col is not None else ""
             raise DreamreelError(f"{where}: bad schedule {text!r}{at}: {e}", f"write e.g. {EXAMPLE}") from None
-        return cls(text, tuple((frame, tree) for frame, tree, _ in found))
+        return cls(text, tuple((frame, tree) for frame, tree, _ in found), signals)
+
+    def bind(self, signals: Signals) -> Schedule:
+        """This schedule reading `signals` (the render's track at its frame rate)."""
+        return replace(self, signals=signals)
+
+    def names(self) -> set[str]:
+        """The variables its expressions read (``beat``, ``t``, ...)."""
+        return {n.id for _, tree in self.keys for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
     def __call__(self, t: float) -> float:
         keys = self.keys
@@ -65,7 +81,7 @@ class Schedule:
 
     def _at(self, i: int, t: float) -> float:
         try:
-            return _number(self.keys[i][1], t)
+            return _number(self.keys[i][1], _names(t, self.signals))
         except expr.ExprError as e:
             raise DreamreelError(f"schedule {self.text!r} fails at frame {t:g}: {e}", "keep the expression defined there") from None
 
@@ -73,8 +89,8 @@ class Schedule:
         return [self(t) for t in range(frames)]
 
 
-def _number(tree: ast.Expression, t: float) -> float:
-    value = expr.evaluate(tree, _names(t))
+def _number(tree: ast.Expression, names: dict[str, Any]) -> float:
+    value = expr.evaluate(tree, names)
     if not isinstance(value, (int, float)):
         raise expr.ExprError(f"value is {type(value).__name__}, not a number")
     return float(value)
@@ -125,10 +141,29 @@ def _matching(text: str, open_at: int) -> int:
     raise expr.ExprError("'(' is never closed", open_at)
 
 
-def uses_time(text: str) -> bool:
-    """Whether an expression (e.g. an objective) mentions ``t`` or ``sched(...)``: then it changes per frame."""
+def names_in(text: str) -> set[str]:
+    """The names an expression (e.g. an objective) reads, those inside ``sched("...")`` included."""
     try:
         tree = expr.parse(text)
     except expr.ExprError:
+        return set()
+    found = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "sched":
+            for arg in call.args:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found |= Schedule.parse(arg.value).names() if _parses(arg.value) else set()
+    return found
+
+
+def _parses(text: str) -> bool:
+    try:
+        Schedule.parse(text)
+    except DreamreelError:
         return False
-    return any(isinstance(n, ast.Name) and n.id in ("t", "sched") for n in ast.walk(tree))
+    return True
+
+
+def uses_time(text: str) -> bool:
+    """Whether an expression (e.g. an objective) reads ``t``, ``sched(...)`` or the music: then it changes per frame."""
+    return any(n in ("t", "sched") or is_variable(n) for n in names_in(text))

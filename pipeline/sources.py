@@ -114,7 +114,7 @@ class ImageSource:
         yield Frame(0, image, image, alpha=alpha)
 
 
-# --- video and frame folders (issue 6) -------------------------------------------------------
+# --- video and frame folders -------------------------------------------------------
 # A video is decoded by imageio-ffmpeg's bundled ffmpeg on a background thread into a bounded
 # queue (`prefetched`), so decoding runs beside the compute and never holds the whole video.
 # Frame ranges are exact: `start_frame`/`end_frame` are what the Ray splitter asks for.

@@ -18,37 +18,46 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from .audio import Signals, for_render
 from .chain import CarryOf, keep_last
 from .config import RenderConfig, VideoConfig
-from .dream import Dreamer, ShotDreamer
+from .dream import Dreamer, ScheduledDreamer, ShotDreamer
 from .dreamsize import at_dream_size
 from .errors import DreamreelError
 from .frames import Frame, Stage
 from .motion import FlowFeedback, SceneCut
 from .plan import Plan, Progress, make_dreamer, make_sinks, post_stages
 from .post import Drift, HoldStrength
+from .schedule import uses_time
 from .steady import History
 from .sources import open_frames
 
 
-def stages(cfg: RenderConfig, dreamer: Dreamer) -> list[Stage]:
+def stages(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None = None) -> list[Stage]:
     """The whole per-frame chain of a video render, post and strength hold included: the one
-    list that a local render, a resumed render and every chunk of a chunked render run. With
+    list that a local render, a resumed render and every chunk of a chunked render run.
+    An objective that reads t, sched(...) or the music (`music`) is re-weighted per frame. With
     `[dream] dream_size` the dreamer runs at that short side and flow too (a 4K frame's motion
     is found at 540 px)."""
     v, size = cfg.video, cfg.dream.dream_size
     post = anchored(post_stages(cfg))
+    per_frame = per_frame_objective(cfg, dreamer, music)
     if v.independent:
-        return [at_dream_size(dreamer, size), *post]
+        return [at_dream_size(per_frame or dreamer, size), *post]
     hold: list[Stage] = [HoldStrength(boost=v.boost)] if v.hold else []
     return [SceneCut(v.cut_threshold),
             FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=size),
-            at_dream_size(ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter), size), *post, *hold]
+            at_dream_size(ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter, per_frame), size), *post, *hold]
 
 
 def carry_of(v: VideoConfig) -> CarryOf:
     """What a frame hands the next: itself, plus earlier frames for long-term consistency."""
     return keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term)
+
+
+def per_frame_objective(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None) -> ScheduledDreamer | None:
+    """The dreamer re-weighted each frame when the objective reads t, sched(...) or the music."""
+    return ScheduledDreamer(dreamer, objective=cfg.dream.objective, signals=music) if uses_time(cfg.dream.objective) else None
 
 
 def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
@@ -59,9 +68,13 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
     source = open_frames(Path(s.input).expanduser(), s.size, s.start_time, s.end_time, s.start_frame, s.end_frame,
                          s.frames, s.fps)
     cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"fps": source.fps})})
-    sinks = make_sinks(cfg, source.frame_count or None, audio_from=source.audio, audio_start=source.start_seconds)
+    # the music: --audio FILE (muxed instead of the source's sound), else the source's own when the objective reads it
+    music, track = for_render(cfg, source.fps, source.audio, source.start_seconds, source.frame_count or None)
+    given = track is not None and track != source.audio
+    sinks = make_sinks(cfg, source.frame_count or None, audio_from=track if given else source.audio,
+                       audio_start=0.0 if given else source.start_seconds)
     dreamer = make_dreamer(cfg, progress)
-    chain = stages(cfg, dreamer)
+    chain = stages(cfg, dreamer, music)
     shot = next((getattr(st, "inner", st) for st in chain if isinstance(getattr(st, "inner", st), ShotDreamer)), None)
 
     def steps_of(frame: Frame) -> int:  # the loop asks before the carry is set: a guess (warm after frame 0)

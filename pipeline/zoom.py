@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .audio import Signals, for_render
 from .config import RenderConfig
 from .dream import ScheduledDreamer
 from .errors import DreamreelError
@@ -67,9 +68,9 @@ class StillLoop:
         return self.iter_from(0)
 
 
-def _checked(text: float | str, name: str, frames: int, lo: float, hi: float) -> Schedule:
-    """Parse a schedule and check its value on every frame of the render, before any work."""
-    schedule = Schedule.parse(text, where=f"motion.{name}")
+def _checked(text: float | str, name: str, frames: int, lo: float, hi: float, signals: Signals) -> Schedule:
+    """Parse a schedule (reading `signals`) and check its value on every frame of the render, before any work."""
+    schedule = Schedule.parse(text, where=f"motion.{name}", signals=signals)
     for t in range(frames):
         if not lo <= (v := schedule(t)) <= hi:
             raise DreamreelError(f"motion.{name} is {v:g} at frame {t}, outside [{lo:g}, {hi:g}]",
@@ -78,15 +79,17 @@ def _checked(text: float | str, name: str, frames: int, lo: float, hi: float) ->
 
 
 def build_zoom(cfg: RenderConfig, progress: Progress) -> Plan:
-    n = cfg.source.frames or DEFAULT_FRAMES
-    sinks = make_sinks(cfg, n)
+    """With audio (``--audio``), the frame count defaults to the track's length and the track is muxed in."""
+    music, track = for_render(cfg, cfg.output.fps)
+    n = cfg.source.frames or (music.frames if track else DEFAULT_FRAMES)
+    sinks = make_sinks(cfg, n, audio_from=track)
     image = start_image(cfg)
     m = cfg.motion
-    feedback = ZoomFeedback(_checked(m.zoom, "zoom", n, 0.25, 4.0), _checked(m.angle, "angle", n, -180, 180),
-                            _checked(m.translate_x, "translate_x", n, -image.shape[1], image.shape[1]),
-                            _checked(m.translate_y, "translate_y", n, -image.shape[0], image.shape[0]))
-    steps = _checked(m.steps, "steps", n, 0, 1000) if m.steps is not None else None
+    feedback = ZoomFeedback(_checked(m.zoom, "zoom", n, 0.25, 4.0, music), _checked(m.angle, "angle", n, -180, 180, music),
+                            _checked(m.translate_x, "translate_x", n, -image.shape[1], image.shape[1], music),
+                            _checked(m.translate_y, "translate_y", n, -image.shape[0], image.shape[0], music))
+    steps = _checked(m.steps, "steps", n, 0, 1000, music) if m.steps is not None else None
     objective = cfg.dream.objective if uses_time(cfg.dream.objective) else None
-    dreamer = ScheduledDreamer(make_dreamer(cfg, progress), steps, objective)
+    dreamer = ScheduledDreamer(make_dreamer(cfg, progress), steps, objective, music)
     return Plan(StillLoop(image, n), n, [feedback, at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)], sinks,
                 steps_of=lambda f: dream_steps(dreamer.dreamer, f, dreamer.steps_at(f.index)))

@@ -50,7 +50,7 @@ def test_translation_moves_content(dx, dy):
     assert np.array_equal(out[10:30, 10:30], np.roll(img, (dy, dx), (0, 1))[10:30, 10:30])
 
 
-# --- video stages (issue 6) ---
+# --- video stages ---
 
 
 def frame(source, carry=None, image=None):

@@ -52,7 +52,7 @@ def test_300_zoom_frames_keep_mean_brightness_within_10_grey_levels(tmp_path, on
     assert len(means) == 300 and np.abs(means - means[0]).max() < 10
 
 
-# --- video: mean-only colour anchoring (issue 6) ---
+# --- video: mean-only colour anchoring ---
 
 
 def test_mean_only_anchoring_keeps_the_dreams_spread():

@@ -233,3 +233,15 @@ def test_ray_logs_only_when_verbose(clip, tmp_path, flag):
         assert done.stderr == ""
     else:
         assert re.search(r"\bINFO \w+\.py:\d+ -- ", done.stderr), done.stderr  # Ray's own log format
+
+
+def test_short_h264_segments_join_frame_exact(clip, tmp_path):
+    """Fades as long as the chunks leave 1-frame main pieces: the concat join (no re-encode) must still
+    give every frame once, in place (B-frames in the segments once repeated one and shifted the rest)."""
+    out = tmp_path / "short.mkv"
+    cfg = config(clip, out, out.with_suffix(".mp4"), warmup_frames=16, fade_frames=16)
+    assert min(c.kept - c.fade_out for c in job_.prepare(cfg).chunks) == 1
+    job_.render(cfg, "serial", quiet=True)
+    lossless, h264 = frames(out), frames(out.with_suffix(".mp4"))
+    assert len(lossless) == len(h264) == 90
+    assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(lossless, h264)) < 8  # codec loss only

@@ -191,6 +191,25 @@ def test_a_token_is_asked_on_every_request_when_one_is_set(one_thread):
             assert r.status == 200
 
 
+def test_a_zoom_to_music_shows_the_curves_under_the_frame_with_the_frame_marked(tmp_path, one_thread):
+    import cv2
+
+    track = clips.beat_track(tmp_path / "beat.wav", 2.0)
+    session = Session(tiny("zoom-beat", audio={"file": str(track)}), tmp_path / "s")
+    assert session.status()["audio"]
+    decode = lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # noqa: E731
+    before = decode(session.curves_png())
+    for _ in range(3):
+        session.render_one()
+    after = decode(session.curves_png())
+    assert before.shape == after.shape and before.shape[1] == 960
+    moved = np.flatnonzero(np.abs(before.astype(int) - after.astype(int)).sum(axis=(0, 2)))
+    assert 0 < moved.max() - moved.min() < 80  # only the playhead moved, a few frames to the right
+    with background(tiny()) as studio:  # without audio: no curves, and the page hides their place
+        assert call(studio.url, "/api/curves.png")[0] == 404
+        assert call(studio.url, "/api/status")[1]["audio"] is False
+
+
 def test_the_command_fails_in_one_line_before_serving(capsys):
     assert cli.main(["studio", "no-such-preset", "--no-browser", "--port", "0"]) == 2
     err = capsys.readouterr().err.strip()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import chain, video
+from ..audio import Signals, for_render
 from ..config import RenderConfig
 from ..dream import Dreamer
 from ..frames import Frame, Stage
@@ -57,8 +58,9 @@ class ChunkRenderer:
         self.job = job
         cfg = job.cfg
         pin_threads(cfg)
-        dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed)
-        self.stages: list[Stage] = video.stages(cfg, dreamer)  # the very list a local render runs
+        dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, signals=Signals.sample(cfg.audio.stems))
+        music, _ = for_render(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps)  # indices count from `start`
+        self.stages: list[Stage] = video.stages(cfg, dreamer, music)  # the very list a local render runs
         self.carry_of = video.carry_of(cfg.video)
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:

@@ -29,7 +29,7 @@ from .layout import Chunk, plan
 from .segments import FFV1, Audio, Segments, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fade
 
 ENGINES = ("serial", "ray")
-RENDERER = "video-1"  # bump when the chunk renderer changes what it draws: old segments are not reused
+RENDERER = "video-2"  # bump when the chunk renderer changes what it draws: old segments are not reused
 
 
 @dataclass(frozen=True)
@@ -155,8 +155,11 @@ def prepare(cfg: RenderConfig) -> Work:
     found = cached_scan(parts, lambda: scan(job, end))
     sc = cfg.scaleout
     chunks = plan(0, found.frames, found.cuts, job.fps, sc.chunk_seconds, sc.warmup_frames, sc.fade_frames)
-    codec = probe(source.audio).audio_codec if getattr(source, "audio", None) else None
-    audio = Audio(source.audio, codec, job.start / job.fps, found.frames / job.fps) if codec else None
+    if cfg.audio.file:  # --audio: that track from its start, re-encoded (codec None: never copied)
+        audio = Audio(Path(cfg.audio.file).expanduser(), None, 0.0, found.frames / job.fps)
+    else:
+        codec = probe(source.audio).audio_codec if getattr(source, "audio", None) else None
+        audio = Audio(source.audio, codec, job.start / job.fps, found.frames / job.fps) if codec else None
     return Work(job, found, chunks, parts, audio)
 
 

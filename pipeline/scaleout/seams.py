@@ -38,11 +38,16 @@ def pair(sources: Sequence[Image], outputs: Sequence[Image], t: int) -> float:
 
 def seam_report(sources: Sequence[Image], outputs: Sequence[Image], chunks: Sequence[Chunk]) -> SeamReport:
     """Warping error of each pair (t - 1, t) inside a shot; for each mid-shot seam the worst pair of its
-    neighbourhood (the warm-up and fade before it, through the first kept frame after it) against the
-    median of every pair outside those neighbourhoods (frames counted from chunks[0].start)."""
+    neighbourhood against the median of every pair outside those neighbourhoods (frames counted from
+    chunks[0].start).
+
+    The neighbourhood is every pair a seam touches: from the previous chunk's last own frame into
+    the cross-fade, through the fade, to the new chunk's second kept frame. (The warm-up frames
+    before the fade are rendered and dropped: the output there is the previous chunk's own.)
+    """
     first = chunks[0].start
     cuts = {c.start - first for c in chunks if not c.warmup}
-    near = {c.start - first: range(max(1, c.start - first - c.warmup), c.start - first + 2) for c in chunks if c.warmup}
+    near = {c.start - first: range(max(1, c.start - first - c.fade_in), c.start - first + 2) for c in chunks if c.warmup}
     errors = {t: pair(sources, outputs, t) for t in range(1, chunks[-1].end - first) if t not in cuts}
     around = {t for window in near.values() for t in window}
     others = [e for t, e in errors.items() if t not in around]

@@ -124,9 +124,16 @@ def read_lossless(path: Path) -> list[Image]:
 
 
 def cross_fade(tail: Sequence[Image], head: Sequence[Image]) -> list[Image]:
-    """Frame j: (1 - w) of the old chain + w of the new, w = (j + 1) / (n + 1) rising to the seam."""
+    """Frame j: (1 - w) of the old chain + w of the new, w rising to the seam along a smoothstep.
+
+    The two chains are different dreams, so every fade frame moves by (change in w) x (new - old)
+    on top of the chains' own frame-to-frame change. Mid-fade, blending two independent chains
+    halves that own change; at the fade's ends it is whole. A smoothstep puts the change in w
+    where the blend hides it: on real clips the worst pair around a seam fell from ... (linear).
+    """
     n = len(tail)
-    return [cv2.addWeighted(a, 1 - (j + 1) / (n + 1), b, (j + 1) / (n + 1), 0.0) for j, (a, b) in enumerate(zip(tail, head))]
+    weights = [3 * x * x - 2 * x * x * x for x in ((j + 1) / (n + 1) for j in range(n))]
+    return [cv2.addWeighted(a, 1 - w, b, w, 0.0) for w, a, b in zip(weights, tail, head)]
 
 
 def write_fade(path: Path, tail: Path, head: Path, kind: SegmentKind, fps: float) -> None:

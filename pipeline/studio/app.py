@@ -148,6 +148,12 @@ def create_app(session: Session, token: str | None = None, hosts: set[str] | Non
         return StreamingResponse(parts(), media_type="multipart/x-mixed-replace; boundary=frame",
                                  headers={"Cache-Control": "no-store"})
 
+    async def curves_png(_: Request) -> Response:
+        data = await asyncio.to_thread(session.curves_png)
+        if not data:
+            return _error(404, "studio: no audio", "start the studio with --audio FILE")
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
     async def schema_(_: Request) -> Response:
         layers = await asyncio.to_thread(session.layers)
         return JSONResponse({**schema(), "layers": layers, "params": session.params(), "kind": session.status()["kind"]})
@@ -181,6 +187,7 @@ def create_app(session: Session, token: str | None = None, hosts: set[str] | Non
         Route("/api/frame.jpg", frame_jpg),
         Route("/api/frame.png", frame_png),
         Route("/api/stream.mjpg", stream),
+        Route("/api/curves.png", curves_png),
         Route("/api/schema", schema_),
         Route("/api/params", params, methods=["POST"]),
         Route("/api/pause", pause, methods=["POST"]),

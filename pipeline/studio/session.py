@@ -25,7 +25,7 @@ import cv2
 import tomli_w
 import torch
 
-from .. import chain, flow, metrics
+from .. import audio, audio_plot, chain, flow, metrics
 from ..config import RenderConfig
 from ..errors import DreamreelError
 from ..frames import Carry, Frame, Image
@@ -71,8 +71,20 @@ def studio_config(cfg: RenderConfig, workdir: Path) -> RenderConfig:
     source = cfg.source
     if source.input:  # absolute: the export renders from any folder
         source = source.model_copy(update={"input": str(Path(source.input).expanduser().resolve())})
+    music = cfg.audio
+    if music.file:
+        music = music.model_copy(update={"file": str(Path(music.file).expanduser().resolve()),
+                                         "stems": {k: str(Path(v).expanduser().resolve()) for k, v in music.stems.items()}})
     return cfg.model_copy(update={"device": resolve_device(cfg.device).type, "threads": threads, "output": output,
-                                  "carve": carve, "source": source})
+                                  "carve": carve, "source": source, "audio": music})
+
+
+def music_of(cfg: RenderConfig) -> audio.Signals | None:
+    """A zoom's track (``--audio``) as curves at its fps, drawn under the frame; None without one."""
+    a = cfg.audio
+    if cfg.kind != "zoom" or not a.file:
+        return None
+    return audio.read(Path(a.file), cfg.output.fps, a.attack, a.release, {k: Path(v) for k, v in a.stems.items()})
 
 
 def jpeg(image: Image) -> bytes:
@@ -109,6 +121,7 @@ class Session:
         self._thread: threading.Thread | None = None
         self.plan = self._build(self.recording, 0)
         self._frames = self.plan.frames_from(0)
+        self.music = music_of(self.recording.config())  # the curves under the frame (attack/release as started)
 
     # --- the render thread's side ------------------------------------------------------------
 
@@ -254,7 +267,11 @@ class Session:
         stats = {key: [p[key] for p in points] for key in ("frame", "strength", "seconds", "objective", "warp_error")}
         return {"frames": self.index, "shown": serial, "fps": round(self.fps(), 3), "kind": self.recording.base["kind"],
                 "paused": self.paused, "done": self.done, "error": self.error, "params": self.params(),
-                "weights": self.weights(), "stats": stats}
+                "weights": self.weights(), "stats": stats, "audio": self.music is not None}
+
+    def curves_png(self) -> bytes:
+        """The track's curves with the frame being rendered marked (empty without audio)."""
+        return png(audio_plot.picture(self.music, at=self.index)) if self.music else b""
 
     def latest(self) -> tuple[int, bytes]:
         """(serial, JPEG) of the last finished frame; serial 0 before the first."""

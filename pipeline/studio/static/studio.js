@@ -175,6 +175,11 @@ async function poll() {
       const canvas = $("plot-" + key);
       if (canvas) plot(canvas, s.stats.frame, s.stats[key], COLORS[key]);
     }
+    if (s.audio && $("curves").dataset.frame !== String(s.frames)) {  // the curves under the frame, playhead moved
+      $("curves").dataset.frame = String(s.frames);
+      $("curves").src = api("/api/curves.png?frame=" + s.frames);
+      $("curves").hidden = false;
+    }
     refresh(s.params);
     weights(s.weights, () => $("c-dream.objective"));
   } catch (e) { $("status").textContent = "no answer from the studio"; }
