@@ -50,6 +50,7 @@ Steps = Annotated[Optional[int], typer.Option(help="Ascent steps per octave.")]
 StepSize = Annotated[Optional[float], typer.Option(help="Step size in [0, 1] pixel units.")]
 Jitter = Annotated[Optional[int], typer.Option(help="Max random roll in pixels.")]
 Size = Annotated[Optional[int], typer.Option(help="Longest side in pixels.")]
+DreamSize = Annotated[Optional[int], typer.Option(help="Dream at this short side (px), put the detail back at full size (4K: 540).")]
 Seed = Annotated[Optional[int], typer.Option(help="Random seed.")]
 Device = Annotated[Optional[str], typer.Option(help="cpu, cuda or auto.")]
 Threads = Annotated[Optional[int], typer.Option(help="CPU threads for torch.")]
@@ -78,7 +79,8 @@ def overrides(*, input: Path | None = None, output: list[str] | None = None, mod
               weights: Path | None = None, objective: str | None = None, layers: str | None = None,
               octaves: int | None = None, octave_scale: float | None = None, steps: int | None = None,
               step_size: float | None = None, jitter: int | None = None, size: int | None = None,
-              seed: int | None = None, device: str | None = None, threads: int | None = None) -> dict[str, Any]:
+              seed: int | None = None, device: str | None = None, threads: int | None = None,
+              dream_size: int | None = None) -> dict[str, Any]:
     """CLI flags as a nested mapping shaped like a preset (None = not given)."""
     if objective and layers:
         raise DreamreelError("--objective and --layers both given", "use one of them")
@@ -87,7 +89,8 @@ def overrides(*, input: Path | None = None, output: list[str] | None = None, mod
         "source": {"input": str(input) if input else None, "size": size},
         "dream": {"model": model, "weights": str(weights) if weights else None,
                   "objective": objective or (objectives.parse_layers(layers) if layers else None),
-                  "octaves": octaves, "octave_scale": octave_scale, "steps": steps, "step_size": step_size, "jitter": jitter},
+                  "octaves": octaves, "octave_scale": octave_scale, "steps": steps, "step_size": step_size, "jitter": jitter,
+                  "dream_size": dream_size},
         "output": {"paths": [str(p) for p in output] if output else None},
     }
 
@@ -103,8 +106,8 @@ def _done(paths: list[Path], quiet: bool) -> None:
 def dream(input: Annotated[Path, typer.Argument(help="Image to dream on.")], output: Output,
           preset: Preset = "default", model: Model = None, weights: Weights = None, objective: Objective = None,
           layers: Layers = None, octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None,
-          step_size: StepSize = None, jitter: Jitter = None, size: Size = None, seed: Seed = None,
-          device: Device = None, threads: Threads = None, quiet: Quiet = False,
+          step_size: StepSize = None, jitter: Jitter = None, size: Size = None, dream_size: DreamSize = None,
+          seed: Seed = None, device: Device = None, threads: Threads = None, quiet: Quiet = False,
           animate_steps: Annotated[Optional[str], typer.Option(help="Also write the ascent as a GIF, one frame per step.")] = None,
           fps: Fps = None,
           guide: Annotated[Optional[Path], typer.Option(help="Guide image: adds guide(GUIDE, LAYER) + 0.3 * objective.")] = None,
@@ -113,7 +116,7 @@ def dream(input: Annotated[Path, typer.Argument(help="Image to dream on.")], out
     """Dream on one image: dreamreel dream IMG -o OUT.png"""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
-                      size=size, seed=seed, device=device, threads=threads)
+                      size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
     flags = presets.merge(flags, {"output": {"animate_steps": animate_steps, "fps": fps}})
     cfg = presets.load(preset, flags)
     if guide:
@@ -142,10 +145,11 @@ def _guided(cfg: Any, guide: Path, layer: str | None, metric: str) -> Any:
 def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path.")],
            output: Annotated[Optional[list[str]], typer.Option("-o", "--output", help="Output file(s); default out/PRESET.png")] = None,
            input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Input instead of the preset's.")] = None,
-           size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None, quiet: Quiet = False,
-           resume: Resume = False, frames: Frames = None, audio: Audio = None) -> None:
+           size: Size = None, dream_size: DreamSize = None, seed: Seed = None, device: Device = None,
+           threads: Threads = None, quiet: Quiet = False, resume: Resume = False, frames: Frames = None,
+           audio: Audio = None) -> None:
     """Render a preset, a complete recipe: dreamreel render classic -o out.png"""
-    flags = overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads)
+    flags = overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
     cfg = _with_audio(presets.load(preset, presets.merge(flags, {"source": {"frames": frames}})), audio, frames)
     if not cfg.output.paths:
         ext = ".png" if cfg.kind == "dream" else ".mp4"
@@ -177,12 +181,12 @@ def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="S
          contact_sheet: ContactSheet = None, drift: Annotated[Optional[float], typer.Option(help="Drift control 0-1.")] = None,
          model: Model = None, weights: Weights = None, objective: Objective = None, layers: Layers = None,
          octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None, step_size: StepSize = None,
-         jitter: Jitter = None, size: Size = None, seed: Seed = None, device: Device = None, threads: Threads = None,
-         resume: Resume = False, quiet: Quiet = False, audio: Audio = None) -> None:
+         jitter: Jitter = None, size: Size = None, dream_size: DreamSize = None, seed: Seed = None, device: Device = None,
+         threads: Threads = None, resume: Resume = False, quiet: Quiet = False, audio: Audio = None) -> None:
     """Fractal zoom: dreamreel zoom [INPUT] -o OUT.mp4 --frames N (each frame zooms into the last dream)."""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
-                      size=size, seed=seed, device=device, threads=threads)
+                      size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
     flags = presets.merge(flags, {
         "kind": "zoom", "source": {"frames": frames, "start": start},
         "motion": {"zoom": zoom, "angle": angle, "translate_x": translate_x, "translate_y": translate_y,
@@ -226,7 +230,8 @@ def list_models() -> None:
 def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi, webm, gif, ...) or a folder of frames.")],
           output: Output, preset: Preset = "video", model: Model = None, weights: Weights = None,
           objective: Objective = None, layers: Layers = None, octaves: Octaves = None, octave_scale: OctaveScale = None,
-          steps: Steps = None, step_size: StepSize = None, jitter: Jitter = None, size: Size = None, seed: Seed = None,
+          steps: Steps = None, step_size: StepSize = None, jitter: Jitter = None, size: Size = None,
+          dream_size: DreamSize = None, seed: Seed = None,
           device: Device = None, threads: Threads = None, quiet: Quiet = False, resume: Resume = False,
           start: Annotated[Optional[float], typer.Option(help="Start at this time (seconds).")] = None,
           end: Annotated[Optional[float], typer.Option(help="Stop at this time (seconds).")] = None,
@@ -236,6 +241,7 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
           steps_warm: Annotated[Optional[int], typer.Option(help="Ascent steps on frames that carry the previous dream.")] = None,
           blend: Annotated[Optional[float], typer.Option(help="Share of the warped previous dream carried (0-1).")] = None,
           flow: Annotated[Optional[str], typer.Option(help="Optical flow: dis or farneback.")] = None,
+          evolve: Annotated[Optional[float], typer.Option(help="How much still, carried regions keep dreaming (0-1; 0 holds them).")] = None,
           drift: Annotated[Optional[float], typer.Option(help="Colour anchoring to the source, 0-1.")] = None,
           crf: Crf = None, contact_sheet: ContactSheet = None,
           engine: Engine = "local", address: Address = None, gpus_per_task: GpusPerTask = None, workers: Workers = None,
@@ -246,10 +252,10 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
     With --engine ray it renders in chunks across a Ray cluster; rerunning resumes."""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
-                      size=size, seed=seed, device=device, threads=threads)
+                      size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
     flags["kind"] = "video"
     flags["source"].update(start_time=start, end_time=end, frames=max_frames, fps=fps)
-    flags["video"] = {"independent": independent or None, "steps_warm": steps_warm, "blend": blend, "flow": flow}
+    flags["video"] = {"independent": independent or None, "steps_warm": steps_warm, "blend": blend, "flow": flow, "evolve": evolve}
     flags = presets.merge(flags, {"post": {"drift": drift}, "output": {"crf": crf, "contact_sheet": contact_sheet}})
     chunking = {"chunk_seconds": chunk_seconds, "warmup_frames": warmup_frames, "fade_frames": fade_frames}
     flags["scaleout"] = {k: v for k, v in chunking.items() if v is not None}  # presets without [scaleout] keep its defaults

@@ -4,8 +4,9 @@ Rows: stills (256 px, 512 px, 1080p; Lite0, blocks.9, 4 octaves x 1.4, 10 steps)
 zoom frames (256 and 512 px; 3 octaves x 4 steps), and warm video frames (480p and 1080p; the
 `video` preset, whose carried frames take 2 steps; the naive loop dreams each frame from
 scratch with that preset's octaves and steps). Then peak memory of 50 vs 500 frame renders,
-and the music analysis behind audio-reactive schedules (`benchmarks.audio_one`: seconds per
-minute of audio, decode and analysis apart; the first analysis in a process also imports librosa).
+the music analysis behind audio-reactive schedules (`benchmarks.audio_one`: seconds per
+minute of audio, decode and analysis apart; the first analysis in a process also imports librosa),
+and 4K video with `--dream-size` 540 and 720 beside native 960x540 (whole renders, s/frame, peak RSS).
 
 Each measurement runs in its own process (`benchmarks.one`, `.zoom`, `.video_one`), so its
 peak memory is its own; naive and dreamreel runs are interleaved and the median kept. Stills
@@ -154,6 +155,25 @@ def memory(a: argparse.Namespace) -> None:
         print(f"{label} | {mib[0]:.0f} | {mib[1]:.0f} | {mib[1] / mib[0]:.2f}", flush=True)
 
 
+def dream_size(a: argparse.Namespace) -> None:
+    """4K video with `--dream-size` beside the same clip at 960x540 rendered natively: whole renders
+    (decode, flow, dream, upsampling, encode; the cold first frame included), s/frame and peak RSS,
+    and the peak at two frame counts (flat: frames stream)."""
+    short, long = a.dream_frames
+    print(f"\nvideo preset, whole renders of a generated pan ({short} and {long} frames)")
+    print(f"case | s/frame ({long} frames) | vs native | peak MiB ({short} frames) | peak MiB ({long} frames)")
+    print("--- | --- | --- | --- | ---")
+    cases = [("960x540 native", "960x540", []), ("3840x2160, dream size 540", "3840x2160", ["--dream-size", "540"]),
+             ("3840x2160, dream size 720", "3840x2160", ["--dream-size", "720"])]
+    native = None
+    for label, size, extra in cases:
+        runs = [child("video_one", "dreamreel", size, str(n), *extra, device=a.device, threads=a.threads) for n in (short, long)]
+        per_frame = runs[1]["seconds"] / long
+        native = native or per_frame
+        print(f"{label} | {per_frame:.2f} | {per_frame / native:.2f}x | {runs[0]['peak_mib']:.0f} | {runs[1]['peak_mib']:.0f}",
+              flush=True)
+
+
 def audio_table(repeats: int) -> None:
     """Seconds per minute of audio: decode, analysis (steady), first analysis in a process."""
     cmd = [sys.executable, "-m", "benchmarks.audio_one", "--seconds", "60"]
@@ -171,7 +191,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5, help="runs per variant for the small zoom and video rows (large rows: 1)")
     p.add_argument("--seeds", type=int, default=8, help="runs per variant, one seed each, for the 256 and 512 px stills")
-    p.add_argument("--cases", default="still,zoom,video,memory,audio", help="comma list of still, zoom, video, memory, audio")
+    p.add_argument("--cases", default="still,zoom,video,memory,audio,dreamsize",
+                   help="comma list of still, zoom, video, memory, audio, dreamsize")
+    p.add_argument("--dream-frames", type=lambda s: tuple(map(int, s.split(","))), default=(4, 12),
+                   help="frame counts of the dream-size renders, e.g. 4,12")
     p.add_argument("--mem-size", type=int, default=256)
     p.add_argument("--mem-frames", type=lambda s: tuple(map(int, s.split(","))), default=(50, 500), help="e.g. 50,500")
     a = p.parse_args()
@@ -204,6 +227,8 @@ def main() -> None:
         memory(a)
     if "audio" in cases:
         audio_table(min(a.repeats, 3))
+    if "dreamsize" in cases:
+        dream_size(a)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,25 @@ def occluder(frames: int, w: int, h: int, speed: float = 3.0) -> Clip:
     return out
 
 
+def crossing(frames: int, w: int, h: int) -> Clip:
+    """A textured square enters at the left, crosses the still photo and leaves at the right
+    (gone for the last fifth): the background it uncovers was seen before it passed."""
+    bg = camera(1, w, h)[0]
+    rng = np.random.default_rng(2)
+    side = h // 3
+    tex = cv2.resize(rng.integers(0, 255, (side // 4, side // 4, 3), dtype=np.uint8), (side, side), interpolation=cv2.INTER_NEAREST)
+    speed = (w + side) / max(1, round(frames * 0.8) - 1)
+    out = []
+    for t in range(frames):
+        f = bg.copy()
+        x0 = round(-side + speed * t)
+        a, b = max(0, x0), min(w, x0 + side)
+        if a < b:
+            f[h // 3: h // 3 + side, a:b] = tex[:, a - x0: b - x0]
+        out.append(f)
+    return out
+
+
 def cut(frames: int, w: int, h: int, at: int | None = None) -> Clip:
     """A slow pan that cuts hard to another view (upside down, other colours) at frame `at`."""
     at = frames // 2 if at is None else at
@@ -76,6 +95,7 @@ CLIPS = {
     "rotate": lambda n, w, h: camera(n, w, h, turn=1.5),
     "occluder": lambda n, w, h: occluder(n, w, h),
     "handheld": lambda n, w, h: camera(n, w, h, pan=1.0, zoom=1.01, turn=0.3, shake=1.0),
+    "crossing": crossing,
 }
 
 

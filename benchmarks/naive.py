@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.ascent import Ascent, octave_sizes, resize
-from pipeline.models import DreamNet, SameConv2d
+from pipeline.models import DreamNet
+from pipeline.models.lite import SameConv2d
 
 
 class TextbookSameConv2d(SameConv2d):

@@ -27,16 +27,16 @@ from benchmarks.one import peaks
 from pipeline import models, presets
 from pipeline.frames import to_image, to_tensor
 from pipeline.renderer import render
-from pipeline.dream import ascent_of
+from pipeline.ascent import Ascent
 
 
-def dreamreel(src: Path, out: Path, frames: int, threads: int, device: str) -> None:
+def dreamreel(src: Path, out: Path, frames: int, threads: int, device: str, dream_size: int | None = None) -> None:
     cfg = presets.load("video", {"source": {"input": str(src), "frames": frames}, "threads": threads, "device": device,
-                                 "output": {"paths": [str(out)]}})
+                                 "dream": {"dream_size": dream_size}, "output": {"paths": [str(out)]}})
     render(cfg, quiet=True)
 
 
-def naive(src: Path, out: Path, frames: int, threads: int, device: str) -> None:
+def naive(src: Path, out: Path, frames: int, threads: int, device: str, dream_size: int | None = None) -> None:
     torch.set_num_threads(threads)
     cfg = presets.load("video")
     model = textbook(models.load(device=torch.device(device)))
@@ -47,7 +47,7 @@ def naive(src: Path, out: Path, frames: int, threads: int, device: str) -> None:
     writer.send(None)
     for i, raw in zip(range(frames), reader, strict=False):
         img = to_tensor(np.frombuffer(raw, np.uint8).reshape(h, w, 3).copy(), device)
-        writer.send(to_image(naive_dream(model, "blocks.9", img, ascent_of(cfg.dream), seed=i)))
+        writer.send(to_image(naive_dream(model, "blocks.9", img, Ascent.of(cfg.dream), seed=i)))
     writer.close()
     reader.close()
 
@@ -59,6 +59,7 @@ def main() -> None:
     p.add_argument("frames", type=int)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dream-size", type=int, help="dreamreel: dream at this short side (the naive loop ignores it)")
     a = p.parse_args()
     w, _, h = a.size.partition("x")
     w, h = int(w), int(h) if h else int(w) * 3 // 4 // 2 * 2
@@ -67,7 +68,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "benchmarks.clips", str(src), "--clip", "pan", "--frames", str(a.frames),
                         "--width", str(w), "--height", str(h)], check=True, capture_output=True)
         t0 = time.perf_counter()
-        (dreamreel if a.variant == "dreamreel" else naive)(src, Path(tmp) / "out.mp4", a.frames, a.threads, a.device)
+        (dreamreel if a.variant == "dreamreel" else naive)(src, Path(tmp) / "out.mp4", a.frames, a.threads, a.device, a.dream_size)
         seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "frames": a.frames, **peaks(torch.device(a.device))}))
 

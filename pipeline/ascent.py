@@ -101,27 +101,30 @@ def gradient(features: FeatureNet, objective: Objective, x: torch.Tensor, tile: 
 
 
 def step(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator,
-         view: View) -> torch.Tensor:
+         view: View, mask: torch.Tensor | None = None) -> torch.Tensor:
     """One ascent step in place: roll jitter, gradient, L1 normalisation, clamp. Returns the value.
 
-    `view.reference` is the frame being dreamed (pixel/guide/style targets); the roll is added here."""
+    `view.reference` is the frame being dreamed (pixel/guide/style targets); the roll is added here.
+    `mask` (1x1xHxW, or None for 1) scales the step per pixel: video holds what it carried."""
     dy, dx = (torch.randint(-a.jitter, a.jitter + 1, (2,), generator=gen).tolist() if a.jitter else (0, 0))
     rolled = torch.roll(img, (dy, dx), (2, 3))  # random tile offsets come with the roll
     grad, value = gradient(features, objective, rolled, a.tile, view.rolled(dy, dx))  # targets roll with the image
     l1 = grad.abs().sum() / grad.numel() + 1e-8  # mean |grad|, rolled or not (~3x vector_norm's speed on CPU)
-    img.addcdiv_(torch.roll(grad, (-dy, -dx), (2, 3)), l1, value=a.step_size).clamp_(0.0, 1.0)  # no host sync
+    update = torch.roll(grad, (-dy, -dx), (2, 3))
+    img.addcdiv_(update if mask is None else update * mask, l1, value=a.step_size).clamp_(0.0, 1.0)  # no host sync
     return value
 
 
 def ascend(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator,
-           steps: int, on_step: OnStep | None = None, reference: torch.Tensor | None = None) -> torch.Tensor:
+           steps: int, on_step: OnStep | None = None, reference: torch.Tensor | None = None,
+           mask: torch.Tensor | None = None) -> torch.Tensor:
     """`steps` ascent steps on a copy of `img`, stopping early past `a.max_loss`.
 
     `reference`: the frame being dreamed, for objectives that compare with it (default: `img`)."""
     view = View(reference=img if reference is None else reference)
     img = img.clone()
     for _ in range(steps):
-        value = step(features, objective, img, a, gen, view)
+        value = step(features, objective, img, a, gen, view, mask)
         if on_step:
             on_step(img, value)
         if a.max_loss is not None and value.item() > a.max_loss:
@@ -140,7 +143,7 @@ def add_noise(img: torch.Tensor, a: Ascent, gen: torch.Generator) -> torch.Tenso
 
 
 def octaves(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator,
-            steps: int | None = None, on_step: OnStep | None = None) -> torch.Tensor:
+            steps: int | None = None, on_step: OnStep | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
     """DeepDream over octaves, smallest first; after each, the detail lost by downscaling returns.
 
     ``img += resize(orig, shape) - resize(resize(orig, smaller), shape)``, as in the Keras lab.
@@ -151,7 +154,9 @@ def octaves(features: FeatureNet, objective: Objective, img: torch.Tensor, a: As
     shrunk = resize(orig, sizes[0])
     out = shrunk
     for size in sizes:
-        out = ascend(features, objective, add_noise(resize(out, size), a, gen), a, gen, steps, on_step, reference=orig)
+        level_mask = None if mask is None else resize(mask, size)
+        out = ascend(features, objective, add_noise(resize(out, size), a, gen), a, gen, steps, on_step, reference=orig,
+                     mask=level_mask)
         out = out + (resize(orig, size) - resize(shrunk, size))  # zero at the first octave
         shrunk = resize(orig, size)
     return out.clamp_(0.0, 1.0)

@@ -50,6 +50,7 @@ class DreamConfig(Section):
     max_loss: float | None = None  # early stop once the objective passes this
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # network compute type; auto: bf16 on CUDA, fp32 on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the network; auto: on for CUDA
+    dream_size: int | None = Field(None, ge=32, le=8192)  # short side the ascent runs at (the residual is upsampled edge-aware); None: full size
 
 
 class PostConfig(Section):
@@ -93,6 +94,15 @@ class VideoConfig(Section):
     boost: float = Field(1.2, ge=1.0, le=2.0)  # at most this gain per frame when the strength sags (real footage loses ~5-10 % a frame)
     cut_threshold: float = Field(27.0, ge=0.0, le=255.0)  # PySceneDetect content score for a cut; 0: no cut detection
     feather: int = Field(1, ge=0, le=16)  # pixels: soften the occlusion mask's edge
+    evolve: float = Field(0.0, ge=0.0, le=1.0)  # share of the warm steps that reliably carried, unchanged pixels still take (0: they hold still)
+    long_term: tuple[Annotated[int, Field(ge=1, le=64)], ...] = (1, 2, 4, 8)  # earlier frames a disoccluded pixel may take its dream from
+
+    @field_validator("long_term")
+    @classmethod
+    def _long_term_starts_at_one(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or v[0] != 1 or list(v) != sorted(set(v)) or len(v) > 8:
+            raise ValueError("must rise from 1, at most 8 offsets, e.g. [1, 2, 4, 8] (or [1]: the previous frame alone)")
+        return v
 
 
 class ScaleoutConfig(Section):

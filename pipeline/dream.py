@@ -76,7 +76,8 @@ class ShotDreamer:
         if frame.carry is None:
             return d(frame)
         gen = d.generator(0 if self.fixed_jitter else frame.index)  # fixed: the same rolls every warm frame
-        y = octaves(d.features, d.objective, to_tensor(frame.image, d.device), self.warm, gen, on_step=d.on_step)
+        mask = None if frame.weight is None else torch.from_numpy(frame.weight)[None, None].to(d.device)
+        y = octaves(d.features, d.objective, to_tensor(frame.image, d.device), self.warm, gen, on_step=d.on_step, mask=mask)
         return replace(frame, image=to_image(y))
 
 

@@ -18,10 +18,17 @@ Image = npt.NDArray[np.uint8]  # H x W x 3 RGB; exists only at the edges
 
 
 class Carry(NamedTuple):
-    """The last finished frame, handed to the next one by the render loop (feedback)."""
+    """The last finished frame, handed to the next one by the render loop (feedback).
+
+    Video keeps a few earlier frames too (`steady.History`, long-term consistency): stacked
+    most recent first, at most the configured count, so resume and chunks restore them exactly.
+    """
 
     source: Image
     dream: Image
+    past_sources: np.ndarray | None = None  # K x H x W x 3 uint8: earlier inputs, most recent first
+    past_dreams: np.ndarray | None = None  # K x H x W x 3 uint8: their finished dreams
+    past_index: np.ndarray | None = None  # K int64: their frame indices
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +38,7 @@ class Frame:
     image: Image  # what flows down the chain
     carry: Carry | None = None  # None at the start and after a scene cut
     alpha: Image | None = None  # HxW uint8 of a still with transparency: stages never touch it, PNG sinks write it back
+    weight: np.ndarray | None = None  # H x W float32: share of the ascent's step per pixel (None: 1 everywhere)
 
 
 class Stage(Protocol):

@@ -6,6 +6,7 @@ pixel units squared (as Lai et al. do); dream strength in grey levels (0-255).
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -51,26 +52,45 @@ def _same_size(out: Image, source: Image) -> Image:
     return cv2.resize(source, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
 
 
-def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis") -> Quality:
+def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis", gap: int = 1) -> Quality:
     """Warping error of the outputs and of the inputs, and dream strength, over (input, output) frames.
 
-    Flow comes from the input frames; each output frame t-1 is warped to t and compared over
+    Flow comes from the input frames; each output frame t-gap is warped to t (flow computed
+    directly between the two, so `gap=10` measures long-range consistency) and compared over
     the pixels that pass the forward-backward check; the mean over t is the clip's figure.
     """
-    prev: tuple[Image, Image] | None = None
+    prev: collections.deque[tuple[Image, Image]] = collections.deque(maxlen=gap)
     e_out: list[float] = []
     e_in: list[float] = []
     strength: list[float] = []
     for source, out in pairs:
         source = _same_size(out, source)
         strength.append(dream_strength(out, source))
-        if prev is not None:
-            field, reliable = flow_.track(prev[0], source, method)
-            e_out.append(pair_error(prev[1], out, field, reliable))
-            e_in.append(pair_error(prev[0], source, field, reliable))
-        prev = (source, out)
+        if len(prev) == gap:
+            field, reliable = flow_.track(prev[0][0], source, method)
+            e_out.append(pair_error(prev[0][1], out, field, reliable))
+            e_in.append(pair_error(prev[0][0], source, field, reliable))
+        prev.append((source, out))
     mean = lambda xs: float(np.mean(xs)) if xs else 0.0  # noqa: E731
     return Quality(len(strength), mean(e_out), mean(e_in), mean(strength))
+
+
+def boil(pairs: Iterable[tuple[Image, Image]], still: int = 3) -> float | None:
+    """How far the dream wanders where the input does not: mean |last output - first output|
+    (grey levels) over the pixels whose input stays within `still` grey levels (every channel)
+    of the first frame's for the whole clip; None when no pixel does (a pan)."""
+    first: tuple[Image, Image] | None = None
+    last: Image | None = None
+    steady: np.ndarray | None = None
+    for source, out in pairs:
+        source = _same_size(out, source)
+        if first is None:
+            first, steady = (source, out), np.ones(source.shape[:2], bool)
+        steady &= (np.abs(source.astype(np.int16) - first[0]).max(-1) <= still)
+        last = out
+    if first is None or last is None or not steady.any():
+        return None
+    return float(np.abs(last.astype(np.int16) - first[1])[steady].mean())
 
 
 def warp_error(frames: Iterable[Image], sources: Iterable[Image], method: flow_.Method = "dis") -> float:

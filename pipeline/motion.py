@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from . import flow
+from . import flow, steady
 from .frames import Frame, Image
 
 Curve = Callable[[float], float]  # a Schedule, or any function of the frame index
@@ -107,18 +107,15 @@ class FlowFeedback:
     method: flow.Method = "dis"
     feather: int = 1  # pixels: soften the reliability mask's edge so fallbacks leave no seam
     cubic: bool = True  # bicubic warp: a dream resampled every frame stays sharp
+    evolve: float = 1.0  # share of the warm steps held pixels still take (`steady.step_weight`); 1: no weight
+    flow_size: int | None = None  # short side flow runs at (None: the frame's)
 
     def __call__(self, frame: Frame) -> Frame:
         if frame.carry is None:
             return frame  # first frame or after a cut: the dreamer starts cold
-        field, reliable = flow.track(frame.carry.source, frame.source, self.method)
-        source = frame.source.astype(np.float32)
-        dream = flow.warp(frame.carry.dream, field, self.cubic).astype(np.float32)
-        base = flow.warp(frame.carry.source, field, self.cubic).astype(np.float32) if self.residual else source
-        residual = (dream - base) * self.blend
-        weight = reliable.astype(np.float32)
-        if self.feather:
-            k = 2 * self.feather + 1
-            weight = cv2.blur(weight, (k, k)) * weight  # shrink-and-soften: only well-inside pixels keep it all
-        carried = source + residual * weight[..., None]
-        return replace(frame, image=np.clip(carried + 0.5, 0, 255).astype(np.uint8))
+        earlier = [(s, d) for _, s, d in steady.earlier_frames(frame.carry, frame.index)]  # t-1, then long-term
+        residual, held = steady.carried(frame.source, earlier, self.method, residual=self.residual,
+                                        feather=self.feather, cubic=self.cubic, flow_size=self.flow_size)
+        carried = frame.source.astype(np.float32) + residual * self.blend
+        weight = steady.step_weight(held, self.evolve) if self.evolve < 1.0 else None
+        return replace(frame, image=np.clip(carried + 0.5, 0, 255).astype(np.uint8), weight=weight)

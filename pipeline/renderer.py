@@ -18,6 +18,7 @@ from .errors import DiskFull, DreamreelError
 from .frames import Carry
 from . import sinks as sinks_
 from .carving import build_carve
+from .dreamsize import at_dream_size
 from .plan import (Plan, Progress, StepFrames, dream_steps, make_dreamer, make_sinks, output_paths, post_stages,
                    resolve_device, still_frames)
 from .resume import Parts, parts_dir
@@ -44,7 +45,8 @@ def build_still(cfg: RenderConfig, progress: Progress) -> Plan:
         on_step = StepFrames(gif, frames[0].image.shape[1::-1], progress.step)
         extras.append(gif)
     dreamer = make_dreamer(cfg, progress, on_step)
-    return Plan(frames, 1, [dreamer, *post_stages(cfg)], sinks, extras, steps_of=lambda f: dream_steps(dreamer, f))
+    return Plan(frames, 1, [at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)], sinks, extras,
+                steps_of=lambda f: dream_steps(dreamer, f))
 
 
 BUILDERS: dict[str, Builder] = {

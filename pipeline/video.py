@@ -19,29 +19,40 @@ from dataclasses import replace
 from pathlib import Path
 
 from .audio import Signals, for_render
-from .config import RenderConfig
+from .chain import CarryOf, keep_last
+from .config import RenderConfig, VideoConfig
 from .dream import Dreamer, ScheduledDreamer, ShotDreamer
+from .dreamsize import at_dream_size
 from .errors import DreamreelError
 from .frames import Frame, Stage
 from .motion import FlowFeedback, SceneCut
 from .plan import Plan, Progress, make_dreamer, make_sinks, post_stages
 from .post import Drift, HoldStrength
 from .schedule import uses_time
+from .steady import History
 from .sources import open_frames
 
 
 def stages(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None = None) -> list[Stage]:
     """The whole per-frame chain of a video render, post and strength hold included: the one
     list that a local render, a resumed render and every chunk of a chunked render run.
-    An objective that reads t, sched(...) or the music (`music`) is re-weighted per frame."""
-    v = cfg.video
+    An objective that reads t, sched(...) or the music (`music`) is re-weighted per frame. With
+    `[dream] dream_size` the dreamer runs at that short side and flow too (a 4K frame's motion
+    is found at 540 px)."""
+    v, size = cfg.video, cfg.dream.dream_size
     post = anchored(post_stages(cfg))
     per_frame = per_frame_objective(cfg, dreamer, music)
     if v.independent:
-        return [per_frame or dreamer, *post]
+        return [at_dream_size(per_frame or dreamer, size), *post]
     hold: list[Stage] = [HoldStrength(boost=v.boost)] if v.hold else []
-    return [SceneCut(v.cut_threshold), FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather),
-            ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter, per_frame), *post, *hold]
+    return [SceneCut(v.cut_threshold),
+            FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=size),
+            at_dream_size(ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter, per_frame), size), *post, *hold]
+
+
+def carry_of(v: VideoConfig) -> CarryOf:
+    """What a frame hands the next: itself, plus earlier frames for long-term consistency."""
+    return keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term)
 
 
 def per_frame_objective(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None) -> ScheduledDreamer | None:
@@ -64,13 +75,13 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
                        audio_start=0.0 if given else source.start_seconds)
     dreamer = make_dreamer(cfg, progress)
     chain = stages(cfg, dreamer, music)
-    shot = next((st for st in chain if isinstance(st, ShotDreamer)), None)
+    shot = next((getattr(st, "inner", st) for st in chain if isinstance(getattr(st, "inner", st), ShotDreamer)), None)
 
     def steps_of(frame: Frame) -> int:  # the loop asks before the carry is set: a guess (warm after frame 0)
         h, w = frame.image.shape[:2]
         return shot.steps(frame.index > 0, h, w) if shot else ShotDreamer(dreamer, dreamer.ascent).steps(False, h, w)
 
-    return Plan(source, source.frame_count or None, chain, sinks, steps_of=steps_of)
+    return Plan(source, source.frame_count or None, chain, sinks, steps_of=steps_of, carry_of=carry_of(cfg.video))
 
 
 def anchored(post: list[Stage]) -> list[Stage]:

@@ -20,6 +20,7 @@ from .dream import ScheduledDreamer
 from .errors import DreamreelError
 from .frames import Frame, Image
 from .motion import ZoomFeedback
+from .dreamsize import at_dream_size
 from .plan import Plan, Progress, dream_steps, make_dreamer, make_sinks, post_stages
 from .schedule import Schedule, uses_time
 from .sources import SAMPLE, fit, read_image
@@ -90,5 +91,5 @@ def build_zoom(cfg: RenderConfig, progress: Progress) -> Plan:
     steps = _checked(m.steps, "steps", n, 0, 1000, music) if m.steps is not None else None
     objective = cfg.dream.objective if uses_time(cfg.dream.objective) else None
     dreamer = ScheduledDreamer(make_dreamer(cfg, progress), steps, objective, music)
-    return Plan(StillLoop(image, n), n, [feedback, dreamer, *post_stages(cfg)], sinks,
+    return Plan(StillLoop(image, n), n, [feedback, at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)], sinks,
                 steps_of=lambda f: dream_steps(dreamer.dreamer, f, dreamer.steps_at(f.index)))

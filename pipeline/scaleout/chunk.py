@@ -61,11 +61,12 @@ class ChunkRenderer:
         dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, signals=Signals.sample(cfg.audio.stems))
         music, _ = for_render(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps)  # indices count from `start`
         self.stages: list[Stage] = video.stages(cfg, dreamer, music)  # the very list a local render runs
+        self.carry_of = video.carry_of(cfg.video)
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
         with ExitStack() as stack:
             writers = [(role, stack.enter_context(SegmentWriter(path, kind, self.job.fps))) for (role, kind), path in paths.items()]
-            for frame, _carry in chain.run(self.job.frames(chunk.first, chunk.end), self.stages):
+            for frame, _carry in chain.run(self.job.frames(chunk.first, chunk.end), self.stages, carry_of=self.carry_of):
                 role = chunk.role(frame.index)  # None: a warm-up frame that only primes the chain
                 for r, w in writers:
                     if r == role:
