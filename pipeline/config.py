@@ -109,8 +109,8 @@ class ScaleoutConfig(Section):
     """Chunked renders (`--engine ray`): how long shots are split, how each chunk warms up."""
 
     chunk_seconds: float = Field(10.0, gt=0.0, le=86400.0)  # shots longer than this are split into chunks
-    warmup_frames: int = Field(32, ge=0, le=10000)  # rendered before a chunk's first kept frame, then dropped
-    fade_frames: int = Field(16, ge=0, le=10000)  # the last warm-up frames cross-fade over the previous chunk
+    warmup_frames: int = Field(40, ge=0, le=10000)  # rendered before a chunk's first kept frame, then dropped
+    fade_frames: int = Field(24, ge=0, le=10000)  # the last warm-up frames cross-fade over the previous chunk
 
 
 class CarveConfig(Section):

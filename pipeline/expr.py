@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -66,7 +67,9 @@ def parse(text: str) -> ast.expression:
     if len(text) > MAX_TEXT:
         raise ExprError(f"expression is {len(text)} characters long, more than {MAX_TEXT}")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():  # a user's "\)" in a string is theirs, not a warning about our code
+            warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+            tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as e:  # ValueError: a NUL byte
         raise ExprError(f"syntax error: {getattr(e, 'msg', e)}", (getattr(e, "offset", None) or 1) - 1) from None
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
