@@ -3,7 +3,9 @@ from pathlib import Path
 import cv2
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from cli import app
 from pipeline import models
 from pipeline.models import lite
 from pipeline.errors import DreamreelError
@@ -65,3 +67,19 @@ def test_weights_file_that_does_not_fit_is_a_clear_error(tmp_path: Path):
 
 def test_model_is_frozen(lite0):
     assert not any(p.requires_grad for p in lite0.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(models.REGISTRY))
+def test_every_net_lists_its_layers_without_weights(name, tmp_path, monkeypatch):
+    """`dreamreel layers` works before any weights are fetched: the architecture alone, on the meta device."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache: no zoo file anywhere
+    net = models.architecture(name)
+    listed = dict(net.channels())
+    assert list(listed) == list(net.listed) and all(c > 0 for c in listed.values())
+    facts = net.facts
+    assert facts.native == net.native
+    for layer in filter(None, (facts.carve_layer, facts.guide_layer, facts.content_layer, *dict(facts.style_layers))):
+        net.stage_of(layer)  # every default layer a net names is one of its own
+    result = CliRunner().invoke(app, ["layers", name])
+    assert result.exit_code == 0, result.output
+    assert f"{net.listed[0]} " in result.output and str(listed[net.listed[-1]]) in result.output
