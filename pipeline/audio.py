@@ -12,6 +12,8 @@ else, and the same file gives the same numbers (the resume recipe holds the file
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import math
 import re
@@ -213,7 +215,27 @@ def check_stem(name: str) -> str:
 
 def read(path: Path, fps: float, attack: float = 0.0, release: float = 0.2, stems: Mapping[str, Path] | None = None,
          start: float = 0.0, frames: int | None = None) -> Signals:
-    """Decode and analyse a track and its stems at `fps`; stems are cut or padded to the track's frames."""
+    """Decode and analyse a track and its stems at `fps`; stems are cut or padded to the track's frames.
+
+    The same files with the same settings are analysed once per process (a studio rebuilds its
+    render at every change; a song's decode and beat tracking take seconds): `Signals` is immutable."""
+    files = (path, *sorted((stems or {}).items()))
+    stamp = tuple((str(p), *_stat(p)) for p in (path, *(stems or {}).values()))
+    return _read(files, stamp, fps, attack, release, start, frames)
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = Path(path).stat()
+        return st.st_size, st.st_mtime_ns
+    except OSError:
+        return -1, -1  # decode() says what is wrong
+
+
+@functools.lru_cache(maxsize=4)
+def _read(files: tuple, _stamp: tuple, fps: float, attack: float, release: float, start: float,
+          frames: int | None) -> Signals:
+    path, stems = files[0], dict(files[1:])
     main = analyse(decode(path, start), fps, attack, release, frames=frames)
     curves, scalars = dict(main.curves), dict(main.scalars)
     for name, stem_path in (stems or {}).items():
@@ -249,4 +271,5 @@ def for_render(cfg: RenderConfig, fps: float, soundtrack: Path | None = None, st
             where, name = need[0]
             raise DreamreelError(f"{where} reads {name!r} but no audio is given", "add --audio FILE (or [audio] file = ...)")
         return Signals.sample(fps=fps), None
+    start = start if path == soundtrack else 0.0  # a given track plays from its start, as it is muxed (not the video's range)
     return read(path, fps, a.attack, a.release, stems, start, frames), path

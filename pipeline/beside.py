@@ -43,8 +43,11 @@ class Beside:
                 self._queue.put(item, timeout=0.1)
                 return
             except queue.Full:
-                thread = threading.current_thread() is self._thread
-                if thread and self.stopped.is_set() or not thread and not self._thread.is_alive():
+                if threading.current_thread() is self._thread:
+                    if self.stopped.is_set():
+                        return
+                elif self.error is not None or not self._thread.is_alive():
+                    self.stop()  # the thread failed with the queue full: nobody reads it; `join` raises
                     return
 
     def raise_error(self) -> None:

@@ -44,9 +44,16 @@ def _times(a: Any, b: Any) -> Any:
     return operator.mul(a, b)
 
 
+def _modulo(a: Any, b: Any) -> Any:
+    """``a % b`` on numbers only: ``"%0200000000d" % 1`` would build a string of any width."""
+    if isinstance(a, (str, bytes)):
+        raise ValueError("% formats text, which expressions do not do")
+    return operator.mod(a, b)
+
+
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: _times,
-    ast.Div: operator.truediv, ast.Pow: _power, ast.Mod: operator.mod,
+    ast.Div: operator.truediv, ast.Pow: _power, ast.Mod: _modulo,
 }
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 

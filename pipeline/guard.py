@@ -40,8 +40,10 @@ def check_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path |
 
 
 def inputs(cfg: Any) -> list[str]:
-    """The files a render reads that a user made: the input image, video or folder, and weights."""
-    return [p for p in (cfg.source.input, cfg.dream.weights) if p]
+    """The files a render reads that a user made: the input image, video or folder, weights, music."""
+    audio = getattr(cfg, "audio", None)
+    music = [audio.file, *audio.stems.values()] if audio is not None else []
+    return [p for p in (cfg.source.input, cfg.dream.weights, *music) if p]
 
 
 def written(cfg: Any) -> list[str]:
@@ -63,7 +65,7 @@ def guarded(render: F) -> F:
 
 
 def lock_path(output: str | Path) -> Path:
-    p = Path(str(output).rstrip("/" + os.sep) or ".").expanduser()
+    p = _key(Path(str(output).rstrip("/" + os.sep) or "."))  # one lock per file, however it is spelled
     return p.with_name(p.name + ".lock")
 
 

@@ -58,7 +58,7 @@ def vp9(crf: int, seams: bool = False) -> Encoder:
                    ("opus", "vorbis"), "libopus")
 
 
-FFV1 = Encoder(".mkv", "ffv1", "bgr0", ("-level", "3"), ("*",), None)  # lossless RGB: MKV masters, a GIF's source
+FFV1 = Encoder(".mkv", "ffv1", "bgr0", ("-level", "3"), ("*",), "flac")  # lossless RGB: MKV masters, a GIF's source
 ENCODERS: dict[str, Callable[..., Encoder]] = {".mp4": h264, ".webm": vp9, ".mkv": lambda _crf, seams=False: FFV1}
 PALETTE = "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse"  # a GIF's palette, in one pass
 EVEN = "crop=trunc(iw/2)*2:trunc(ih/2)*2"  # yuv420p needs even sizes; drop an odd last row/column

@@ -34,7 +34,7 @@ class Audio:
         takes its codec as it is, else encoded by `encoder` and padded with silence (a track a few
         ms short would end the file before its last frame)."""
         seek = ["-ss", f"{self.start:.6f}"] if self.start else []
-        copy = self.codec is not None and (self.codec in copyable or "*" in copyable)
+        copy = "*" in copyable or self.codec is not None and self.codec in copyable
         codec = ["-c:a", "copy"] if copy else ["-c:a", encoder, "-af", "apad"]
         return [*seek, "-i", str(self.path)], ["-map", "1:a:0", *codec, "-t", f"{self.seconds:.6f}"]
 

@@ -19,7 +19,7 @@ class Blend:
 
     def __call__(self, frame: Frame) -> Frame:
         mixed = cv2.addWeighted(frame.image, 1.0 - self.share, frame.source, self.share, 0.0)
-        return replace(frame, image=mixed)
+        return replace(frame, image=weighted(mixed, frame.image, frame.weight))  # held pixels were blended already
 
 
 def lab_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

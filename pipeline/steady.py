@@ -107,6 +107,8 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
         agree = np.clip((AGREE[1] - np.abs(flow.warp(prev_s, field, cubic).astype(np.float32) - src_s).max(-1))
                         / (AGREE[1] - AGREE[0]), 0.0, 1.0)
         take = left * _feathered(reliable, feather) * (agree if k else 1.0)  # far frames: only where the input agrees
+        if k and not take.any():
+            continue  # this earlier frame covers nothing that is left: no full-size warps
         field = full(field) * np.float32(w / wh[0])
         base = flow.warp(prev_source, field, cubic).astype(np.float32)
         dream = flow.warp(prev_dream, field, cubic).astype(np.float32)
@@ -161,7 +163,7 @@ def camera_field(field: flow.Field) -> flow.Field:
     corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], np.float32)
     if np.abs(corners @ matrix.T - corners[:, :2]).max() < STEADY:
         return np.zeros_like(field)
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = flow.grid(h, w)
     m = matrix.astype(np.float32)
     return np.stack([m[0, 0] * gx + m[0, 1] * gy + m[0, 2] - gx, m[1, 0] * gx + m[1, 1] * gy + m[1, 2] - gy], -1)
 

@@ -67,3 +67,16 @@ def test_finish_drains_and_abort_drops():
         slow.put(i)
     slow.abort()
     assert not alive("t-abort")
+
+
+def test_an_encoder_that_dies_with_the_queue_full_fails_finish_instead_of_hanging():
+    def consume(item):
+        time.sleep(0.05)
+        raise OSError("disk full")
+
+    worker = Worker(consume, name="t-full", maxsize=2)
+    for i in range(3):  # the thread is busy with item 0 while 1 and 2 fill the queue
+        worker.put(i)
+    with pytest.raises(OSError, match="disk full"):
+        worker.finish()
+    assert not alive("t-full")

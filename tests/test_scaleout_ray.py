@@ -245,3 +245,17 @@ def test_short_h264_segments_join_frame_exact(clip, tmp_path):
     lossless, h264 = frames(out), frames(out.with_suffix(".mp4"))
     assert len(lossless) == len(h264) == 90
     assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(lossless, h264)) < 8  # codec loss only
+
+
+def test_a_lossless_master_takes_a_given_audio_track(clip, tmp_path):
+    """`--audio FILE` into an MKV: the container takes any audio as it is (an unknown codec was once
+    handed to ffmpeg as the encoder "None")."""
+    from pipeline import media
+    from tests.scaleout_clip import tone
+
+    out = tmp_path / "music.mkv"
+    cfg = config(clip, out).model_copy(update={"audio": config(clip, out).audio.model_copy(
+        update={"file": str(tone(tmp_path / "t.wav", 12.0))})})
+    job_.render(cfg, "serial", quiet=True)
+    info = media.probe(out)
+    assert (info.codec, info.has_audio, info.frames) == ("ffv1", True, 90)

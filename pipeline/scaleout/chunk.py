@@ -39,6 +39,7 @@ class Job:
     fps: float  # the rate the source is read (and the output written) at
     start: int  # the render's first frame in the source (at `fps`); chunks count from here
     kinds: tuple[SegmentKind, ...]
+    length: int | None = None  # frames in the render: music curves are scaled over it, as in a one-process render
 
     def frames(self, first: int, end: int | None) -> Iterator[Frame]:
         """Frames ``[first, end)`` of the render, seeking straight to `first`, scaled like the render's.
@@ -59,7 +60,8 @@ class ChunkRenderer:
         cfg = job.cfg
         pin_threads(cfg)
         dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, signals=Signals.sample(cfg.audio.stems))
-        music, _ = for_render(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps)  # indices count from `start`
+        music, _ = for_render(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps,
+                              job.length)  # indices count from `start`
         self.stages: list[Stage] = video.stages(cfg, dreamer, music)  # the very list a local render runs
         self.carry_of = video.carry_of(cfg.video)
 

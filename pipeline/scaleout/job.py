@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -154,6 +154,7 @@ def prepare(cfg: RenderConfig) -> Work:
     parts = Segments(parts_dir(paths[0]), recipe_key(cfg, path))
     end = None if source.end_frame is None else source.end_frame - source.start_frame
     found = cached_scan(parts, lambda: scan(job, end))
+    job = replace(job, length=found.frames)
     sc = cfg.scaleout
     chunks = plan(0, found.frames, found.cuts, job.fps, sc.chunk_seconds, sc.warmup_frames, sc.fade_frames)
     if cfg.audio.file:  # --audio: that track from its start, re-encoded (codec None: never copied)

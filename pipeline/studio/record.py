@@ -17,13 +17,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import expr, models
-from ..config import RenderConfig, from_mapping
+from ..config import MotionConfig, RenderConfig, from_mapping
 from ..errors import DreamreelError
 from ..presets import merge
 from ..schedule import Schedule
 
 # Keys a zoom reads per frame through a schedule: a change to one of them applies at the next frame.
-SCHEDULED = ("motion.zoom", "motion.angle", "motion.translate_x", "motion.translate_y", "motion.steps")
+SCHEDULED = tuple(f"motion.{key}" for key in MotionConfig.SCHEDULES)
 OBJECTIVE = "dream.objective"
 # Keys the page may not change, with the reason (the API reads no path it is given).
 FIXED = {

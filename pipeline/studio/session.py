@@ -287,7 +287,7 @@ class Session:
         """Layer names of the model in use (the page's layer picker)."""
         from .. import models
 
-        return [name for name, _ in models.load(self.recording.base["dream.model"]).channels()]
+        return list(models.architecture(self.recording.base["dream.model"]).listed)  # no weights, no device move
 
     def preset(self) -> str:
         """The recorded session as a preset TOML: `dreamreel render` on it draws this session's frames."""
