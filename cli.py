@@ -201,7 +201,7 @@ def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="S
 def list_layers(model: Annotated[str, typer.Argument(help="Model name.")] = models.DEFAULT, weights: Weights = None) -> None:
     """The model's layer names with channel counts (names to use in objectives); no weights needed."""
     net = models.load(model, weights) if weights else models.architecture(model)
-    typer.echo(f"{net.name} (native {net.native}px)")
+    typer.echo(f"{net.name} (native {net.facts.native}px)")
     for name, channels in net.channels():
         typer.echo(f"  {name:<24} {channels:>5}")
 

@@ -1,5 +1,5 @@
-"""Music as per-frame numbers: `Signals` lends schedules and objectives ``onset``, ``beat``, ``rms``,
-``low``, ``mid``, ``high``, ``bpm`` and ``s`` (and ``STEM_onset`` ... for each stem).
+"""Music as per-frame numbers: a track decoded and analysed into a `signals.Signals` (``onset``,
+``beat``, ``rms``, ``low``, ``mid``, ``high``, ``bpm`` and ``s``, and ``STEM_onset`` ... for each stem).
 
 A track is decoded once by the bundled ffmpeg (mono float32 PCM at `RATE`) and analysed by
 librosa from one magnitude spectrogram: onset strength (on its mel bands), beat tracking (on
@@ -8,94 +8,29 @@ frame rate (a frame takes the loudest onset and the mean energy of the hops it s
 by an attack/release follower and scaled to [0, 1] over the track; silence stays 0. The result is
 one immutable value the builder computes once and passes to the schedules: no state anywhere
 else, and the same file gives the same numbers (the resume recipe holds the file's hash).
+The names themselves live in `signals`; which track a render reads is the builders' choice
+(`plan.make_music`).
 """
 
 from __future__ import annotations
 
 import functools
-
 import hashlib
 import math
-import re
 import subprocess
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import DreamreelError
-
-if TYPE_CHECKING:
-    from .config import RenderConfig
+from .media import ffmpeg_exe, has_audio
+from .signals import CURVES, Signals, check_stem
 
 RATE = 22050  # Hz: librosa's default rate, enough for onsets and three bands
 HOP = 512  # samples per analysis hop (23 ms): about 2 hops per frame at 25 fps
 N_FFT = 2048
-CURVES = ("onset", "beat", "rms", "low", "mid", "high")  # per frame, each in [0, 1]
 BANDS = {"low": (0.0, 250.0), "mid": (250.0, 2000.0), "high": (2000.0, RATE / 2 + 1.0)}  # Hz, [lo, hi)
-SAMPLE = {"onset": 0.5, "beat": 0.5, "rms": 0.5, "low": 0.5, "mid": 0.5, "high": 0.5, "bpm": 120.0}
-_STEM_NAME = re.compile(r"[a-z][a-z0-9]*")
-
-
-def track_names(prefix: str = "") -> tuple[str, ...]:
-    """The names one track lends: its curves and its ``bpm`` (``drums_onset`` ... with a prefix)."""
-    return tuple(f"{prefix}{n}" for n in (*CURVES, "bpm"))
-
-
-def names(stems: Iterable[str] = ()) -> tuple[str, ...]:
-    """Every name an expression may use besides ``t`` and math: ``s``, the track's, each stem's."""
-    return ("s", *track_names(), *(n for stem in stems for n in track_names(f"{stem}_")))
-
-
-def is_variable(name: str) -> bool:
-    """Whether `name` is one of the per-frame names (``s``, ``beat``, ``drums_onset``, ...)."""
-    return name == "s" or name.rpartition("_")[2] in track_names()
-
-
-def audio_names(used: Iterable[str], stems: Iterable[str] = ()) -> list[str]:
-    """The names in `used` that need a soundtrack (all of `names` but ``s``)."""
-    need = set(names(stems)) - {"s"}
-    return sorted(set(used) & need)
-
-
-@dataclass(frozen=True, eq=False)
-class Signals:
-    """Per-frame curves at `fps` (name -> float32 array of `frames` values) and per-track scalars.
-
-    Read-only in practice (the arrays are not writeable); plain dicts so it pickles (Ray workers).
-    ``frames == 0`` is the value used to check expressions before any audio is read: every
-    name then reads as a typical value (0.5, 120 bpm) so ``1/onset`` is not refused as a
-    division by zero. Past the end of the track a curve reads 0 (silence).
-    """
-
-    fps: float = 25.0
-    frames: int = 0
-    curves: Mapping[str, np.ndarray] = field(default_factory=dict)
-    scalars: Mapping[str, float] = field(default_factory=dict)  # bpm, STEM_bpm
-    beats: tuple[float, ...] = ()  # the track's beat times, seconds
-    seconds: float = 0.0
-
-    @classmethod
-    def sample(cls, stems: Iterable[str] = (), fps: float = 25.0) -> Signals:
-        """No audio yet: the names exist (for checking), each with a typical value."""
-        prefixes = ["", *(f"{s}_" for s in stems)]
-        return cls(fps, 0, {p + k: np.full(1, v, np.float32) for p in prefixes for k, v in SAMPLE.items() if k != "bpm"},
-                   {f"{p}bpm": SAMPLE["bpm"] for p in prefixes})
-
-    def at(self, t: float) -> dict[str, float]:
-        """Every name's value at frame `t`."""
-        i = int(math.floor(t + 1e-9))
-        if self.frames == 0:
-            values = {k: float(v[0]) for k, v in self.curves.items()}
-        else:
-            values = {k: float(v[i]) if 0 <= i < len(v) else 0.0 for k, v in self.curves.items()}
-        return {"s": t / self.fps, **self.scalars, **values}
-
-    def table(self) -> dict[str, np.ndarray]:
-        """Name -> per-frame values (``s`` first): the CSV's columns, the picture's rows."""
-        return {"s": np.arange(self.frames, dtype=np.float64) / self.fps, **self.curves}
 
 
 def file_hash(path: Path) -> str:
@@ -109,8 +44,6 @@ def file_hash(path: Path) -> str:
 
 def decode(path: Path, start: float = 0.0) -> np.ndarray:
     """Mono float32 PCM at `RATE` from the first audio stream of any file ffmpeg reads."""
-    from .media import ffmpeg_exe, has_audio
-
     if not path.is_file():
         raise DreamreelError(f"audio file {str(path)!r} not found", "give the path of an audio or video file with sound")
     if not has_audio(path):
@@ -206,13 +139,6 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_stem(name: str) -> str:
-    """A stem's name becomes a prefix (``drums`` -> ``drums_onset``): lower-case letters and digits."""
-    if not _STEM_NAME.fullmatch(name):
-        raise DreamreelError(f"audio.stems: bad stem name {name!r}", "use lower-case letters and digits, e.g. drums or bass")
-    return name
-
-
 def read(path: Path, fps: float, attack: float = 0.0, release: float = 0.2, stems: Mapping[str, Path] | None = None,
          start: float = 0.0, frames: int | None = None) -> Signals:
     """Decode and analyse a track and its stems at `fps`; stems are cut or padded to the track's frames.
@@ -244,32 +170,3 @@ def _read(files: tuple, _stamp: tuple, fps: float, attack: float, release: float
         scalars.update(stem.scalars)
     return Signals(fps, main.frames, curves, scalars, main.beats, main.seconds)
 
-
-def expression_names(cfg: RenderConfig) -> list[tuple[str, str]]:
-    """(where, name) for every variable the recipe's schedules and objective read."""
-    from .config import MotionConfig
-    from .schedule import Schedule, names_in
-
-    found = [("dream.objective", n) for n in sorted(names_in(cfg.dream.objective))]
-    for key in MotionConfig.SCHEDULES:
-        if (v := getattr(cfg.motion, key)) is not None:
-            found += [(f"motion.{key}", n) for n in sorted(Schedule.parse(v, signals=Signals.sample(cfg.audio.stems)).names())]
-    return found
-
-
-def for_render(cfg: RenderConfig, fps: float, soundtrack: Path | None = None, start: float = 0.0,
-               frames: int | None = None) -> tuple[Signals, Path | None]:
-    """The render's signals and the file they came from: ``[audio] file`` (``--audio``), else
-    `soundtrack` (a video's own) when an expression reads the music, else none (``s`` still works).
-    An expression that reads the music with no audio at all is a one-line error."""
-    a = cfg.audio
-    stems = {name: Path(p).expanduser() for name, p in a.stems.items()}
-    need = [(where, n) for where, n in expression_names(cfg) if audio_names([n], a.stems)]
-    path = Path(a.file).expanduser() if a.file else (soundtrack if need or stems else None)
-    if path is None:
-        if need:
-            where, name = need[0]
-            raise DreamreelError(f"{where} reads {name!r} but no audio is given", "add --audio FILE (or [audio] file = ...)")
-        return Signals.sample(fps=fps), None
-    start = start if path == soundtrack else 0.0  # a given track plays from its start, as it is muxed (not the video's range)
-    return read(path, fps, a.attack, a.release, stems, start, frames), path

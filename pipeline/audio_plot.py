@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .audio import Signals
+from .signals import Signals
 from .sinks import check_output, committed, write_image
 
 __all__ = ["check_output", "picture", "write_csv", "write_png"]

@@ -159,7 +159,7 @@ def carve(model: models.DreamNet, img: torch.Tensor, c: Carving, gen: torch.Gene
           on_step: OnStep | None = None, on_iteration: Callable[[torch.Tensor], None] | None = None) -> torch.Tensor:
     """Carve `img` (``1x3xHxW`` in [0, 1]); returns the standardised result in [0, 1]."""
     features = FeatureNet(model, {c.layer})
-    native = (model.native, model.native)
+    native = (model.facts.native, model.facts.native)
     h, w = img.shape[-2:]
     orig = standardise(gray(img) if c.gray else img, c.spread)[0]
 

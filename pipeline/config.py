@@ -8,14 +8,17 @@ or the allowed range.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import audio, objectives
+from . import objectives
 from .errors import DreamreelError
+from .schedule import Schedule, names_in
+from .signals import Signals, check_stem
 
 
 class Section(BaseModel):
@@ -131,7 +134,7 @@ class CarveConfig(Section):
 
 
 class AudioConfig(Section):
-    """Music that drives schedules and objectives (``beat``, ``onset``, ``low``, ...; see `pipeline.audio`)."""
+    """Music that drives schedules and objectives (``beat``, ``onset``, ``low``, ...; see `pipeline.signals`)."""
 
     file: str | None = None  # audio (or video with sound); a video render without it uses its own soundtrack
     attack: float = Field(0.0, ge=0.0, le=10.0)  # seconds for a curve to rise (0: at once)
@@ -142,7 +145,7 @@ class AudioConfig(Section):
     @classmethod
     def _stem_names(cls, v: dict[str, str]) -> dict[str, str]:
         for name in v:
-            audio.check_stem(name)
+            check_stem(name)
         return v
 
 
@@ -166,14 +169,40 @@ class RenderConfig(Section):
     def _expressions_parse(self) -> RenderConfig:
         """Schedules and the objective parse, reading only names that exist (the stems' included):
         a DreamreelError naming the column and the known names."""
-        from .schedule import Schedule
+        music = Signals.sample(self.audio.stems)
+        for e in self.expressions():
+            e.parse(music)
+        return self
 
-        music = audio.Signals.sample(self.audio.stems)
+    def expressions(self) -> Iterator[Expression]:
+        """Every expression of the recipe, in its order: the objective, then each motion schedule
+        given. The one walk the validator and the builders' "does it read the music" both use."""
+        yield Expression("dream.objective", self.dream.objective, objective=True)
         for name in MotionConfig.SCHEDULES:
             if (v := getattr(self.motion, name)) is not None:
-                Schedule.parse(v, where=f"motion.{name}", signals=music)
-        objectives.parse(self.dream.objective, where="dream.objective", signals=music)
-        return self
+                yield Expression(f"motion.{name}", v)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """One expression of a recipe: where it sits (``motion.zoom``, ``dream.objective``) and its
+    text, in the objective language or a schedule."""
+
+    where: str
+    value: str | float
+    objective: bool = False
+
+    def parse(self, signals: Signals) -> objectives.Objective | Schedule:
+        """Parsed reading `signals` (`Signals.sample(stems)` to check); a one-line error names `where`."""
+        if self.objective:
+            return objectives.parse(str(self.value), where=self.where, signals=signals)
+        return Schedule.parse(self.value, where=self.where, signals=signals)
+
+    def names(self, signals: Signals) -> set[str]:
+        """The variables it reads (``t``, ``beat``, ...; inside an objective's ``sched("...")`` too)."""
+        if self.objective:
+            return names_in(str(self.value))
+        return Schedule.parse(self.value, where=self.where, signals=signals).names()
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:

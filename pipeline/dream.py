@@ -9,10 +9,10 @@ import torch
 
 from . import models, objectives, runtime
 from .ascent import Ascent, OnStep, octave_sizes, octaves
-from .audio import Signals
 from .config import DreamConfig
 from .features import FeatureNet
 from .frames import Frame, to_image, to_tensor
+from .signals import Signals
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import backprop
+from .frames import to_tensor
 from .models import DreamNet, fold_batchnorm
+from .sources import read_image
 from .view import WHOLE, View
 
 Activations = dict[str, torch.Tensor]
@@ -44,9 +46,6 @@ def real_layer(name: str) -> str | None:
 @cache
 def _image_file(path: str, device: torch.device) -> torch.Tensor:
     """An image file as ``1x3xHxW`` in [0, 1] on `device`, read once (the same object each step)."""
-    from .frames import to_tensor  # late: keeps this module's imports to the model side
-    from .sources import read_image
-
     return to_tensor(read_image(Path(path)), device)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from . import objectives
+from . import models, objectives
 from .errors import DreamreelError
 from .features import INPUT, REFERENCE
 from .objectives import Activations, Objective, _inner
@@ -103,8 +103,6 @@ def style(image: str, content: str, layers: Mapping[str, float], content_weight:
 
 def guide_layer(model: str) -> str:
     """`--guide` without --guide-layer: the model's own guide layer."""
-    from . import models  # late: the nets register objectives' users, not the other way round
-
     if layer := models.facts(model).guide_layer:
         return layer
     raise DreamreelError(f"no default guide layer for model {model!r}", "give one with --guide-layer")
@@ -114,8 +112,6 @@ def style_text(image: str, model: str, content: str | None = None, layers: Mappi
                content_weight: float = 1.0, style_weight: float = 1.0) -> str:
     """The objective-language text of a style objective, with the model's default layers filled in."""
     if content is None or not layers:
-        from . import models
-
         default_content, default_layers = models.facts(model).style()
         content, layers = content or default_content, layers or default_layers
     return (f"style({image!r}, {content!r}, {dict(layers)!r}, "

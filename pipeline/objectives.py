@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from . import expr
-from .audio import Signals
 from .errors import DreamreelError
+from .schedule import Schedule
+from .signals import NO_AUDIO, Signals
 from .view import WHOLE, View
 
 Activations = Mapping[str, torch.Tensor]
@@ -165,8 +166,6 @@ def time_names(t: float, where: str = "objective", signals: Signals | None = Non
     (`signals`: ``s``, ``beat``, ``low``, ...; typical values when None) and
     ``sched("0:(1), 60:(0)")`` (a keyframed schedule's value at t), e.g.
     ``sched("0:(1), 90:(0)") * layer("blocks.3") + sched("0:(0), 90:(1)") * layer("blocks.12")``."""
-    from .schedule import NO_AUDIO, Schedule  # late import keeps this module first
-
     music = signals or NO_AUDIO
     return {**expr.MATH, "t": t, **music.at(t), "sched": lambda text: Schedule.parse(text, f"{where}: sched", music)(t)}
 

@@ -1,5 +1,5 @@
 """What a render needs, decided once: the `Plan` a kind's builder returns, and the helpers
-every builder shares (device, dreamer, post stages, sinks, progress bars).
+every builder shares (device, dreamer, music, post stages, sinks, progress bars).
 
 A builder is ``(cfg, progress) -> Plan``; `renderer.BUILDERS` maps ``cfg.kind`` to one. Builders
 check everything (paths, device, model, layers, schedules) before any frame is dreamed.
@@ -17,15 +17,16 @@ import cv2
 import torch
 from tqdm import tqdm
 
+from . import audio
 from . import sinks as sinks_
 from .ascent import OnStep, octave_sizes
-from .audio import Signals
 from .config import RenderConfig
 from .dream import Dreamer
 from .errors import DreamreelError
 from .chain import keep_last
 from .frames import Carry, Frame, Stage, to_image
 from .post import Blend, Drift
+from .signals import Signals, audio_names
 from .sources import ImageSource
 
 
@@ -135,6 +136,25 @@ def make_dreamer(cfg: RenderConfig, progress: Progress, on_step: OnStep | None =
     pin_threads(cfg)
     return Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, on_step=on_step or progress.step,
                                signals=Signals.sample(cfg.audio.stems))
+
+
+def make_music(cfg: RenderConfig, fps: float, soundtrack: Path | None = None, start: float = 0.0,
+               frames: int | None = None) -> tuple[Signals, Path | None]:
+    """The render's signals and the file they came from: ``[audio] file`` (``--audio``), else
+    `soundtrack` (a video's own) when an expression reads the music, else none (``s`` still works).
+    An expression that reads the music with no audio at all is a one-line error."""
+    a = cfg.audio
+    stems = {name: Path(p).expanduser() for name, p in a.stems.items()}
+    sample = Signals.sample(a.stems)
+    need = [(e.where, n) for e in cfg.expressions() for n in audio_names(e.names(sample), a.stems)]
+    path = Path(a.file).expanduser() if a.file else (soundtrack if need or stems else None)
+    if path is None:
+        if need:
+            where, name = need[0]
+            raise DreamreelError(f"{where} reads {name!r} but no audio is given", "add --audio FILE (or [audio] file = ...)")
+        return Signals.sample(fps=fps), None
+    start = start if path == soundtrack else 0.0  # a given track plays from its start, as it is muxed (not the video's range)
+    return audio.read(path, fps, a.attack, a.release, stems, start, frames), path
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Between keys the value is interpolated linearly; before the first key it is the first key's
 value, after the last the last's. Each value is a small expression in ``t`` (the frame
 index) evaluated by `expr` (an allow-list, never eval): ``"0:(1.0 + 0.01*sin(t/12))"``.
-A schedule also reads the music (`audio.Signals`: ``s``, ``bpm``, ``onset``, ``beat``, ...):
+A schedule also reads the music (`signals.Signals`: ``s``, ``bpm``, ``onset``, ``beat``, ...):
 parsed with typical values, then `bind` gives it the render's track.
 A plain number (``1.03``) or a bare expression without keys (``"1 + t/1000"``) is a
 schedule that holds for every frame. A malformed schedule is a one-line `DreamreelError`
@@ -18,14 +18,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import expr
-from .audio import Signals, is_variable
 from .errors import DreamreelError
+from .signals import NO_AUDIO, Signals, is_variable
 
 EXAMPLE = '"0:(1.02), 60:(1.05)" or "0:(1.0 + 0.01*sin(t/12))"'
 _FRAME = re.compile(r"\s*(-?\d+(?:\.\d*)?)\s*")
-
-
-NO_AUDIO = Signals.sample()  # the names exist, with typical values, until a builder binds a track
 
 
 def _names(t: float, signals: Signals) -> dict[str, Any]:

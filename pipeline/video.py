@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .audio import Signals, for_render
 from .chain import CarryOf, keep_last
 from .config import RenderConfig, VideoConfig
 from .dream import Dreamer, ScheduledDreamer, ShotDreamer
@@ -26,9 +25,10 @@ from .dreamsize import at_dream_size
 from .errors import DreamreelError
 from .frames import Frame, Stage
 from .motion import FlowFeedback, SceneCut
-from .plan import Plan, Progress, make_dreamer, make_sinks, post_stages
+from .plan import Plan, Progress, make_dreamer, make_music, make_sinks, post_stages
 from .post import Drift, HoldStrength
 from .schedule import uses_time
+from .signals import Signals
 from .steady import History
 from .sources import open_frames
 
@@ -69,7 +69,7 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
                          s.frames, s.fps)
     cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"fps": source.fps})})
     # the music: --audio FILE (muxed instead of the source's sound), else the source's own when the objective reads it
-    music, track = for_render(cfg, source.fps, source.audio, source.start_seconds, source.frame_count or None)
+    music, track = make_music(cfg, source.fps, source.audio, source.start_seconds, source.frame_count or None)
     given = track is not None and track != source.audio
     sinks = make_sinks(cfg, source.frame_count or None, audio_from=track if given else source.audio,
                        audio_start=0.0 if given else source.start_seconds)

@@ -14,15 +14,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .audio import Signals, for_render
 from .config import RenderConfig
 from .dream import ScheduledDreamer
 from .errors import DreamreelError
 from .frames import Frame, Image
 from .motion import ZoomFeedback
 from .dreamsize import at_dream_size
-from .plan import Plan, Progress, dream_steps, make_dreamer, make_sinks, post_stages
+from .plan import Plan, Progress, dream_steps, make_dreamer, make_music, make_sinks, post_stages
 from .schedule import Schedule, uses_time
+from .signals import Signals
 from .sources import SAMPLE, fit, read_image
 
 DEFAULT_FRAMES = 60
@@ -80,7 +80,7 @@ def _checked(text: float | str, name: str, frames: int, lo: float, hi: float, si
 
 def build_zoom(cfg: RenderConfig, progress: Progress) -> Plan:
     """With audio (``--audio``), the frame count defaults to the track's length and the track is muxed in."""
-    music, track = for_render(cfg, cfg.output.fps)
+    music, track = make_music(cfg, cfg.output.fps)
     n = cfg.source.frames or (music.frames if track else DEFAULT_FRAMES)
     sinks = make_sinks(cfg, n, audio_from=track)
     image = start_image(cfg)

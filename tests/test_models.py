@@ -77,9 +77,17 @@ def test_every_net_lists_its_layers_without_weights(name, tmp_path, monkeypatch)
     listed = dict(net.channels())
     assert list(listed) == list(net.listed) and all(c > 0 for c in listed.values())
     facts = net.facts
-    assert facts.native == net.native
     for layer in filter(None, (facts.carve_layer, facts.guide_layer, facts.content_layer, *dict(facts.style_layers))):
         net.stage_of(layer)  # every default layer a net names is one of its own
     result = CliRunner().invoke(app, ["layers", name])
     assert result.exit_code == 0, result.output
     assert f"{net.listed[0]} " in result.output and str(listed[net.listed[-1]]) in result.output
+    assert f"(native {facts.native}px)" in result.output  # the one size a net has: its facts'
+
+
+def test_the_model_cache_keeps_one_net_per_device_and_never_moves_one():
+    cpu = models.load("digits")
+    meta = models.load("digits", device="meta")  # a second device: its own copy, the CPU one left where it is
+    assert meta is not cpu and all(p.is_meta for p in meta.parameters())
+    assert all(p.device.type == "cpu" for p in cpu.parameters())
+    assert models.load("digits", device=torch.device("cpu")) is cpu and models.load("mnist", device="meta") is meta

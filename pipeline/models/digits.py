@@ -25,7 +25,8 @@ from torch import nn
 
 from ..errors import DreamreelError
 from ..sinks import committed
-from . import DreamNet, Facts, ModelSpec, load_state_dict, register
+from .net import DreamNet, Facts, load_state_dict
+from .registry import ModelSpec, register
 from .zoo import ConvReLU
 
 SHIPPED = Path(__file__).resolve().parent.parent / "data" / "digits.pt"
@@ -57,7 +58,7 @@ class GrayNet(DreamNet):
     """A DreamNet whose weights expect one grey channel: RGB in [0, 1] -> luma -> (g - 0.5) / 0.5."""
 
     def __init__(self, name: str, net: nn.Module, order: list[str]) -> None:
-        super().__init__(name, net, order, mean=(0.5,) * 3, std=(0.5,) * 3, native=NATIVE, facts=FACTS)
+        super().__init__(name, net, order, mean=(0.5,) * 3, std=(0.5,) * 3, facts=FACTS)
         self.register_buffer("luma", torch.tensor(LUMA).view(1, 3, 1, 1))
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,7 +77,7 @@ def build(weights: Path | None = None) -> GrayNet:
     return GrayNet("digits", net, order)
 
 
-register(ModelSpec("digits", build, "small CNN trained on handwritten digits (grey, native 28 px; shipped)",
+register(ModelSpec("digits", build, f"small CNN trained on handwritten digits (grey, native {NATIVE} px; shipped)",
                    lambda: GrayNet("digits", *architecture())), "mnist")
 
 

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ..errors import DreamreelError
-from . import ALIASES, REGISTRY, RESOLVERS, DreamNet, ModelSpec, load_state_dict, register
+from .net import DreamNet, Facts, load_state_dict
+from .registry import ALIASES, REGISTRY, RESOLVERS, ModelSpec, register
 from .zoo import ZOO, Zoo, build, rename_keys
 
 
@@ -52,10 +53,10 @@ def _script_net(path: Path, module: torch.jit.ScriptModule, size: int) -> DreamN
     except Exception:  # a child that is not a chain link (needs other inputs): fall back to the whole
         ok = False
     if ok:
-        return DreamNet(str(path), ScriptedChain(module, names), names, mean=(0, 0, 0), std=(1, 1, 1), native=size)
+        return DreamNet(str(path), ScriptedChain(module, names), names, mean=(0, 0, 0), std=(1, 1, 1), facts=Facts(size))
     whole = nn.Module()
     whole.output = Scripted(module)
-    return DreamNet(str(path), whole, ["output"], mean=(0, 0, 0), std=(1, 1, 1), native=size)
+    return DreamNet(str(path), whole, ["output"], mean=(0, 0, 0), std=(1, 1, 1), facts=Facts(size))
 
 
 def from_file(path: Path, arch: str | None = None) -> DreamNet:

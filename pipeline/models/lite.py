@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DreamreelError
-from . import DreamNet, Facts, ModelSpec, load_state_dict, register
+from .net import DreamNet, Facts, load_state_dict
+from .registry import ModelSpec, register
 
 
 class _DepthwiseSame(torch.autograd.Function):
@@ -220,7 +221,7 @@ def _lite_weights_file(package: str) -> Path:
 
 def _dreamnet(name: str, net: nn.Module, order: list[str]) -> DreamNet:
     # TF Lite weights: inputs (x - 127) / 128 on 0..255, i.e. mean 0.498, std 0.502 on [0, 1]
-    return DreamNet(name, net, order, mean=(127 / 255,) * 3, std=(128 / 255,) * 3, native=LITE[name][2], facts=_facts(name))
+    return DreamNet(name, net, order, mean=(127 / 255,) * 3, std=(128 / 255,) * 3, facts=_facts(name))
 
 
 def build_lite(name: str, weights: Path | None = None) -> DreamNet:

@@ -18,17 +18,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DreamreelError
-from . import ALIASES, DreamNet, Facts, ModelSpec, load_state_dict, register
+from .net import DreamNet, Facts, load_state_dict
+from .registry import ALIASES, ModelSpec, register
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)  # GoogLeNet/InceptionV3 weights: torchvision's transform_input maps to (x - 0.5) / 0.5
+CLASSIFIER = {"fc.": "logits."}  # torchvision's classifier is our ``logits`` stage
+
+
+class Arch(NamedTuple):
+    """A zoo architecture with random weights: the module, its stage order, its listed layers and
+    the key-prefix renames from torchvision's file to our module names."""
+
+    net: nn.Module
+    order: list[str]
+    listed: list[str]
+    renames: dict[str, str]
 
 
 class Logits(nn.Linear):
@@ -83,7 +97,7 @@ _GOOGLENET = {  # name -> (in, 1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool p
 }
 
 
-def googlenet(classes: int = 1000) -> tuple[nn.Module, list[str]]:
+def googlenet(classes: int = 1000) -> Arch:
     net = nn.Module()
     net.conv1 = BasicConv2d(3, 64, kernel_size=7, stride=2, padding=3)
     net.maxpool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
@@ -99,7 +113,8 @@ def googlenet(classes: int = 1000) -> tuple[nn.Module, list[str]]:
         net.add_module(name, GoogLeNetInception(*args))
         order.append(name)
     net.logits = Logits(1024, classes)
-    return net, [*order, "logits"]
+    order.append("logits")
+    return Arch(net, order, order, CLASSIFIER)
 
 
 # --------------------------------------------------------------------------- InceptionV3
@@ -202,7 +217,7 @@ class InceptionE(Mixed):
         self.pool = Pooled(_avg_pool)
 
 
-def inception_v3(classes: int = 1000) -> tuple[nn.Module, list[str]]:
+def inception_v3(classes: int = 1000) -> Arch:
     net = nn.Module()
     layers: list[tuple[str, nn.Module]] = [
         ("Conv2d_1a_3x3", BasicConv2d(3, 32, kernel_size=3, stride=2)), ("Conv2d_2a_3x3", BasicConv2d(32, 32, kernel_size=3)),
@@ -216,7 +231,8 @@ def inception_v3(classes: int = 1000) -> tuple[nn.Module, list[str]]:
     ]
     for name, module in layers:
         net.add_module(name, module)
-    return net, [n for n, _ in layers]
+    order = [n for n, _ in layers]
+    return Arch(net, order, order, CLASSIFIER)
 
 
 # --------------------------------------------------------------------------- VGG
@@ -240,11 +256,8 @@ class VGGHead(nn.Sequential):
         return super().forward(F.adaptive_avg_pool2d(x, 7).flatten(1))
 
 
-_VGG_DEPTHS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
-
-
-def vgg(depths: Sequence[int], classes: int = 1000) -> tuple[nn.Module, list[str], dict[str, str]]:
-    """Also returns the key map: torchvision's ``features.N`` index -> our ``convB_I`` name."""
+def vgg(depths: Sequence[int], classes: int = 1000) -> Arch:
+    """Convs per block in `depths`; the renames map torchvision's ``features.N`` index to our ``convB_I`` name."""
     net, order, rename, index, cin = nn.Module(), [], {}, 0, 3
     for block, (reps, cout) in enumerate(zip(depths, (64, 128, 256, 512, 512)), 1):
         for i in range(1, reps + 1):
@@ -258,7 +271,8 @@ def vgg(depths: Sequence[int], classes: int = 1000) -> tuple[nn.Module, list[str
         index += 1
     net.logits = VGGHead(classes)
     rename.update({f"classifier.{i}.": f"logits.{i}." for i in (0, 3, 6)})
-    return net, [*order, "logits"], rename
+    order.append("logits")
+    return Arch(net, order, order, rename)
 
 
 # --------------------------------------------------------------------------- ResNet50
@@ -292,8 +306,8 @@ class ResNetStem(nn.Module):
         return F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
 
 
-def resnet50(classes: int = 1000) -> tuple[nn.Module, list[str], list[str]]:
-    """Also returns the listed names: each stage and its sub-blocks (``layer3.2``)."""
+def resnet50(classes: int = 1000) -> Arch:
+    """Listed: each stage and its sub-blocks (``layer3.2``)."""
     net, cin, listed = nn.Module(), 64, ["stem"]
     net.stem = ResNetStem()
     for i, (reps, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512)), 1):
@@ -304,7 +318,8 @@ def resnet50(classes: int = 1000) -> tuple[nn.Module, list[str], list[str]]:
         net.add_module(f"layer{i}", nn.Sequential(*blocks))
         listed += [f"layer{i}.{j}" for j in range(reps)] + [f"layer{i}"]
     net.logits = Logits(2048, classes)
-    return net, ["stem", "layer1", "layer2", "layer3", "layer4", "logits"], [*listed, "logits"]
+    return Arch(net, ["stem", "layer1", "layer2", "layer3", "layer4", "logits"], [*listed, "logits"],
+                {"conv1.": "stem.conv1.", "bn1.": "stem.bn1.", **CLASSIFIER})
 
 
 # --------------------------------------------------------------------------- weights and registry
@@ -312,32 +327,16 @@ def resnet50(classes: int = 1000) -> tuple[nn.Module, list[str], list[str]]:
 
 @dataclass(frozen=True)
 class Zoo:
-    """One zoo net: how to build it, which files hold its weights, how their keys map to ours."""
+    """One zoo net: its builder, which files hold its weights, its normalisation and its facts."""
 
     name: str
+    architecture: Callable[..., Arch]  # (classes=1000) -> the net with random weights, its layers and key renames
     files: tuple[str, ...]  # torchvision's file names, first = the one we ask for
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    native: int
     summary: str
-    facts: Facts  # carve, guide and style layers (native size as above)
-
-    def architecture(self, classes: int = 1000) -> tuple[nn.Module, list[str], list[str], dict[str, str]]:
-        """(net, stage order, listed layers, key-prefix renames from the file to our modules)"""
-        if self.name == "googlenet":
-            net, order = googlenet(classes)
-            return net, order, order, {"fc.": "logits."}
-        if self.name == "inception-v3":
-            net, order = inception_v3(classes)
-            return net, order, order, {"fc.": "logits."}
-        if self.name in _VGG_DEPTHS:
-            net, order, rename = vgg(_VGG_DEPTHS[self.name], classes)
-            return net, order, order, rename
-        net, order, listed = resnet50(classes)
-        return net, order, listed, {"conv1.": "stem.conv1.", "bn1.": "stem.bn1.", "fc.": "logits."}
-
-    def classifier_key(self) -> str:
-        return "classifier.6.weight" if self.name in _VGG_DEPTHS else "fc.weight"
+    facts: Facts  # native size, carve, guide and style layers
+    head: str = "fc.weight"  # the classifier's weight in torchvision's file (its rows: the class count)
 
 
 def _facts(native: int, carve: str, guide: str, content: str, style: Sequence[str]) -> Facts:
@@ -346,16 +345,17 @@ def _facts(native: int, carve: str, guide: str, content: str, style: Sequence[st
 
 
 _VGG_STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+VGG_HEAD = "classifier.6.weight"
 ZOO = {z.name: z for z in (
-    Zoo("googlenet", ("googlenet-1378be20.pth",), HALF, HALF, 224, "GoogLeNet / Inception V1, the classic DeepDream net",
+    Zoo("googlenet", googlenet, ("googlenet-1378be20.pth",), HALF, HALF, "GoogLeNet / Inception V1, the classic DeepDream net",
         _facts(224, "inception4c", "inception4c", "inception3b", ("conv1", "conv3", "inception3a", "inception4a", "inception4c"))),
-    Zoo("inception-v3", ("inception_v3_google-0cc3c7bd.pth",), HALF, HALF, 299, "Inception V3",
+    Zoo("inception-v3", inception_v3, ("inception_v3_google-0cc3c7bd.pth",), HALF, HALF, "Inception V3",
         _facts(299, "Mixed_6b", "Mixed_6b", "Mixed_5d", ("Conv2d_2b_3x3", "Conv2d_4a_3x3", "Mixed_5b", "Mixed_6a", "Mixed_6e"))),
-    Zoo("vgg16", ("vgg16-397923af.pth",), IMAGENET_MEAN, IMAGENET_STD, 224, "VGG16 (the Keras DeepDream lab's net)",
-        _facts(224, "conv4_3", "conv4_3", "conv4_2", _VGG_STYLE)),
-    Zoo("vgg19", ("vgg19-dcbb9e9d.pth",), IMAGENET_MEAN, IMAGENET_STD, 224, "VGG19 (style transfer's classic)",
-        _facts(224, "conv4_4", "conv4_4", "conv4_2", _VGG_STYLE)),
-    Zoo("resnet50", ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"), IMAGENET_MEAN, IMAGENET_STD, 224, "ResNet50",
+    Zoo("vgg16", partial(vgg, (2, 2, 3, 3, 3)), ("vgg16-397923af.pth",), IMAGENET_MEAN, IMAGENET_STD,
+        "VGG16 (the Keras DeepDream lab's net)", _facts(224, "conv4_3", "conv4_3", "conv4_2", _VGG_STYLE), VGG_HEAD),
+    Zoo("vgg19", partial(vgg, (2, 2, 4, 4, 4)), ("vgg19-dcbb9e9d.pth",), IMAGENET_MEAN, IMAGENET_STD,
+        "VGG19 (style transfer's classic)", _facts(224, "conv4_4", "conv4_4", "conv4_2", _VGG_STYLE), VGG_HEAD),
+    Zoo("resnet50", resnet50, ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"), IMAGENET_MEAN, IMAGENET_STD, "ResNet50",
         _facts(224, "layer3", "layer3", "layer2", ("stem", "layer1", "layer2", "layer3"))),
 )}
 DROPPED = ("aux1.", "aux2.", "AuxLogits.")  # auxiliary classifiers: in the files, never dreamed on
@@ -393,7 +393,7 @@ def rename_keys(sd: dict[str, torch.Tensor], renames: dict[str, str]) -> dict[st
 def build(zoo: Zoo, weights: Path | None = None, label: str | None = None) -> DreamNet:
     """The zoo net with the weights from `weights` (or the torch hub cache); the class count follows the file."""
     sd = load_state_dict(weights or weights_file(zoo))
-    head = sd.get(zoo.classifier_key(), sd.get("module." + zoo.classifier_key()))
+    head = sd.get(zoo.head, sd.get("module." + zoo.head))
     net, order, listed, renames = zoo.architecture(head.shape[0] if isinstance(head, torch.Tensor) else 1000)
     try:
         net.load_state_dict(rename_keys(sd, renames), strict=True)
@@ -405,8 +405,7 @@ def build(zoo: Zoo, weights: Path | None = None, label: str | None = None) -> Dr
 
 
 def dreamnet(zoo: Zoo, net: nn.Module, order: list[str], listed: list[str], label: str | None = None) -> DreamNet:
-    return DreamNet(label or zoo.name, net, order, mean=zoo.mean, std=zoo.std, native=zoo.native, listed=listed,
-                    facts=zoo.facts)
+    return DreamNet(label or zoo.name, net, order, mean=zoo.mean, std=zoo.std, facts=zoo.facts, listed=listed)
 
 
 def untrained(zoo: Zoo) -> DreamNet:

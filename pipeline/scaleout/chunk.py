@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import chain, video
-from ..audio import Signals, for_render
 from ..config import RenderConfig
 from ..dream import Dreamer
 from ..frames import Frame, Stage
-from ..plan import pin_threads, resolve_device
+from ..plan import make_music, pin_threads, resolve_device
+from ..signals import Signals
 from ..sources import open_frames
 from .layout import Chunk
 from .segments import Piece, SegmentKind, SegmentWriter
@@ -60,7 +60,7 @@ class ChunkRenderer:
         cfg = job.cfg
         pin_threads(cfg)
         dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, signals=Signals.sample(cfg.audio.stems))
-        music, _ = for_render(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps,
+        music, _ = make_music(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps,
                               job.length)  # indices count from `start`
         self.stages: list[Stage] = video.stages(cfg, dreamer, music)  # the very list a local render runs
         self.carry_of = video.carry_of(cfg.video)
