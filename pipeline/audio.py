@@ -109,19 +109,15 @@ def file_hash(path: Path) -> str:
 
 def decode(path: Path, start: float = 0.0) -> np.ndarray:
     """Mono float32 PCM at `RATE` from the first audio stream of any file ffmpeg reads."""
-    from .media import ffmpeg_exe, has_audio
+    from .media import has_audio, run
 
     if not path.is_file():
         raise DreamreelError(f"audio file {str(path)!r} not found", "give the path of an audio or video file with sound")
     if not has_audio(path):
         raise DreamreelError(f"{str(path)!r} has no audio stream", "give a file with sound (wav, mp3, flac, or a video with audio)")
-    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", *(["-ss", f"{start:.6f}"] if start else []), "-i", str(path),
-           "-map", "0:a:0", "-ac", "1", "-ar", str(RATE), "-f", "f32le", "-"]
-    run = subprocess.run(cmd, capture_output=True)
-    if run.returncode != 0:
-        last = run.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["ffmpeg failed"]
-        raise DreamreelError(f"cannot decode the audio of {str(path)!r}: {last[0]}", "check the file plays")
-    pcm = np.frombuffer(run.stdout, np.float32)
+    args = [*(["-ss", f"{start:.6f}"] if start else []), "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(RATE),
+            "-f", "f32le", "-"]
+    pcm = np.frombuffer(run(args, f"cannot decode the audio of {str(path)!r}", "check the file plays"), np.float32)
     if pcm.size == 0:
         raise DreamreelError(f"{str(path)!r} has no audio samples", "give a file with sound")
     return np.nan_to_num(pcm)
