@@ -109,7 +109,7 @@ class Ffmpeg:
         """The clean end: stdin closed, ffmpeg waited for, its failure raised (`check`)."""
         try:
             self._close_stdin()
-            code = self._proc.wait()
+            code = self._reap()
         except BaseException:
             self.kill()  # Ctrl-C while waiting
             raise
@@ -120,7 +120,7 @@ class Ffmpeg:
         """End it now (idempotent, from any thread); the partial output is the caller's to remove."""
         self._proc.kill()  # a no-op once it has exited
         self._close_stdin()
-        self._proc.wait()
+        self._reap()
 
     def _close_stdin(self) -> None:
         try:
@@ -129,19 +129,24 @@ class Ffmpeg:
         except (OSError, ValueError):
             pass  # ffmpeg has gone (its error, if any, is in stderr)
 
-    @property
-    def stderr(self) -> str:
-        """What ffmpeg wrote on stderr, once it has ended (the file is read once and closed)."""
-        self._proc.wait()
+    def _reap(self) -> int:
+        """Wait for its end and keep what it wrote on stderr (the file is read once, then closed)."""
+        code = self._proc.wait()
         with self._lock:
             if self._text is None:
                 self._log.seek(0)
                 self._text = self._log.read().decode(errors="replace")
                 self._log.close()
-            return self._text
+        return code
+
+    @property
+    def stderr(self) -> str:
+        """What ffmpeg wrote on stderr (waits for its end)."""
+        self._reap()
+        return str(self._text)
 
     def failed(self) -> DreamreelError:
-        return failure(self.stderr, self._proc.wait(), self.problem, self.fix, self.output)
+        return failure(self.stderr, self._proc.returncode, self.problem, self.fix, self.output)
 
 
 def run(args: Sequence[str], problem: str, fix: str = "", *, output: Path | None = None) -> bytes:

@@ -179,8 +179,8 @@ class FfmpegSink:
         self._shape = image.shape
         container = self.encoder.container
         if self.audio_from is not None and media.has_audio(self.audio_from):
-            self._partial = self.path.with_name(f".{self.path.stem}.picture{self.path.suffix}")  # the audio pass writes the partial
-            container = ()
+            self._partial = self.path.with_name(f".{self.path.stem}.picture{self.path.suffix}")  # the audio pass
+            container = ()  # writes the partial, and the final file's flags
         else:
             self.audio_from = None
         args = [*media.raw_input(w, h, self.fps), *self.encoder.args(), *container, str(self._partial)]

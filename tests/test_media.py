@@ -25,7 +25,7 @@ def encode(out: Path, codec_args: list[str], frames: int) -> None:
 
 
 def test_run_gives_stdout_and_a_failure_as_one_line_naming_the_problem(tmp_path):
-    pcm = media.run(["-f", "lavfi", "-i", "sine=d=0.5:sample_rate=8000", "-f", "s16le", "-ac", "1", "-"], "cannot make a tone")
+    pcm = media.run(["-f", "lavfi", "-i", "sine=d=0.5:sample_rate=8000", "-f", "s16le", "-ac", "1", "-"], "no tone")
     assert len(pcm) == 2 * 4000
     with pytest.raises(DreamreelError) as err:
         media.run(["-i", str(tmp_path / "gone.wav"), "-f", "null", "-"], "cannot read gone.wav", "check the path")

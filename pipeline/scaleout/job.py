@@ -59,15 +59,16 @@ class Work:
         """Each seam's missing fade segments: its frames decoded and blended once, then encoded for
         every output kind."""
         for prev, chunk in zip(self.chunks, self.chunks[1:]):
-            missing = [(path, kind) for kind in self.job.kinds if not (path := self.parts.path(chunk, ("fade", kind))).is_file()]
-            if chunk.fade_in and missing:
+            fades = [(self.parts.path(chunk, ("fade", kind)), kind) for kind in self.job.kinds]
+            if chunk.fade_in and (missing := [(path, kind) for path, kind in fades if not path.is_file()]):
                 sources = [f.source for f in self.job.frames(chunk.start - chunk.fade_in, chunk.start)]
                 write_fades(missing, self.parts.path(prev, ("tail", FFV1)), self.parts.path(chunk, ("head", FFV1)), sources,
                             self.job.fps)
 
     def segments(self, kind: SegmentKind) -> list[Path]:
         """The join's list for one output kind: each chunk's fade (`fades`), then its main."""
-        return [self.parts.path(c, (role, kind)) for c in self.chunks for role in (("fade", "main") if c.fade_in else ("main",))]
+        return [self.parts.path(c, (role, kind))
+                for c in self.chunks for role in ("fade", "main") if c.fade_in or role == "main"]
 
 
 class ChunkProgress:
