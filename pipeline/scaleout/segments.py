@@ -108,8 +108,10 @@ class SegmentWriter:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         try:
-            if self._ffmpeg is not None:
-                self._ffmpeg.__exit__(exc_type)  # waits (its failure raised) or kills
+            if self._ffmpeg is not None and exc_type is None:
+                self._ffmpeg.close()  # waits for the whole file; its failure is raised
+            elif self._ffmpeg is not None:
+                self._ffmpeg.kill()
         except BaseException as e:
             self._commit.__exit__(type(e), e, e.__traceback__)
             raise
