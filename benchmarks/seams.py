@@ -16,22 +16,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import imageio_ffmpeg
-import numpy as np
 import torch
 
 from benchmarks import clips
-from pipeline import load_preset
+from pipeline import load_preset, media
 from pipeline.renderer import render
 from pipeline.scaleout import job as job_
 from pipeline.scaleout.seams import seam_report
 from pipeline.sources import open_frames
-
-
-def frames(path: Path) -> list[np.ndarray]:
-    gen = imageio_ffmpeg.read_frames(str(path))
-    w, h = next(gen)["size"]
-    return [np.frombuffer(raw, np.uint8).reshape(h, w, 3) for raw in gen]
 
 
 def source(name: str, folder: Path, args: argparse.Namespace) -> Path:
@@ -60,7 +52,7 @@ def main() -> None:
     steps = {} if args.steps is None else {"dream": {"octaves": 1, "steps": args.steps}, "video": {"steps_warm": args.steps}}
     with tempfile.TemporaryDirectory() as tmp:
         clip = source(args.clip, Path(tmp), args)
-        src = frames(clip)
+        src = list(media.frames(clip))
         print(f"{args.clip}: {len(src)} frames {src[0].shape[1]}x{src[0].shape[0]}, preset {args.preset}, "
               f"chunks of {args.chunk_seconds} s")
         local = Path(tmp) / "local"
@@ -80,7 +72,7 @@ def main() -> None:
             print(f"warmup {warmup:>2} fade {fade:>2} one process: worst {max(floor.ratios.values(), default=0):.2f}x; "
                   f"{floor.line()}")
             for path in (out, out.with_suffix(".mp4")):
-                report = seam_report(src, frames(path), chunks)
+                report = seam_report(src, list(media.frames(path)), chunks)
                 worst = max(report.ratios.values(), default=0.0)
                 print(f"warmup {warmup:>2} fade {fade:>2} {path.suffix}: worst {worst:.2f}x; {report.line()}")
 

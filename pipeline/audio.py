@@ -17,14 +17,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DreamreelError
-from .media import ffmpeg_exe, has_audio
+from .media import has_audio, run
 from .signals import CURVES, Signals, check_stem
 
 RATE = 22050  # Hz: librosa's default rate, enough for onsets and three bands
@@ -48,13 +47,9 @@ def decode(path: Path, start: float = 0.0) -> np.ndarray:
         raise DreamreelError(f"audio file {str(path)!r} not found", "give the path of an audio or video file with sound")
     if not has_audio(path):
         raise DreamreelError(f"{str(path)!r} has no audio stream", "give a file with sound (wav, mp3, flac, or a video with audio)")
-    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", *(["-ss", f"{start:.6f}"] if start else []), "-i", str(path),
-           "-map", "0:a:0", "-ac", "1", "-ar", str(RATE), "-f", "f32le", "-"]
-    run = subprocess.run(cmd, capture_output=True)
-    if run.returncode != 0:
-        last = run.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["ffmpeg failed"]
-        raise DreamreelError(f"cannot decode the audio of {str(path)!r}: {last[0]}", "check the file plays")
-    pcm = np.frombuffer(run.stdout, np.float32)
+    args = [*(["-ss", f"{start:.6f}"] if start else []), "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(RATE),
+            "-f", "f32le", "-"]
+    pcm = np.frombuffer(run(args, f"cannot decode the audio of {str(path)!r}", "check the file plays"), np.float32)
     if pcm.size == 0:
         raise DreamreelError(f"{str(path)!r} has no audio samples", "give a file with sound")
     return np.nan_to_num(pcm)

@@ -10,14 +10,10 @@ chunked join (`scaleout.segments.join`) both lay audio this one way.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-
-from .media import ffmpeg_exe
-from .errors import DiskFull, DreamreelError
+from .media import Encoder, run
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,27 +35,9 @@ class Audio:
         return [*seek, "-i", str(self.path)], ["-map", "1:a:0", *codec, "-t", f"{self.seconds:.6f}"]
 
 
-def disk_full(stderr: str, output: Path, spare: int = 64 << 20) -> bool:
-    """Whether ffmpeg's "No space left on device" means the disk: its muxer also reports an
-    internal full queue as ENOSPC, which must not send a user off to free space they have."""
-    if "No space left on device" not in stderr:
-        return False
-    try:
-        return shutil.disk_usage(output.parent).free < spare
-    except OSError:
-        return True
-
-
-def lay(video_in: list[str], audio: Audio | None, out_args: list[str], partial: Path, output: Path, *,
-        encoder: str = "aac", copyable: tuple[str, ...] = (), fix: str = "") -> None:
-    """Write `partial` (to become `output`) from the video input `video_in`, copied, and `audio`."""
-    a_in, a_out = audio.args(encoder, copyable) if audio else ([], [])
-    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *video_in, *a_in,
-           "-map", "0:v:0", "-c:v", "copy", *a_out, *out_args, str(partial)]
-    done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
-    if done.returncode:
-        partial.unlink(missing_ok=True)
-        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        if disk_full(done.stderr, output):
-            raise DiskFull(output)
-        raise DreamreelError(f"ffmpeg could not write {output.name}: {why}", fix)
+def lay(video_in: list[str], audio: Audio | None, partial: Path, output: Path, encoder: Encoder, fix: str = "") -> None:
+    """Write `partial` (to become `output`, a final file: `encoder`'s container flags) from the video
+    input `video_in`, copied, and `audio` (copied where `encoder`'s container takes its codec)."""
+    a_in, a_out = audio.args(str(encoder.audio_codec), encoder.audio) if audio else ([], [])
+    run([*video_in, *a_in, "-map", "0:v:0", "-c:v", "copy", *a_out, *encoder.container, str(partial)],
+        f"ffmpeg could not write {output.name}", fix, output=output)

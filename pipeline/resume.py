@@ -22,7 +22,6 @@ import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from .errors import DreamreelError
 from .frames import Carry, Frame
 from .beside import Worker
 from .sinks import committed, frame_name, write_png
+from .version import version
 
 RECIPE, CARRY = "recipe.json", "carry.npz"
 
@@ -51,13 +51,6 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
 def _differs(saved: dict[str, Any], recipe: dict[str, Any]) -> str | None:
     a, b = _flat(saved), _flat(recipe)
     return next((k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)), None)
-
-
-def _version() -> str:
-    try:
-        return metadata.version("dreamreel")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the last 12 bytes of every complete PNG
@@ -82,7 +75,7 @@ class Parts:
     @classmethod
     def open(cls, folder: Path, recipe: dict[str, Any], resume: bool) -> Parts:
         """Continue from `folder` when `resume` and it holds this recipe's parts; else start afresh."""
-        recipe = {**recipe, "dreamreel": _version()}
+        recipe = {**recipe, "dreamreel": version()}
         if resume and (folder / RECIPE).is_file():
             saved = cls._saved(folder)
             if saved.get("dreamreel") != recipe["dreamreel"]:

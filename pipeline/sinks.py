@@ -18,9 +18,8 @@ import errno
 import math
 import os
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -147,80 +146,54 @@ def gif_fps(fps: float) -> float:
     return 100.0 / max(2, round(100.0 / fps))
 
 
-def video_args(ext: str, crf: int) -> list[str]:
-    """A video sink's encoder (`media.ENCODERS`: the settings chunk segments use too), even-sized."""
-    faststart = ["-movflags", "+faststart"] if ext == ".mp4" else []  # playable while it downloads
-    return ["-vf", media.EVEN, *media.encoder(ext, crf).args(), *faststart]
-
-
-GIF_ARGS = ["-filter_complex", media.PALETTE, "-loop", "0"]
-
-
 class FfmpegSink:
-    """Raw RGB frames piped to one ffmpeg process that this sink alone owns.
+    """Raw RGB frames piped to one ffmpeg process (`media.Ffmpeg`) that this sink alone owns.
 
     ffmpeg starts at the first frame (its size fixes the stream's), writes to the partial
-    name, and is waited on after a clean exit or killed on an error or Ctrl-C (it runs in its
-    own session, so a terminal's Ctrl-C reaches only us and we decide). If the render process
-    is SIGKILLed, ffmpeg sees its stdin close and exits by itself, leaving only the partial file.
+    name, and is waited on after a clean exit or killed on an error or Ctrl-C. `encoder` is the
+    output's row of `media.ENCODERS` (the settings chunk segments use too).
     `audio_from` (MP4/WebM): a media file whose first audio stream is laid on afterwards, when it
-    has one, by a second pass that copies the picture (`mux.lay`; never live: see `pipeline.mux`).
+    has one, by a second pass that copies the picture (`mux.lay`; never live: see `pipeline.mux`)
+    and writes the final file (so only that pass gives the container's flags).
     A failed audio pass keeps the picture, without sound, as ``NAME-no-audio.EXT``.
     """
 
-    def __init__(self, path: Path, fps: float, codec_args: list[str], audio_from: Path | None = None,
+    def __init__(self, path: Path, fps: float, encoder: media.Encoder, audio_from: Path | None = None,
                  audio_start: float = 0.0) -> None:
         self.audio_start = audio_start  # seconds into `audio_from` (a video rendered from --start)
         self.path = path
         self.fps = fps
-        self.codec_args = codec_args
+        self.encoder = encoder
         self.audio_from = audio_from
         self._partial = partial_path(path)
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._ffmpeg: media.Ffmpeg | None = None
         self._worker: Worker | None = None
-        self._stderr: Any = None
         self._shape: tuple[int, ...] | None = None
         self._count = 0
 
     def __enter__(self) -> FfmpegSink:
         return self
 
-    def _command(self, width: int, height: int) -> list[str]:
-        cmd = [media.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", f"{self.fps:g}", "-i", "-"]
-        return [*cmd, *self.codec_args, str(self._partial)]
-
     def _start(self, image: Image) -> None:
         h, w = image.shape[:2]
         self._shape = image.shape
+        container = self.encoder.container
         if self.audio_from is not None and media.has_audio(self.audio_from):
-            self._partial = self.path.with_name(f".{self.path.stem}.picture{self.path.suffix}")  # the audio pass writes the partial
+            self._partial = self.path.with_name(f".{self.path.stem}.picture{self.path.suffix}")  # the audio pass
+            container = ()  # writes the partial, and the final file's flags
         else:
             self.audio_from = None
-        self._stderr = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(self._command(w, h), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                      stderr=self._stderr, start_new_session=True)
+        args = [*media.raw_input(w, h, self.fps), *self.encoder.args(), *container, str(self._partial)]
+        self._ffmpeg = media.Ffmpeg(args, f"ffmpeg could not write {self.path.name}", "check the output path and the disk",
+                                    output=self.path, feed=True)
         self._worker = Worker(self._send, name=f"ffmpeg:{self.path.name}")
 
     def _send(self, image: Image) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(np.ascontiguousarray(image).data)
-        except OSError:  # ffmpeg died: say why
-            self._proc.wait()
-            raise self._failed() from None
-
-    def _failed(self) -> DreamreelError:
-        self._stderr.seek(0)
-        text = self._stderr.read().decode(errors="replace")
-        if mux.disk_full(text, self.path):
-            return DiskFull(self.path)
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        why = " | ".join(lines[-3:]) or f"exit status {self._proc.returncode if self._proc else '?'}"
-        return DreamreelError(f"ffmpeg could not write {self.path.name}: {why}", "check the output path and the disk")
+        assert self._ffmpeg is not None
+        self._ffmpeg.write(np.ascontiguousarray(image).data)
 
     def write(self, frame: Frame) -> None:
-        if self._proc is None:
+        if self._ffmpeg is None:
             self._start(frame.image)
         elif frame.image.shape != self._shape:
             raise DreamreelError(f"frame {frame.index} is {frame.image.shape[1]}x{frame.image.shape[0]}, "
@@ -230,36 +203,27 @@ class FfmpegSink:
         self._count += 1
 
     def _close(self) -> None:
-        """Clean end: flush the queue, close stdin, wait for ffmpeg to finish the file."""
-        assert self._proc is not None and self._worker is not None and self._proc.stdin is not None
-        self._worker.finish()
+        """Clean end: flush the queue, then let ffmpeg finish the file."""
+        assert self._ffmpeg is not None and self._worker is not None
         try:
-            self._proc.stdin.close()
-        except OSError:
-            pass
-        if self._proc.wait() != 0:
-            raise self._failed()
+            self._worker.finish()
+            self._ffmpeg.close()
+        except BaseException:
+            self._kill()
+            raise
 
     def _kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()  # unblocks a worker stuck writing to stdin
-            if self._worker is not None:
-                self._worker.abort()
-            try:
-                self._proc.stdin.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
-            self._proc.wait()
+        assert self._ffmpeg is not None and self._worker is not None
+        self._ffmpeg.kill()  # first: it unblocks a worker stuck writing to ffmpeg
+        self._worker.abort()
 
     def _lay_audio(self) -> None:
         """The second pass: picture copied, the source's audio cut (or padded) to its exact duration."""
         assert self.audio_from is not None
         audio = mux.Audio(self.audio_from, None, self.audio_start, self._count / self.fps)
-        faststart = ["-movflags", "+faststart"] if self.path.suffix.lower() == ".mp4" else []
         try:
             with committed(self.path) as partial:
-                mux.lay(["-i", str(self._partial)], audio, faststart, partial, self.path,
-                        encoder=str(media.encoder(self.path.suffix).audio_codec))
+                mux.lay(["-i", str(self._partial)], audio, partial, self.path, self.encoder)
         except DiskFull:
             raise
         except DreamreelError as e:
@@ -270,25 +234,19 @@ class FfmpegSink:
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         try:
-            if self._proc is None:
+            if self._ffmpeg is None:
                 return
-            if exc_type is None:
-                try:
-                    self._close()
-                except BaseException:
-                    self._kill()
-                    raise
-                if self.audio_from is not None:
-                    self._lay_audio()
-                else:
-                    with committed(self.path):  # ffmpeg wrote the partial name: this renames it
-                        pass
-            else:
+            if exc_type is not None:
                 self._kill()
+                return
+            self._close()
+            if self.audio_from is not None:
+                self._lay_audio()
+            else:
+                with committed(self.path):  # ffmpeg wrote the partial name: this renames it
+                    pass
         finally:
             self._partial.unlink(missing_ok=True)
-            if self._stderr is not None:
-                self._stderr.close()
 
 
 # --- PNG frames folder and contact sheet ---------------------------------------------------
@@ -419,11 +377,9 @@ def for_path(path: str | Path, kind: str = "dream", *, fps: float = 25.0, crf: i
     ext = p.suffix.lower()
     if ext in STILL_EXTS:
         return ImageSink(p)
-    if ext == ".mp4":
-        return FfmpegSink(p, fps, video_args(ext, crf), audio_from, audio_start)
-    if ext == ".webm":
-        return FfmpegSink(p, fps, video_args(ext, crf), audio_from, audio_start)
+    if ext in (".mp4", ".webm"):
+        return FfmpegSink(p, fps, media.encoder(ext, crf), audio_from, audio_start)
     if ext == ".gif":
-        return FfmpegSink(p, gif_fps(fps), GIF_ARGS)
+        return FfmpegSink(p, gif_fps(fps), media.GIF)
     what = f"extension {ext!r}" if ext else f"{p.name!r} (no extension)"
     raise DreamreelError(f"unknown output format: {what} for a {kind}", f"write {FORMATS}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -10,18 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 import PIL.Image
 
 from .errors import DreamreelError
 from .frames import Frame, Image
 from .beside import prefetched
-from .media import MediaInfo, probe
+from .media import MediaInfo, frames, probe
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "chelsea.png"  # CC0, see data/CREDITS.md
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)  # its size notice is expected: we scale on read
 
 
 MAX_PIXELS = 120_000_000  # a 108-Mpx phone photo is read; a header claiming 30000x30000 is refused undecoded
@@ -115,7 +112,7 @@ class ImageSource:
 
 
 # --- video and frame folders -------------------------------------------------------
-# A video is decoded by imageio-ffmpeg's bundled ffmpeg on a background thread into a bounded
+# A video is decoded by the bundled ffmpeg (`media.frames`) on a background thread into a bounded
 # queue (`prefetched`), so decoding runs beside the compute and never holds the whole video.
 # Frame ranges are exact: `start_frame`/`end_frame` are what the Ray splitter asks for.
 
@@ -204,13 +201,7 @@ class VideoSource:
         if self.end_frame is not None:
             out += ["-frames:v", str(self.end_frame - self.start_frame)]
         inp = ["-ss", f"{self.start_seconds:.6f}"] if self.start_frame else []
-        gen = imageio_ffmpeg.read_frames(str(self.path), input_params=inp, output_params=out)
-        try:
-            fw, fh = next(gen)["size"]
-            for raw in gen:
-                yield np.frombuffer(raw, np.uint8).reshape(fh, fw, 3).copy()  # writable, as torch wants
-        finally:
-            gen.close()
+        return frames(self.path, inp, out)
 
     def __iter__(self) -> Iterator[Frame]:
         return self.iter_from(0)

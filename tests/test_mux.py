@@ -76,7 +76,7 @@ def test_the_picture_pass_reads_nothing_but_the_frames(phone, tmp_path):
     sink = sinks.for_path(tmp_path / "o.mp4", "video", audio_from=phone)
     sink._start(np.zeros((48, 64, 3), np.uint8))
     try:
-        cmd = sink._proc.args
+        cmd = sink._ffmpeg.args
         assert cmd.count("-i") == 1 and "-shortest" not in cmd and str(phone) not in cmd
     finally:
         sink.__exit__(KeyboardInterrupt, None, None)

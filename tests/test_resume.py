@@ -90,3 +90,29 @@ def test_parts_of_another_version_or_a_damaged_recipe_are_named(tmp_path):
     assert "was started by dreamreel 0.0.1" in resume_error(tmp_path / "p")
     recipe.write_text('{"seed": 1, "dre')
     assert f"{recipe} is damaged" in resume_error(tmp_path / "p")
+
+
+def test_resume_and_chunk_segments_record_the_one_version(tmp_path, monkeypatch):
+    """Frames drawn by other code are never reused: both records follow the installed version."""
+    from importlib import metadata
+
+    from pipeline import load_preset
+    from pipeline.scaleout.job import recipe_key
+    from pipeline.version import version
+
+    cfg, source = load_preset("video"), tmp_path / "in.mp4"
+    source.write_bytes(b"0")
+    keys = []
+    for installed in ("9.9.8", "9.9.9"):
+        monkeypatch.setattr(metadata, "version", lambda name, v=installed: v)
+        save_frames(tmp_path / installed, 1)
+        assert json.loads((tmp_path / installed / "recipe.json").read_text())["dreamreel"] == installed
+        keys.append(recipe_key(cfg, source))
+    assert keys[0] != keys[1]
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    save_frames(tmp_path / "checkout", 1)
+    assert json.loads((tmp_path / "checkout" / "recipe.json").read_text())["dreamreel"] == version() == "unknown"

@@ -235,16 +235,25 @@ def test_ray_logs_only_when_verbose(clip, tmp_path, flag):
         assert re.search(r"\bINFO \w+\.py:\d+ -- ", done.stderr), done.stderr  # Ray's own log format
 
 
-def test_short_h264_segments_join_frame_exact(clip, tmp_path):
+def test_short_h264_segments_join_frame_exact(clip, tmp_path, monkeypatch):
     """Fades as long as the chunks leave 1-frame main pieces: the concat join (no re-encode) must still
-    give every frame once, in place (B-frames in the segments once repeated one and shifted the rest)."""
+    give every frame once, in place (B-frames in the segments once repeated one and shifted the rest).
+    Each seam's fade is decoded and blended once for both outputs; only the MP4 file gets +faststart."""
+    from pipeline.scaleout import segments
+
+    blends = []
+    monkeypatch.setattr(segments, "cross_fade", lambda *a, f=segments.cross_fade: blends.append(1) or f(*a))
     out = tmp_path / "short.mkv"
     cfg = config(clip, out, out.with_suffix(".mp4"), warmup_frames=16, fade_frames=16)
-    assert min(c.kept - c.fade_out for c in job_.prepare(cfg).chunks) == 1
+    chunks = job_.prepare(cfg).chunks
+    assert min(c.kept - c.fade_out for c in chunks) == 1
     job_.render(cfg, "serial", quiet=True)
     lossless, h264 = frames(out), frames(out.with_suffix(".mp4"))
     assert len(lossless) == len(h264) == 90
     assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(lossless, h264)) < 8  # codec loss only
+    assert len(blends) == sum(1 for c in chunks if c.fade_in) > 0
+    data = out.with_suffix(".mp4").read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
 
 
 def test_a_lossless_master_takes_a_given_audio_track(clip, tmp_path):

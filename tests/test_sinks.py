@@ -37,6 +37,7 @@ def test_unwritable_folder_fails_before_work(tmp_path):
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import wave  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 from pipeline import media, sinks  # noqa: E402
 from pipeline.frames import Frame  # noqa: E402
@@ -121,7 +122,7 @@ def test_an_error_mid_render_leaves_nothing_and_no_ffmpeg(tmp_path, ext):
 
 
 def test_ffmpeg_failure_is_one_line_with_its_stderr(tmp_path):
-    sink = sinks.FfmpegSink(tmp_path / "x.mp4", 25, ["-c:v", "no-such-codec"])
+    sink = sinks.FfmpegSink(tmp_path / "x.mp4", 25, replace(media.h264(18), codec="no-such-codec"))
     with pytest.raises(DreamreelError, match="ffmpeg could not write x.mp4: .*Encoder not found"):
         with sink:
             for f in frames(30):

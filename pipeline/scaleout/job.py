@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -24,9 +23,10 @@ from ..motion import is_cut
 from ..renderer import outputs, recipe
 from ..resume import parts_dir
 from ..sources import open_frames
+from ..version import version
 from .chunk import ChunkRenderer, Job
 from .layout import Chunk, plan
-from .segments import FFV1, Audio, Segments, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fade
+from .segments import FFV1, Audio, Segments, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fades
 
 ENGINES = ("serial", "ray")
 RENDERER = "video-2"  # bump when the chunk renderer changes what it draws: old segments are not reused
@@ -55,19 +55,20 @@ class Work:
     def paths(self, chunk: Chunk) -> dict[Piece, Path]:
         return {p: self.parts.path(chunk, p) for p in pieces(chunk, self.job.kinds)}
 
+    def fades(self) -> None:
+        """Each seam's missing fade segments: its frames decoded and blended once, then encoded for
+        every output kind."""
+        for prev, chunk in zip(self.chunks, self.chunks[1:]):
+            fades = [(self.parts.path(chunk, ("fade", kind)), kind) for kind in self.job.kinds]
+            if chunk.fade_in and (missing := [(path, kind) for path, kind in fades if not path.is_file()]):
+                sources = [f.source for f in self.job.frames(chunk.start - chunk.fade_in, chunk.start)]
+                write_fades(missing, self.parts.path(prev, ("tail", FFV1)), self.parts.path(chunk, ("head", FFV1)), sources,
+                            self.job.fps)
+
     def segments(self, kind: SegmentKind) -> list[Path]:
-        """The join's list for one output kind: each chunk's fade (made here if missing), then its main."""
-        out: list[Path] = []
-        for prev, chunk in zip((None, *self.chunks), self.chunks):
-            if chunk.fade_in:
-                fade = self.parts.path(chunk, ("fade", kind))
-                if not fade.is_file():
-                    sources = [f.source for f in self.job.frames(chunk.start - chunk.fade_in, chunk.start)]
-                    write_fade(fade, self.parts.path(prev, ("tail", FFV1)), self.parts.path(chunk, ("head", FFV1)), sources,
-                               kind, self.job.fps)
-                out.append(fade)
-            out.append(self.parts.path(chunk, ("main", kind)))
-        return out
+        """The join's list for one output kind: each chunk's fade (`fades`), then its main."""
+        return [self.parts.path(c, (role, kind))
+                for c in self.chunks for role in ("fade", "main") if c.fade_in or role == "main"]
 
 
 class ChunkProgress:
@@ -99,14 +100,7 @@ def recipe_key(cfg: RenderConfig, source: Path) -> str:
     data = recipe(cfg)
     data.pop("threads", None)
     stat = source.stat()
-    return fingerprint(data, str(source.resolve()), stat.st_size, stat.st_mtime_ns, _version(), RENDERER)
-
-
-def _version() -> str:
-    try:
-        return metadata.version("dreamreel")
-    except metadata.PackageNotFoundError:
-        return "dev"
+    return fingerprint(data, str(source.resolve()), stat.st_size, stat.st_mtime_ns, version(), RENDERER)
 
 
 def scan(job: Job, end: int | None) -> Scan:
@@ -180,6 +174,7 @@ def run_serial(work: Work, todo: Sequence[Chunk], progress: ChunkProgress) -> li
 
 def finish(work: Work) -> None:
     """Join each output from its segments, with the source audio of the rendered range."""
+    work.fades()
     for path in outputs(work.job.cfg):
         join(work.segments(kind_for(path, work.job.cfg.output.crf)), path, work.audio)
 

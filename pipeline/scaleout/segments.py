@@ -15,27 +15,24 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import imageio_ffmpeg
 import numpy as np
 
 from ..errors import DreamreelError
 from ..frames import Image
 from ..mux import Audio, lay
-from ..media import FFV1, PALETTE, Encoder, encoder, ffmpeg_exe
+from ..media import ENCODERS, FFV1, Encoder, Ffmpeg, encoder, frames, raw_input, run
 from ..sinks import committed
 from .layout import Chunk
 
 
 SegmentKind = Encoder  # a chunk's segments are encoded as the output is (`media.ENCODERS`)
-KINDS = (".mp4", ".webm", ".mkv", ".gif")  # a GIF is joined from lossless FFV1 segments, then one palette pass
+KINDS = tuple(ENCODERS)  # a GIF is joined from lossless FFV1 segments, then one palette pass
 Piece = tuple[str, SegmentKind]  # (role, kind): role is main, head, tail or fade
 
 
@@ -89,12 +86,13 @@ class Segments:
 
 
 class SegmentWriter:
-    """Encode one chunk's kept frames to `path` (committed on a clean exit, removed on error)."""
+    """Encode one chunk's kept frames to `path` (committed on a clean exit, removed on error).
+    A segment is only read back by the join: no container flags (`Encoder.args` alone)."""
 
     def __init__(self, path: Path, kind: SegmentKind, fps: float) -> None:
         self.path, self.kind, self.fps = path, kind, fps
         self._commit = committed(path)
-        self._gen = None
+        self._ffmpeg: Ffmpeg | None = None
 
     def __enter__(self) -> SegmentWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,25 +100,27 @@ class SegmentWriter:
         return self
 
     def write(self, image: Image) -> None:
-        if self._gen is None:
+        if self._ffmpeg is None:
             h, w = image.shape[:2]
-            self._gen = imageio_ffmpeg.write_frames(
-                str(self._partial), (w, h), fps=self.fps, codec=self.kind.codec, pix_fmt_out=self.kind.pix_fmt,
-                quality=None, macro_block_size=1, output_params=list(self.kind.params), ffmpeg_log_level="error")
-            self._gen.send(None)
-        self._gen.send(image.tobytes())
+            self._ffmpeg = Ffmpeg([*raw_input(w, h, self.fps), *self.kind.args(), str(self._partial)],
+                                  f"ffmpeg could not write {self.path.name}", FIX, output=self.path, feed=True)
+        self._ffmpeg.write(np.ascontiguousarray(image).data)
 
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if self._gen is not None:
-            self._gen.close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        try:
+            if self._ffmpeg is not None and exc_type is None:
+                self._ffmpeg.close()  # waits for the whole file; its failure is raised
+            elif self._ffmpeg is not None:
+                self._ffmpeg.kill()
+        except BaseException as e:
+            self._commit.__exit__(type(e), e, e.__traceback__)
+            raise
         self._commit.__exit__(exc_type, exc, tb)
 
 
 def read_lossless(path: Path) -> list[Image]:
     """The frames of a lossless head or tail piece (a few frames, read whole)."""
-    gen = imageio_ffmpeg.read_frames(str(path))
-    w, h = next(gen)["size"]
-    return [np.frombuffer(raw, np.uint8).reshape(h, w, 3) for raw in gen]
+    return list(frames(path))
 
 
 def cross_fade(tail: Sequence[Image], head: Sequence[Image], sources: Sequence[Image]) -> list[Image]:
@@ -150,19 +150,15 @@ def cross_fade(tail: Sequence[Image], head: Sequence[Image], sources: Sequence[I
     return out
 
 
-def write_fade(path: Path, tail: Path, head: Path, sources: Sequence[Image], kind: SegmentKind, fps: float) -> None:
-    """The fade segment of one seam, encoded like the main segments so the concat stays a copy."""
-    with SegmentWriter(path, kind, fps) as out:
-        for image in cross_fade(read_lossless(tail), read_lossless(head), sources):
-            out.write(image)
-
-
-def _ffmpeg(args: list[str], what: str) -> None:
-    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode:
-        tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise DreamreelError(f"ffmpeg could not {what}: {tail}", FIX)
+def write_fades(paths: Sequence[tuple[Path, SegmentKind]], tail: Path, head: Path, sources: Sequence[Image],
+                fps: float) -> None:
+    """One seam's fade, blended once and encoded for each (path, kind) of `paths`, like the main
+    segments of that kind so the concat stays a copy."""
+    faded = cross_fade(read_lossless(tail), read_lossless(head), sources)
+    for path, kind in paths:
+        with SegmentWriter(path, kind, fps) as out:
+            for image in faded:
+                out.write(image)
 
 
 FIX = "check the segments under OUT.parts/ or delete them to re-render"
@@ -178,12 +174,13 @@ def _concat_list(segments: Sequence[Path]) -> Iterator[Path]:
 
 
 def join(segments: Sequence[Path], output: Path, audio: Audio | None) -> None:
-    """Concatenate `segments` into `output` without re-encoding the video; audio laid back on."""
-    kind = kind_for(output)  # crf does not matter here: only the audio rule is read
+    """Concatenate `segments` into `output` without re-encoding the video (segments in another
+    codec than the output's, a GIF's, get their one encoding pass here); audio laid back on."""
+    final = encoder(output.suffix)  # crf does not matter: only the container's flags and audio rule are read
     with _concat_list(segments) as listing, committed(output) as partial:
         head = ["-f", "concat", "-safe", "0", "-i", str(listing)]
-        if output.suffix.lower() == ".gif":
-            _ffmpeg([*head, "-filter_complex", PALETTE, "-loop", "0", str(partial)], f"write {output.name}")
-            return
-        tail = ["-movflags", "+faststart"] if output.suffix.lower() == ".mp4" else []
-        lay(head, audio, tail, partial, output, encoder=str(kind.audio_codec), copyable=kind.audio, fix=FIX)
+        if kind_for(output).codec != final.codec:
+            run([*head, *final.args(), *final.container, str(partial)], f"ffmpeg could not write {output.name}", FIX,
+                output=output)
+        else:
+            lay(head, audio, partial, output, final, fix=FIX)
