@@ -132,8 +132,9 @@ def test_a_still_restarts_on_any_change(tmp_path, one_thread):
 def test_a_video_session_reweights_live_restarts_on_other_keys_and_replays_bit_for_bit(tmp_path, one_thread,
                                                                                         monkeypatch):
     """A weight change is live (the carry kept, recorded as a schedule); `dreamreel render` on the
-    export draws the same frames, computing flow as often as the studio did (the plot adds none)."""
-    clip = clips.write_mp4(tmp_path / "pan.mp4", clips.CLIPS["pan"](5, 64, 48), fps=12)
+    export draws the same frames, a scene cut included, computing flow as often as the studio did
+    (the plot adds none)."""
+    clip = clips.write_mp4(tmp_path / "cut.mp4", clips.cut(5, 64, 48, at=3), fps=12)
     tracked: list[int] = []
     track = flow.track
     monkeypatch.setattr(flow, "track", lambda *a, **k: tracked.append(1) or track(*a, **k))
@@ -154,7 +155,8 @@ def test_a_video_session_reweights_live_restarts_on_other_keys_and_replays_bit_f
         session.render_one()
     studio_flow = len(tracked)
     points = list(session.snapshot().points)[-4:]
-    assert points[0].warp_error is None and all(p.warp_error is not None and p.warp_error > 0 for p in points[1:])
+    assert [p.warp_error is None for p in points] == [True, False, False, True]  # the first frame, the cut
+    assert all(p.warp_error > 0 for p in points[1:3])
     preset = tmp_path / "video.toml"
     preset.write_text(session.preset())
     data = tomllib.loads(preset.read_text())

@@ -13,9 +13,10 @@
     POST /api/pause         {"paused": true|false}
     GET  /api/preset.toml   the recorded session as a preset
 
-Every body is read by one function (`_body`) against its model (`BODIES`: pydantic, unknown
-keys and wrong types refused); numbers travel as JSON numbers and the server writes them into
-the objective's text itself, so the page never writes Python.
+Every body is read by one function (`_body`) against its pydantic model (`Change`, `Weight`,
+`Pick`, `Pause`: unknown keys, wrong types, NaN and infinities refused in one line); numbers
+travel as JSON numbers and the server writes them into the objective's text itself, so the page
+never writes Python.
 
 Security: a non-loopback host gets a token that every request (page and API) must carry as
 ``?token=``, ``Authorization: Bearer`` or the same-site cookie the page sets, else 401; the Host header must name this server (a
@@ -219,7 +220,7 @@ def create_app(session: Session, token: str | None = None, hosts: set[str] | Non
     async def schema_(_: Request) -> Response:
         layers = await asyncio.to_thread(session.layers)
         now = session.snapshot()
-        return JSONResponse({**schema(now.kind), "layers": layers, "params": now.params(), "music": now.music})
+        return JSONResponse({**schema(now.kind), "layers": layers, "params": now.params()})
 
     async def answered(future: Future[dict[str, Any]]) -> Response:
         """The new values once the render thread has applied a change, or its one-line error (422)."""

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +122,7 @@ class Snapshot:
         return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
 
     def status(self) -> dict[str, Any]:
-        stats = {key: [getattr(p, key) for p in self.points]
-                 for key in ("frame", "strength", "seconds", "objective", "warp_error")}
+        stats = {f.name: [getattr(p, f.name) for p in self.points] for f in fields(Point)}
         return {"frames": self.index, "shown": self.shown, "fps": round(self.fps(), 3), "kind": self.kind,
                 "paused": self.paused, "done": self.done, "error": self.error, "params": self.params(),
                 "weights": self.weights(), "stats": stats, "audio": self.music}
@@ -255,7 +254,7 @@ class Session:
         seconds = time.perf_counter() - start
         self._carry = self._plan.carry_of(done)
         point = Point(done.index, metrics.dream_strength(done.image, done.source), seconds, self._progress.taken(),
-                      carried_error(carried, done) if carried else None)
+                      None if carried is None else carried_error(carried, done))
         encoded = jpeg(done.image)
         self._publish(index=done.index + 1, done=self._plan.frame_count == 1, shown=now.shown + 1, image=done.image,
                       jpeg=encoded, points=(*now.points, point)[-HISTORY:], times=(*now.times, time.monotonic())[-10:])
@@ -272,7 +271,7 @@ class Session:
         if not cut:
             return None, chain.advance(frame, self._carry, stages)
         carried = chain.advance(frame, self._carry, stages[:cut])
-        return carried, chain.advance(carried, self._carry, stages[cut:])
+        return carried, chain.advance(carried, carried.carry, stages[cut:])  # a scene cut before it dropped the carry
 
     def _run(self) -> None:
         while not self._stop.is_set():
