@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import tomllib
 import urllib.error
 import urllib.request
@@ -43,6 +44,26 @@ def one_thread():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def sessions(tmp_path, one_thread):
+    """Makes `Session`s run on the test's thread; each is stopped when the test ends (a video's
+    decoder thread with it), and none leaves a decoder behind."""
+    made: list[Session] = []
+
+    def make(cfg: Any, **kw: Any) -> Session:
+        made.append(Session(cfg, tmp_path / f"session{len(made)}", **kw))
+        return made[-1]
+
+    yield make
+    for session in made:
+        session.stop()
+    assert not decoders()
+
+
+def decoders() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "dreamreel-decode"]
 
 
 # --- the recording ---------------------------------------------------------------------------------
@@ -95,12 +116,12 @@ def test_live_keys_splice_and_other_keys_restart(one_thread):
         assert restart and again.tracks == {}
 
 
-def test_the_export_rendered_by_the_cli_reproduces_the_studio_frames_bit_for_bit(tmp_path, one_thread, monkeypatch):
+def test_the_export_rendered_by_the_cli_reproduces_the_studio_frames_bit_for_bit(tmp_path, sessions, monkeypatch):
     """Live changes of zoom, angle, steps and an objective weight; `dreamreel render` on the export.
     A 1-frame horizon makes the zoom rebuild its plan past it, mid-run, as a long session does."""
     monkeypatch.setattr(session_, "HORIZON", 1)
     shown: list[np.ndarray] = []
-    session = Session(tiny(), tmp_path / "work", on_frame=lambda f: shown.append(f.image))
+    session = sessions(tiny(), on_frame=lambda f: shown.append(f.image))
     for change in ({}, {"motion": {"zoom": 1.06, "angle": 3.0}}, {"motion": {"steps": 1}},
                    {"dream": {"objective": 'layers({"blocks.4": 0.3, "blocks.10": 1.0})'}}, {"motion": {"zoom": 0.97}}):
         session.apply(change)
@@ -119,8 +140,8 @@ def test_the_export_rendered_by_the_cli_reproduces_the_studio_frames_bit_for_bit
     assert not np.array_equal(shown[1], shown[2])  # the changes did change the frames
 
 
-def test_a_still_restarts_on_any_change(tmp_path, one_thread):
-    session = Session(tiny("default"), tmp_path)
+def test_a_still_restarts_on_any_change(sessions):
+    session = sessions(tiny("default"))
     first = session.render_one()
     assert session.snapshot().done and session.render_one() is None
     session.apply({"dream": {"step_size": 0.05}})
@@ -129,7 +150,7 @@ def test_a_still_restarts_on_any_change(tmp_path, one_thread):
     assert not np.array_equal(first.image, second.image)
 
 
-def test_a_video_session_reweights_live_restarts_on_other_keys_and_replays_bit_for_bit(tmp_path, one_thread,
+def test_a_video_session_reweights_live_restarts_on_other_keys_and_replays_bit_for_bit(tmp_path, sessions,
                                                                                         monkeypatch):
     """A weight change is live (the carry kept, recorded as a schedule); `dreamreel render` on the
     export draws the same frames, a scene cut included, computing flow as often as the studio did
@@ -140,7 +161,7 @@ def test_a_video_session_reweights_live_restarts_on_other_keys_and_replays_bit_f
     monkeypatch.setattr(flow, "track", lambda *a, **k: tracked.append(1) or track(*a, **k))
     shown: list[np.ndarray] = []
     cfg = tiny("video", source={"input": str(clip), "size": 64})
-    session = Session(cfg, tmp_path / "work", on_frame=lambda f: shown.append(f.image))
+    session = sessions(cfg, on_frame=lambda f: shown.append(f.image))
     session.render_one()
     session.apply({"video": {"steps_warm": 1}})
     assert session.snapshot().index == 0  # video keys restart
@@ -245,11 +266,11 @@ def test_a_token_is_asked_on_every_request_when_one_is_set(one_thread):
             assert r.status == 200
 
 
-def test_a_zoom_to_music_shows_the_curves_under_the_frame_with_the_frame_marked(tmp_path, one_thread):
+def test_a_zoom_to_music_shows_the_curves_under_the_frame_with_the_frame_marked(tmp_path, sessions):
     import cv2
 
     track = clips.beat_track(tmp_path / "beat.wav", 2.0)
-    session = Session(tiny("zoom-beat", audio={"file": str(track)}), tmp_path / "s")
+    session = sessions(tiny("zoom-beat", audio={"file": str(track)}))
     assert session.status()["audio"]
     decode = lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # noqa: E731
     before = decode(session.curves_png())
@@ -372,6 +393,7 @@ def test_the_page_on_a_clip_without_sound_shows_no_broken_image_and_takes_a_vide
         exported = tmp_path / "video.toml"
         download.value.save_as(exported)
         page.close()
+    assert not decoders()  # the session stopped with the server, its decoder with it
     assert not [s for s in seen if "curves" in s or s[:1].isdigit() or s.startswith("failed")], seen
     objective = tomllib.loads(exported.read_text())["dream"]["objective"]
     assert f'sched("0:(0.5), {at - 1}:(0.5), {at}:(0.25)")' in objective

@@ -216,10 +216,14 @@ class Session:
         zoom = recording.base["kind"] == "zoom"
         return build(recording.config(at + HORIZON if zoom else None), self._progress)
 
-    def _start_at(self, plan: Plan, at: int) -> None:
+    def _close_frames(self) -> None:
+        """End the frame source early (a video's decoder thread and its ffmpeg end with it)."""
         close = getattr(self._frames, "close", None)
         if close:
             close()
+
+    def _start_at(self, plan: Plan, at: int) -> None:
+        self._close_frames()
         self._plan, self._frames = plan, plan.frames_from(at)
 
     def apply(self, change: Mapping[str, Any]) -> dict[str, Any]:
@@ -317,9 +321,11 @@ class Session:
         return self._stop.is_set()
 
     def stop(self) -> None:
+        """Stop the render thread, then (its state now no one's) close the frame source."""
         self._stop.set()
         if self._thread:
             self._thread.join()
+        self._close_frames()
 
     def _call(self, fn: Callable[[], Any]) -> Future[Any]:
         future: Future[Any] = Future()
