@@ -60,7 +60,7 @@ class Progress:
         self.start_frame(steps)
         return frame
 
-    def step(self, *_: object) -> None:
+    def step(self, image: torch.Tensor, value: torch.Tensor) -> None:  # an `ascent.OnStep`: the dreamers call it
         self.steps.update()
 
     def end_frame(self) -> None:

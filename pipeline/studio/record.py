@@ -5,13 +5,15 @@ A live change at frame ``n`` becomes two keys of a schedule, ``n-1: old`` and ``
 recording itself*: after each change the stages are rebuilt from `Recording.config`, so the
 exported preset is what the studio ran, and `dreamreel render EXPORTED.toml` at the preview
 size draws the same frames bit for bit. That holds only for values a frame reads by its
-index: motion schedules, ``motion.steps``, and the weights inside the objective (each one
-becomes ``sched("...")``). Every other key restarts the render from frame 0 with a new base.
+index (`LIVE`, per kind): a zoom's motion schedules and ``motion.steps``, and the weights inside
+the objective of a zoom or a video (each one becomes ``sched("...")``, which both kinds read
+per frame). Every other key restarts the render from frame 0 with a new base.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +27,10 @@ from ..schedule import Schedule
 # Keys a zoom reads per frame through a schedule: a change to one of them applies at the next frame.
 SCHEDULED = tuple(f"motion.{key}" for key in MotionConfig.SCHEDULES)
 OBJECTIVE = "dream.objective"
+# What changes live, per kind (the page marks the rest "restarts"): keys a frame reads through a
+# schedule, and OBJECTIVE for the objective's weights (a zoom's and a video's objective with
+# ``sched(...)`` in it is re-weighted every frame). A still (one frame) restarts on anything.
+LIVE: Mapping[str, tuple[str, ...]] = {"zoom": (*SCHEDULED, OBJECTIVE), "video": (OBJECTIVE,)}
 # Keys the page may not change, with the reason (the API reads no path it is given).
 FIXED = {
     "kind": "the kind is the preset's",
@@ -155,6 +161,21 @@ def _fill(text: str, slots: tuple[Slot, ...], values: list[str]) -> str:
     return "".join(out) + text[last:]
 
 
+def with_weight(text: str, index: int, value: float) -> str:
+    """`text` with its `index`-th weight set to `value`, written as Python reads it back (``1e-07``)."""
+    _, slots = weight_slots(text)
+    if not 0 <= index < len(slots):
+        raise DreamreelError(f"studio: the objective has {len(slots)} weights, no weight {index}",
+                             "reload the page: the objective changed")
+    return _fill(text, slots[index:index + 1], [repr(float(value))])
+
+
+def picked(layer: str, weight: float, channel: int | None) -> str:
+    """The layer picker's objective: one layer, or one channel of it, at `weight`."""
+    name, w = json.dumps(layer), repr(float(weight))  # a JSON string is a Python string literal too
+    return f"layers({{{name}: {w}}})" if channel is None else f"{w} * channel({name}, {int(channel)})"
+
+
 def safe_objective(text: str) -> None:
     """A new objective from the page may call only factories that read no file."""
     try:
@@ -237,20 +258,22 @@ class Recording:
         whole = from_mapping(merge(nest(now), nest(changed)), where="studio")  # the CLI's one-line errors
         if not changed:
             return self, False
-        live = self._live(changed, now, at) if at > 0 and whole.kind == "zoom" else None
+        live = self._live(changed, now, at, LIVE.get(whole.kind, ())) if at > 0 else None
         if live is None:  # a restart from frame 0 with these values
             return Recording.start(whole), True
         return live, False
 
-    def _live(self, changed: Mapping[str, Any], now: Mapping[str, Any], at: int) -> Recording | None:
-        """The splice of `changed` at frame `at`, or None if some key cannot change live."""
+    def _live(self, changed: Mapping[str, Any], now: Mapping[str, Any], at: int, live: tuple[str, ...]) -> Recording | None:
+        """The splice of `changed` at frame `at`, or None if some key cannot change live (`live`: the kind's)."""
         tracks = dict(self.tracks)
         for key, value in changed.items():
+            if key not in live:
+                return None
             if key == OBJECTIVE:
                 if not self._weights(tracks, str(value), at):
                     return None
                 continue
-            if key not in SCHEDULED or (isinstance(value, str) and ":" in value):
+            if isinstance(value, str) and ":" in value:
                 return None  # keyframes typed live, or a key read once: start again with them
             if value is None:
                 return None

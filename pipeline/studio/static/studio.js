@@ -1,24 +1,21 @@
-// The studio page: controls built from the config's JSON schema, the live frame (MJPEG), plots.
+// The studio page, built from what the server sends (`/api/schema` once, `/api/status` twice a
+// second): the controls and plots of this kind, which keys change live, the objective's weights,
+// the music's curves when there is music, the pause state. Values go out as JSON (numbers as
+// numbers); the server writes them into the config and says in one line what it refuses.
 "use strict";
 const token = new URLSearchParams(location.search).get("token");
 const api = path => token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path;
 const $ = id => document.getElementById(id);
-// Which sections and keys the page offers, per kind (the schema gives types, bounds, choices).
-const SHOWN = {
-  motion: ["zoom", "angle", "translate_x", "translate_y", "steps"],
-  dream: ["objective", "octaves", "octave_scale", "steps", "step_size", "jitter", "noise"],
-  video: ["blend", "steps_warm", "step_size_warm", "octaves_warm", "fixed_jitter", "hold", "boost", "cut_threshold", "flow"],
-  post: ["drift", "blend", "decay"],
-  "": ["seed"],
-};
-const SECTIONS = { zoom: ["motion", "dream", "post", ""], video: ["dream", "video", "post", ""], dream: ["dream", "post", ""],
-                   carve: ["dream", "post", ""] };
-const COLORS = { strength: "#f0a23b", seconds: "#6cb6ff", objective: "#7ee787", warp_error: "#ff7b72" };
-let paused = false;
+const COLORS = ["#f0a23b", "#6cb6ff", "#7ee787", "#ff7b72"];  // the plots' lines, in the order the server lists them
+let info = null;  // /api/schema: built once
+let last = null;  // the last /api/status
 
-function resolve(schema, prop) {
-  const ref = prop.$ref || (prop.allOf && prop.allOf[0].$ref);
-  return ref ? schema.$defs[ref.split("/").pop()] : prop;
+function propOf(schema, key) {
+  const resolve = p => {
+    const ref = p && (p.$ref || (p.allOf && p.allOf[0].$ref));
+    return ref ? schema.$defs[ref.split("/").pop()] : p;
+  };
+  return key.split(".").reduce((node, part) => node && resolve((resolve(node).properties || {})[part]), schema);
 }
 function kindOf(prop) {
   const types = prop.anyOf ? prop.anyOf.map(p => p.type) : [prop.type];
@@ -33,15 +30,24 @@ function nested(key, value) {
   parts.reduce((o, k, i) => (o[k] = i === parts.length - 1 ? value : {}), out);
   return out;
 }
+function badge(text, live) {
+  const b = document.createElement("span");
+  b.className = "badge" + (live ? " live" : "");
+  b.textContent = text;
+  return b;
+}
+function errorSpan(id) {
+  const err = document.createElement("span");
+  err.className = "err";
+  err.id = id;
+  return err;
+}
 
-function control(key, prop, value, live) {
+function control(key, prop, value) {
   const row = document.createElement("div"), label = document.createElement("label");
   row.className = "row";
-  label.textContent = key.split(".").pop();
-  const badge = document.createElement("span");
-  badge.className = "badge" + (live ? " live" : "");
-  badge.textContent = live ? (key === "dream.objective" ? "weights live" : "live") : "restarts";
-  label.append(badge);
+  const live = info.live.includes(key), objective = key === info.objective;
+  label.append(key.split(".").pop(), badge(live ? (objective ? "weights live" : "live") : "restarts", live));
   const kind = kindOf(prop);
   let input;
   if (kind === "enum") {
@@ -61,19 +67,20 @@ function control(key, prop, value, live) {
   input.id = "c-" + key;
   input.dataset.key = key;
   label.htmlFor = input.id;
-  const err = document.createElement("span");
-  err.className = "err";
-  err.id = "e-" + key;
-  input.addEventListener("change", () => send(key, read(input, kind), err));
+  const err = errorSpan("e-" + key);
+  input.addEventListener("change", () => post("/api/params", nested(key, read(input, kind)), err));
   row.append(label, input, err);
   show(input, value);
   return row;
 }
+// What a control holds, as JSON: a number box sends a number (or null when empty: the default),
+// a text box a number when it holds one (schedules take both), else its text.
 function read(input, kind) {
   if (kind === "bool") return input.checked;
   const v = input.value.trim();
   if (v === "") return null;
-  return (kind === "number" || kind === "text") && v !== "" && !isNaN(Number(v)) && kind !== "enum" ? Number(v) : v;
+  if (kind === "number") return input.valueAsNumber;
+  return kind === "text" && Number.isFinite(Number(v)) ? Number(v) : v;
 }
 function show(input, value) {
   if (document.activeElement === input) return;
@@ -82,38 +89,37 @@ function show(input, value) {
   else input.value = String(value);
 }
 
-async function send(key, value, err) {
+async function post(path, body, err) {
   err.textContent = "";
-  const r = await fetch(api("/api/params"), { method: "POST", headers: { "Content-Type": "application/json" },
-                                              body: JSON.stringify(nested(key, value)) });
-  const body = await r.json();
-  if (!r.ok) err.textContent = body.error;
-  else refresh(body.params);
+  const r = await fetch(api(path), { method: "POST", headers: { "Content-Type": "application/json" },
+                                     body: JSON.stringify(body) });
+  const answer = await r.json();
+  if (!r.ok) err.textContent = answer.error;
+  else if (answer.params) refresh(answer.params);
+  return answer;
 }
 function refresh(params) {
   document.querySelectorAll("[data-key]").forEach(input => show(input, valueAt(params, input.dataset.key)));
 }
 
-// The objective's weights, one number each: a change rewrites that number in the objective (live for a zoom).
+// The objective's weights, one number box each: a change sends that weight by its index.
 let weightsShown = "";
-function weights(list, objective) {
+function weights(list) {
   const box = $("weights");
   if (!box || JSON.stringify(list) === weightsShown || box.contains(document.activeElement)) return;
   weightsShown = JSON.stringify(list);
-  box.replaceChildren(...list.map((w, i) => {
+  box.replaceChildren(...list.map((w, index) => {
     const label = document.createElement("label"), input = document.createElement("input");
-    input.type = "number"; input.step = "any"; input.value = w.value; input.id = "w-" + i; input.title = w.label;
-    input.addEventListener("change", () => {
-      const text = objective().value, v = Number(input.value);
-      const literal = Number.isInteger(v) ? v.toFixed(1) : String(v);
-      send("dream.objective", text.slice(0, w.start) + literal + text.slice(w.end), $("e-dream.objective"));
-    });
+    input.type = "number"; input.step = "any"; input.id = "w-" + index; input.title = w.label;
+    input.value = w.value === null ? "" : String(w.value);
+    input.addEventListener("change", () => post("/api/weight", { index, value: input.valueAsNumber },
+                                                $("e-" + info.objective)));
     label.append(w.label + " ", input);
     return label;
   }));
 }
 
-function picker(layers, objectiveRow) {
+function picker(objectiveRow) {
   const row = document.createElement("div");
   row.className = "row";
   const label = document.createElement("label");
@@ -121,76 +127,96 @@ function picker(layers, objectiveRow) {
   const box = document.createElement("div");
   const layer = document.createElement("select"), weight = document.createElement("input"), chan = document.createElement("input");
   layer.id = "c-layer";
-  layers.forEach(n => layer.append(new Option(n, n)));
-  weight.type = "number"; weight.step = "any"; weight.value = "1.0"; weight.title = "weight"; weight.style.width = "5em";
-  chan.type = "number"; chan.min = "0"; chan.placeholder = "channel"; chan.style.width = "6em";
+  info.layers.forEach(n => layer.append(new Option(n, n)));
+  weight.type = "number"; weight.step = "any"; weight.value = "1"; weight.title = "weight"; weight.id = "c-layer-weight";
+  weight.style.width = "5em";
+  chan.type = "number"; chan.min = "0"; chan.step = "1"; chan.placeholder = "channel"; chan.id = "c-layer-channel";
+  chan.style.width = "6em";
   const use = document.createElement("button");
-  use.type = "button"; use.textContent = "use";
-  use.addEventListener("click", () => {
-    const w = Number(weight.value || 1).toString(), name = JSON.stringify(layer.value);
-    const text = chan.value === "" ? `layers({${name}: ${w.includes(".") ? w : w + ".0"}})` : `${w} * channel(${name}, ${Number(chan.value)})`;
-    const input = objectiveRow.querySelector("input");
-    input.value = text;
-    send("dream.objective", text, objectiveRow.querySelector(".err"));
-  });
+  use.type = "button"; use.textContent = "use"; use.id = "c-layer-use";
+  use.addEventListener("click", () => post("/api/pick", {
+    layer: layer.value, weight: weight.valueAsNumber, channel: chan.value === "" ? null : chan.valueAsNumber,
+  }, objectiveRow.querySelector(".err")));
   box.append(layer, weight, chan, use);
   row.append(label, box);
   return row;
 }
 
+function weightsRow() {
+  const row = document.createElement("div"), label = document.createElement("label"), box = document.createElement("div");
+  row.className = "row";
+  const live = info.live.includes(info.objective);
+  label.append("weights", badge(live ? "live" : "restarts", live));
+  box.id = "weights";
+  row.append(label, box);
+  return row;
+}
+
+function plots() {
+  $("plots").replaceChildren(...Object.entries(info.plots).map(([key, caption]) => {
+    const figure = document.createElement("figure"), canvas = document.createElement("canvas");
+    const text = document.createElement("figcaption");
+    canvas.id = "plot-" + key; canvas.width = 300; canvas.height = 110;
+    text.textContent = caption;
+    figure.append(canvas, text);
+    return figure;
+  }));
+}
+
 async function build() {
-  const r = await fetch(api("/api/schema"));
-  const info = await r.json();
-  const root = info.schema, controls = $("controls");
-  for (const section of SECTIONS[info.kind] || SECTIONS.dream) {
+  info = await (await fetch(api("/api/schema"))).json();
+  const controls = $("controls");
+  for (const [section, keys] of Object.entries(info.controls)) {
     const set = document.createElement("fieldset"), legend = document.createElement("legend");
-    legend.textContent = section || "render";
+    legend.textContent = section;
     set.append(legend);
-    const props = section ? resolve(root, root.properties[section]).properties : root.properties;
-    for (const name of SHOWN[section]) {
-      if (!props[name]) continue;
-      const key = section ? section + "." + name : name;
-      const row = control(key, props[name], valueAt(info.params, key), info.live.includes(key) && info.kind === "zoom");
+    for (const key of keys) {
+      const prop = propOf(info.schema, key);
+      if (!prop) continue;
+      const row = control(key, prop, valueAt(info.params, key));
       set.append(row);
-      if (key === "dream.objective") {
-        const w = document.createElement("div");
-        w.className = "row";
-        w.innerHTML = '<label>weights<span class="badge' + (info.kind === "zoom" ? ' live">live' : '">restarts') +
-                      '</span></label><div id="weights"></div>';
-        set.append(w, picker(info.layers, row));
-      }
+      if (key === info.objective) set.append(weightsRow(), picker(row));
     }
     controls.append(set);
   }
-  $("fig-warp").hidden = info.kind !== "video";
+  plots();
+}
+
+// The music's curves under the frame, made only when the session has music, redrawn as the playhead moves.
+function curves(frame) {
+  let img = $("curves");
+  if (!img) {
+    img = document.createElement("img");
+    img.id = "curves"; img.alt = "the music's curves, the current frame marked";
+    $("live").after(img);
+  }
+  if (img.dataset.frame !== String(frame)) {
+    img.dataset.frame = String(frame);
+    img.src = api("/api/curves.png?frame=" + frame);
+  }
 }
 
 async function poll() {
   try {
-    const s = await (await fetch(api("/api/status"))).json();
+    const s = last = await (await fetch(api("/api/status"))).json();
     const state = s.done ? (s.error ? "stopped" : "done") : s.paused ? "paused" : "rendering";
     $("status").innerHTML = `frame <b id="frames">${s.frames}</b> · <span id="fps">${s.fps.toFixed(1)}</span> fps · ${state}`;
     $("error").textContent = s.error || "";
-    for (const key of Object.keys(COLORS)) {
-      const canvas = $("plot-" + key);
-      if (canvas) plot(canvas, s.stats.frame, s.stats[key], COLORS[key]);
-    }
-    if (s.audio && $("curves").dataset.frame !== String(s.frames)) {  // the curves under the frame, playhead moved
-      $("curves").dataset.frame = String(s.frames);
-      $("curves").src = api("/api/curves.png?frame=" + s.frames);
-      $("curves").hidden = false;
-    }
+    $("pause").textContent = s.paused ? "resume" : "pause";
+    Object.keys(info.plots).forEach((key, i) => plot($("plot-" + key), s.stats.frame, s.stats[key], COLORS[i % COLORS.length]));
+    if (s.audio) curves(s.frames);
     refresh(s.params);
-    weights(s.weights, () => $("c-dream.objective"));
+    weights(s.weights);
   } catch (e) { $("status").textContent = "no answer from the studio"; }
   setTimeout(poll, 500);
 }
 
 $("pause").addEventListener("click", async () => {
+  if (!last) return;
   const r = await fetch(api("/api/pause"), { method: "POST", headers: { "Content-Type": "application/json" },
-                                             body: JSON.stringify({ paused: !paused }) });
-  paused = (await r.json()).paused;
-  $("pause").textContent = paused ? "resume" : "pause";
+                                             body: JSON.stringify({ paused: !last.paused }) });
+  last.paused = (await r.json()).paused;  // the next poll says it again
+  $("pause").textContent = last.paused ? "resume" : "pause";
 });
 $("save").href = api("/api/frame.png");
 $("export").href = api("/api/preset.toml");
