@@ -23,7 +23,7 @@ pytest.importorskip("starlette")
 
 import cli
 from benchmarks import clips
-from pipeline import flow, presets
+from pipeline import flow, media, presets
 from pipeline.errors import DreamreelError
 from pipeline.studio import background, browser
 from pipeline.studio.app import MAX_BODY, token_for
@@ -369,7 +369,7 @@ def test_the_page_on_a_clip_without_sound_shows_no_broken_image_and_takes_a_vide
     the API, the page says so; a weight changed there applies from the paused frame on (no
     restart), and the export keeps it as a schedule from that frame."""
     clip = clips.write_mp4(tmp_path / "pan.mp4", clips.CLIPS["pan"](40, 64, 48), fps=12)
-    assert not clips.has_audio(clip)
+    assert not media.has_audio(clip)
     with background(tiny("video", source={"input": str(clip), "size": 64})) as studio:
         wait_frames(studio.url, 0)
         assert call(studio.url, "/api/pause", {"paused": True}) == (200, {"paused": True})

@@ -26,13 +26,14 @@ import numpy as np
 import tomli_w
 import torch
 
-from .. import audio, audio_plot, chain, metrics, models
+from .. import audio_plot, chain, metrics, models
 from ..config import RenderConfig
 from ..errors import DreamreelError
 from ..frames import Carry, Frame, Image
 from ..motion import FlowFeedback
-from ..plan import Plan, Progress, resolve_device
+from ..plan import Plan, Progress, make_music, resolve_device
 from ..renderer import build
+from ..signals import Signals
 from .record import Recording, picked, weight_slots, with_weight
 
 HORIZON = 500  # a zoom is built this many frames past the current one (its schedules are checked that far)
@@ -157,12 +158,12 @@ def studio_config(cfg: RenderConfig, workdir: Path) -> RenderConfig:
                                   "carve": carve, "source": source, "audio": music})
 
 
-def music_of(cfg: RenderConfig) -> audio.Signals | None:
-    """A zoom's track (``--audio``) as curves at its fps, drawn under the frame; None without one."""
-    a = cfg.audio
-    if cfg.kind != "zoom" or not a.file:
+def music_of(cfg: RenderConfig) -> Signals | None:
+    """A zoom's track (``--audio``) as curves at its fps, drawn under the frame; None without one
+    (the same analysis the render reads: `plan.make_music`, cached per file and settings)."""
+    if cfg.kind != "zoom" or not cfg.audio.file:
         return None
-    return audio.read(Path(a.file), cfg.output.fps, a.attack, a.release, {k: Path(v) for k, v in a.stems.items()})
+    return make_music(cfg, cfg.output.fps)[0]
 
 
 def jpeg(image: Image) -> bytes:
