@@ -6,7 +6,6 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from benchmarks import clips
@@ -38,13 +37,6 @@ def media(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def click(media) -> audio.Signals:
     return audio.read(media / "click.wav", FPS)
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def peaks(curve: np.ndarray) -> np.ndarray:

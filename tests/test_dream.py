@@ -32,9 +32,8 @@ def value(image: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_a_reduced_precision_network_dreams_as_far_as_fp32(device, precision):
+def test_a_reduced_precision_network_dreams_as_far_as_fp32(device, precision, one_thread):
     """The network runs in bf16/fp16, the image and its steps in fp32 (small steps are not rounded away)."""
-    torch.set_num_threads(1)
     image = make_image(32, seed=3)
     frame = Frame(0, image, image)
     ours = dreamer(device, precision=precision)
@@ -43,24 +42,21 @@ def test_a_reduced_precision_network_dreams_as_far_as_fp32(device, precision):
     low, full = ours(frame).image, dreamer(device, precision="fp32")(frame).image
     assert value(low) > 1.2 * value(image)
     assert value(low) > 0.85 * value(full)  # one seed: chaos moves either way by a few per cent
-    torch.set_num_threads(2)
 
 
-def test_compile_on_dreams_like_eager(device, monkeypatch):
+def test_compile_on_dreams_like_eager(device, monkeypatch, one_thread):
     """`compile = on` compiles the cut network in place; FeatureNet's own methods then call the compiled
     forward. Inductor needs 15-60 s per shape on 2 cores, so the CPU run traces with the aot_eager backend:
     the same dynamo graph capture and autograd, without code generation."""
     if device.type == "cpu":
         plain = FeatureNet.compile
         monkeypatch.setattr(FeatureNet, "compile", lambda self, **kw: plain(self, backend="aot_eager", **kw))
-    torch.set_num_threads(1)
     image = make_image(32, seed=4)
     compiled = dreamer(device, precision="bf16", compile="on")
     assert compiled.features._compiled_call_impl is not None
     out = compiled(Frame(0, image, image)).image
     eager = dreamer(device, precision="bf16", compile="off")(Frame(0, image, image)).image
     assert value(out) == pytest.approx(value(eager), rel=0.1)
-    torch.set_num_threads(2)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible")
