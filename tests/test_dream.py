@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from cli import app
-from pipeline import load_preset, objectives
+from pipeline import ascent, load_preset, objectives, sources
 from pipeline.dream import Dreamer
 from pipeline.features import FeatureNet
 from pipeline.frames import Frame, to_tensor
@@ -72,8 +72,15 @@ def test_device_cuda_without_a_gpu_is_one_line(tmp_path):
     assert not (tmp_path / "o.png").exists()
 
 
-def test_a_still_renders_on_the_chosen_device(device, tmp_path):
+def test_a_still_renders_on_the_chosen_device(device, tmp_path, monkeypatch):
     cfg = load_preset("default", {"device": device.type, "threads": 1, "dream": SMALL, "source": {"size": 32},
                                   "output": {"paths": [str(tmp_path / "o.png")]}})
+    seen = []  # the device of every image the ascent dreamed
+    ascend = ascent.ascend
+    monkeypatch.setattr(ascent, "ascend", lambda features, objective, x, *a, **kw: seen.append(x.device.type) or
+                        ascend(features, objective, x, *a, **kw))
     render(cfg, quiet=True)
-    assert max(read_rgb(tmp_path / "o.png").shape[:2]) == 32  # the bundled photo, longest side 32
+    out = read_rgb(tmp_path / "o.png")
+    assert max(out.shape[:2]) == 32  # the bundled photo, longest side 32
+    assert seen and set(seen) == {device.type}
+    assert value(out) > value(sources.fit(sources.read_image(sources.SAMPLE), 32))  # and it dreamed (47 vs 44)
