@@ -63,7 +63,8 @@ def test_render_a_preset_file_with_an_input(tiny_png, tmp_path):
 
 def test_layers_and_presets_listings():
     result = runner.invoke(app, ["layers", "efficientnet-lite0"])
-    assert result.exit_code == 0 and "blocks.9" in result.output and "112" in result.output
+    rows = dict(line.split() for line in result.output.splitlines()[1:])  # layer, channels
+    assert result.exit_code == 0 and (rows["blocks.9"], rows["blocks.15"], rows["logits"]) == ("112", "320", "1000")
     result = runner.invoke(app, ["presets"])
     assert result.exit_code == 0
     assert {"default", "classic", "eyes", "textures"} <= {line.split()[0] for line in result.output.splitlines()}

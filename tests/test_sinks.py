@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -75,9 +77,11 @@ def test_video_sinks_write_every_frame_in_the_right_format(tmp_path, ext, codec,
 
 def test_gif_loops_and_uses_a_rate_gif_can_show(tmp_path):
     out = tmp_path / "g.gif"
-    write_all(out, 4, fps=15)
+    write_all(out, 6, fps=15)
     data = out.read_bytes()
     assert b"NETSCAPE2.0" in data  # the looping extension (-loop 0)
+    delays = [int.from_bytes(data[m.start() + 4:m.start() + 6], "little") for m in re.finditer(rb"\x21\xf9\x04", data)]
+    assert delays == [7] * 6  # each frame's delay in 1/100 s: 15 fps written as 7-7-7, not 7-6-7
     assert sinks.gif_fps(15) == pytest.approx(100 / 7) and sinks.gif_fps(25) == 25 and sinks.gif_fps(50) == 50
 
 
