@@ -139,6 +139,7 @@ def test_user_files_torchscript_and_state_dicts(tmp_path, weights):
     mine = tmp_path / "finetuned.pth"
     torch.save(sd, mine)
     assert dict(models.load(str(mine)).channels())["logits"] == 7
-    assert models.load(f"resnet50:{mine}").name == f"resnet50:{mine}"
+    named = models.load(f"resnet50:{mine}")
+    assert named.name == f"resnet50:{mine}" and dict(named.channels())["logits"] == 7
     with pytest.raises(DreamreelError, match="unknown architecture"):
         models.load(f"alexnet:{mine}")
