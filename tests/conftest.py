@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny generated media, the real Lite0 net, a --device option, an ERROR-log guard."""
+"""Shared fixtures: tiny generated media, the real Lite0 net (and a copy on --device), torch's thread count (pinned,
+one thread on request, put back after every test), an ERROR-log guard."""
 
 from __future__ import annotations
 
