@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny generated media, the real Lite0 net, a --device option, an ERROR-log guard."""
+"""Shared fixtures: tiny generated media, the real Lite0 net (and a copy on --device), torch's thread count (pinned,
+one thread on request, put back after every test), an ERROR-log guard."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import subprocess
 from pathlib import Path
@@ -23,6 +25,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _pinned_threads() -> None:
     """DeepDream is chaotic: 1 vs 2 threads ends ~20 grey levels apart. Pin it for determinism."""
     torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _threads_put_back():
+    """A render given `threads = 1` (`--threads 1`) sets torch's count for the whole process: every
+    test hands the pinned count back to the next, pass or fail."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread() -> int:
+    """Tiny frames run several times faster on one thread (measured 14 s vs 192 s for the demo zoom on a
+    loaded 2-core box): torch runs on one for this test, and the value is what a config's `threads` takes."""
+    torch.set_num_threads(1)
+    return 1
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +86,12 @@ def tiny_png(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def lite0() -> models.DreamNet:
     return models.load("efficientnet-lite0")
+
+
+@pytest.fixture(scope="session")
+def lite0_on_device(lite0: models.DreamNet, device: torch.device) -> models.DreamNet:
+    """Lite0 on --device: a copy off the CPU, so no test moves the shared net (nor leaves it moved when it fails)."""
+    return lite0 if device.type == "cpu" else copy.deepcopy(lite0).to(device)
 
 
 def read_rgb(path: Path) -> np.ndarray:

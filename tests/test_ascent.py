@@ -46,6 +46,8 @@ def test_tiled_ascent_dreams_a_frame_larger_than_the_tile(feats):
     x = torch.rand(1, 3, 100, 80, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25
     out = ascend(feats, OBJ, x, Ascent(tile=48), torch.Generator().manual_seed(0), steps=2)
     assert out.shape == x.shape and (out - x).abs().mean() > 0.005
+    whole = ascend(feats, OBJ, x, Ascent(tile=512), torch.Generator().manual_seed(0), steps=2)
+    assert not torch.equal(out, whole)  # it was dreamed in tiles (their seams trim differently)
 
 
 def test_max_loss_stops_early(feats, tiny_image):

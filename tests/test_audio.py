@@ -6,7 +6,6 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from benchmarks import clips
@@ -38,13 +37,6 @@ def media(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def click(media) -> audio.Signals:
     return audio.read(media / "click.wav", FPS)
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def peaks(curve: np.ndarray) -> np.ndarray:
@@ -117,8 +109,12 @@ def test_an_unknown_variable_is_named_with_the_known_ones(where, value):
 
 
 def test_stem_names_are_known_once_declared():
-    cfg = config.from_mapping({"motion": {"steps": "2 + 6*drums_onset"}, "audio": {"stems": {"drums": "d.wav"}}})
-    assert cfg.audio.stems == {"drums": "d.wav"}
+    drums = {"audio": {"stems": {"drums": "d.wav"}}}
+    with pytest.raises(DreamreelError, match="drums_onset"):
+        config.from_mapping({"motion": {"steps": "2 + 6*drums_onset"}})
+    config.from_mapping({"motion": {"steps": "2 + 6*drums_onset"}, **drums})  # declared: known
+    with pytest.raises(DreamreelError, match="bass_onset"):
+        config.from_mapping({"motion": {"steps": "2 + 6*bass_onset"}, **drums})  # only the declared stems
 
 
 def zoom_cfg(tmp_path: Path, track: Path, outputs: list[str], **over) -> config.RenderConfig:
@@ -219,19 +215,25 @@ def test_audio_command_prints_bpm_and_draws_the_curves(tmp_path, media):
     assert rows[0] == "frame,s,onset,beat,rms,low,mid,high" and len(rows) == 4 * FPS + 1
 
 
-def test_a_video_reads_its_own_soundtrack_or_the_given_track(tmp_path, media):
+def test_a_video_dreams_to_its_own_soundtrack_or_the_given_track(tmp_path, media):
+    """The objective's weights follow the music: the clip's own track and the same track given with
+    --audio dream alike, silence dreams otherwise."""
     pan = clips.CLIPS["pan"](8, 64, 48)
-    toned = clips.write_mp4(tmp_path / "toned.mp4", pan, fps=12, audio=True)
     mute = clips.write_mp4(tmp_path / "mute.mp4", pan, fps=12)
+    clicked = tmp_path / "clicked.mp4"  # the same picture with the click track as its own soundtrack, as long as it
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(mute), "-t", f"{8 / 12:.4f}", "-i", str(media / "click.wav"),
+                    "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(clicked)], check=True)
     fast = ["--objective", 'layers({"blocks.2": 1 - beat, "blocks.5": 0.5 + onset})', "--octaves", "1", "--steps", "1",
             "--steps-warm", "1", "--seed", "1", "--threads", "1", "--quiet"]
-    own = runner.invoke(app, ["video", str(toned), "-o", str(tmp_path / "own.mp4"), *fast])
-    assert own.exit_code == 0, own.output
-    given = runner.invoke(app, ["video", str(mute), "-o", str(tmp_path / "given.mp4"), "--audio", str(media / "click.wav"), *fast])
-    assert given.exit_code == 0, given.output
-    for name in ("own.mp4", "given.mp4"):
-        info = probe(tmp_path / name)
+    runs = {"own": [str(clicked)], "given": [str(mute), "--audio", str(clicked)], "silence": [str(mute), "--audio", str(media / "silent.wav")]}
+    for name, args in runs.items():
+        result = runner.invoke(app, ["video", args[0], "-o", str(tmp_path / f"{name}.mp4"), "-o", f"{tmp_path / name}/", *args[1:], *fast])
+        assert result.exit_code == 0, result.output
+        info = probe(tmp_path / f"{name}.mp4")
         assert info.frames == 8 and info.has_audio
+    own, given, silence = ([read_rgb(p) for p in sorted((tmp_path / name).glob("*.png"))] for name in runs)
+    assert all(np.array_equal(a, b) for a, b in zip(own, given, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(own, silence, strict=True))  # the beat moved the weights
     none = runner.invoke(app, ["video", str(mute), "-o", str(tmp_path / "none.mp4"), *fast])
     assert none.exit_code == 2 and "reads 'beat' but no audio is given" in none.output and not (tmp_path / "none.mp4").exists()
 

@@ -1,6 +1,8 @@
 """The hand-written input gradient agrees with autograd on the real Lite0 net."""
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -20,9 +22,23 @@ def autograd_gradient(feats: FeatureNet, fn, x: torch.Tensor, view: View = WHOLE
     return g, value.detach()
 
 
-def assert_same_gradient(feats: FeatureNet, fn, x: torch.Tensor, view: View = WHOLE) -> None:
+@contextmanager
+def by_hand(feats: FeatureNet) -> Iterator[None]:
+    """Fails unless the gradients computed inside went through the hand-written chain's backward
+    (`value_and_grad` could fall back to autograd, which would then be checked against itself)."""
     assert feats.hand is not None
-    hand, v_hand = feats.value_and_grad(fn, x, view)
+    calls, backward = [], feats.hand.backward
+    feats.hand.backward = lambda *args: calls.append(1) or backward(*args)
+    try:
+        yield
+    finally:
+        del feats.hand.backward
+    assert calls, "the hand-written backward never ran"
+
+
+def assert_same_gradient(feats: FeatureNet, fn, x: torch.Tensor, view: View = WHOLE) -> None:
+    with by_hand(feats):
+        hand, v_hand = feats.value_and_grad(fn, x, view)
     ref, v_ref = autograd_gradient(feats, fn, x, view)
     assert v_hand.item() == pytest.approx(v_ref.item(), rel=1e-5)
     assert (hand - ref).abs().max() <= 1e-4 * ref.abs().max()
@@ -58,10 +74,12 @@ def test_plain_fallbacks_give_the_same_gradient(lite0, monkeypatch, missing):
     obj = objectives.layer("blocks.8")
     feats = FeatureNet(lite0, obj.layers)
     x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(4))
-    fused, _ = feats.value_and_grad(obj, x)
+    with by_hand(feats):
+        fused, _ = feats.value_and_grad(obj, x)
     for name in missing:
         monkeypatch.setattr(backprop, name, None)
-    plain, _ = feats.value_and_grad(obj, x)
+    with by_hand(feats):
+        plain, _ = feats.value_and_grad(obj, x)
     assert (fused - plain).abs().max() <= 1e-4 * fused.abs().max()
 
 
@@ -119,8 +137,9 @@ def test_a_hand_ascent_is_deterministic_and_dreams(lite0):
     x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(8)) * 0.4 + 0.3
     feats = FeatureNet(lite0, obj.layers)
     a = Ascent(octaves=1, steps=2)
-    one, two = (octaves(feats, obj, x, a, torch.Generator().manual_seed(0)) for _ in range(2))
+    with by_hand(feats):
+        one, two = (octaves(feats, obj, x, a, torch.Generator().manual_seed(0)) for _ in range(2))
     assert torch.equal(one, two)
     with torch.no_grad():
         assert obj(feats(one)).item() > obj(feats(x)).item()
-    assert F.l1_loss(one, x).item() > 0
+    assert F.l1_loss(one, x).item() > 0.005

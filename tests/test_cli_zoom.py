@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from cli import app
@@ -21,13 +20,6 @@ runner = CliRunner()
 # the command, plus one thread (tiny frames run far faster on one) and no bars
 MUST = ["--frames", "12", "--size", "96", "--steps", "2", "--octaves", "1", "--seed", "3", "--threads", "1", "--quiet"]
 FAST = ["--frames", "12", "--size", "48", "--steps", "1", "--octaves", "1", "--seed", "3", "--threads", "1", "--quiet"]
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def zoom(*args) -> "object":

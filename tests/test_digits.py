@@ -45,14 +45,9 @@ def test_training_is_seeded(split):
 
 
 @pytest.mark.slow
-def test_the_training_recipe_reproduces_95_percent(split):
+def test_the_training_recipe_reproduces_95_percent(split, one_thread):
     """What `dreamreel train-digits` runs (12 epochs, seed 0, one thread): ~5-20 s."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        net, acc = digits.train(split)
-    finally:
-        torch.set_num_threads(threads)
+    net, acc = digits.train(split)
     assert acc >= 0.95, acc
     shipped = models.load("digits")
     same = all(torch.equal(p, q) for p, q in zip(net.parameters(), shipped.parameters()))

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from pipeline import expr, objectives, presets
@@ -98,4 +99,6 @@ def test_any_preset_text_is_read_or_fails_in_one_line(text):
 def test_limits_leave_real_schedules_and_objectives_alone():
     assert Schedule.parse("0:(1.0 + 0.01*sin(t/12)), 60:(2**3 / 8)")(60) == 1.0
     assert expr.evaluate(expr.parse("2**64 + 10**-3"), {}) == 2**64 + 0.001
-    assert objectives.parse('sched("0:(1), 90:(0)") * layer("blocks.3") + 0.5 * channel("blocks.5", 2**3)') is not None
+    text = 'sched("0:(1), 90:(0)") * layer("blocks.3") + 0.5 * channel("blocks.5", 2**3)'
+    acts = {"blocks.3": torch.full((1, 2, 8, 8), 2.0), "blocks.5": torch.arange(10.0).view(1, 10, 1, 1).expand(1, 10, 8, 8)}
+    assert objectives.parse(text, t=45)(acts).item() == pytest.approx(0.5 * 4.0 + 0.5 * 8.0)  # channel 2**3 = 8

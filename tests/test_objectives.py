@@ -15,13 +15,12 @@ def score(feats, obj, x):
 
 
 @pytest.mark.parametrize("name", sorted(objectives.EXAMPLES))
-def test_objective_rises_after_two_steps(name, lite0, tiny_image, device):
+def test_objective_rises_after_two_steps(name, lite0_on_device, tiny_image, device):
     obj = objectives.parse(objectives.EXAMPLES[name])
-    feats = FeatureNet(lite0.to(device), obj.layers)
+    feats = FeatureNet(lite0_on_device, obj.layers)
     x = to_tensor(tiny_image, device)
     out = ascend(feats, obj, x, Ascent(jitter=0), torch.Generator().manual_seed(0), steps=2)
     assert score(feats, obj, out) > score(feats, obj, x)
-    lite0.to("cpu")
 
 
 def test_algebra_adds_values_and_unions_layers(lite0, tiny_image):
@@ -83,9 +82,12 @@ def test_parser_refuses_anything_but_the_language(text):
         objectives.parse(text)
 
 
-def test_layers_shorthand():
+def test_layers_shorthand_weighs_each_layer(lite0, tiny_image):
     obj = objectives.parse(objectives.parse_layers("blocks.9=1.0,blocks.5=0.5"))
     assert obj.layers == {"blocks.9", "blocks.5"}
+    acts = FeatureNet(lite0, obj.layers)(to_tensor(tiny_image))
+    expected = objectives.layer("blocks.9")(acts) + 0.5 * objectives.layer("blocks.5")(acts)
+    assert obj(acts).item() == pytest.approx(expected.item(), rel=1e-5)
     with pytest.raises(DreamreelError):
         objectives.parse_layers("blocks.9=x")
 
@@ -96,7 +98,11 @@ def test_channel_out_of_range_is_a_clear_error(lite0, tiny_image):
         obj(FeatureNet(lite0, obj.layers)(to_tensor(tiny_image)))
 
 
-def test_softmax_class_objective_is_a_probability(lite0, tiny_image):
+def test_softmax_class_objective_is_the_class_probability(lite0, tiny_image):
+    x = to_tensor(tiny_image)
     obj = objectives.class_logit(107, softmax=True)
-    v = obj(FeatureNet(lite0, obj.layers)(to_tensor(tiny_image))).item()
-    assert 0.0 < v < 1.0
+    v = obj(FeatureNet(lite0, obj.layers)(x)).item()
+    with torch.no_grad():
+        logits = lite0(x)[0]  # the whole net, not the cut copy
+    assert v == pytest.approx(logits.softmax(0)[107].item(), rel=1e-4)
+    assert objectives.class_logit(107)(FeatureNet(lite0, obj.layers)(x)).item() == pytest.approx(logits[107].item(), rel=1e-4)

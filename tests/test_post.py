@@ -2,7 +2,6 @@
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from pipeline import presets
 from pipeline.frames import Frame
@@ -30,14 +29,6 @@ def test_decay_pulls_toward_the_source():
     src, dream = make_image(48, 0), make_image(48, 1)
     out = Drift(0.0, 0.25)(Frame(0, src, dream)).image
     assert np.abs(out.astype(int) - (0.75 * dream + 0.25 * src)).max() <= 1
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny frames run several times faster on one thread; restore conftest's pin afterwards."""
-    before = torch.get_num_threads()
-    yield 1
-    torch.set_num_threads(before)
 
 
 def test_300_zoom_frames_keep_mean_brightness_within_10_grey_levels(tmp_path, one_thread):

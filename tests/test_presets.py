@@ -2,15 +2,23 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import presets
-from pipeline.config import RenderConfig
+from pipeline import audio, models, objectives, presets
 from pipeline.errors import DreamreelError
+from pipeline.features import real_layer
 
 
 @pytest.mark.parametrize("name", presets.names())
 def test_every_bundled_preset_is_a_valid_recipe(name):
+    """It loads (keys, bounds, schedules) and dreams on layers its net has: no weights needed, the
+    architecture alone names them."""
     cfg = presets.load(name)
-    assert isinstance(cfg, RenderConfig)
+    net = models.architecture(cfg.dream.model)
+    if cfg.kind == "carve":  # carving reads one layer, not the objective
+        layers = {cfg.carve.layer or net.facts.carve_layer}
+    else:
+        layers = objectives.parse(cfg.dream.objective, signals=audio.Signals.sample(cfg.audio.stems)).layers
+    for layer in filter(None, map(real_layer, layers)):
+        net.stage_of(layer)  # raises for a layer the net does not have
     assert dict(presets.describe())[name], "each preset says what it is for"
 
 

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -76,9 +78,11 @@ def test_video_sinks_write_every_frame_in_the_right_format(tmp_path, ext, codec,
 
 def test_gif_loops_and_uses_a_rate_gif_can_show(tmp_path):
     out = tmp_path / "g.gif"
-    write_all(out, 4, fps=15)
+    write_all(out, 6, fps=15)
     data = out.read_bytes()
     assert b"NETSCAPE2.0" in data  # the looping extension (-loop 0)
+    delays = [int.from_bytes(data[m.start() + 4:m.start() + 6], "little") for m in re.finditer(rb"\x21\xf9\x04", data)]
+    assert delays == [7] * 6  # each frame's delay in 1/100 s: 15 fps written as 7-7-7, not 7-6-7
     assert sinks.gif_fps(15) == pytest.approx(100 / 7) and sinks.gif_fps(25) == 25 and sinks.gif_fps(50) == 50
 
 
@@ -101,13 +105,21 @@ def test_png_folder_holds_lossless_frames(tmp_path):
 
 
 def test_contact_sheet_is_a_grid_of_evenly_spaced_frames(tmp_path):
-    for count in (9, None):
+    from tests.conftest import read_rgb
+    shown = {}
+    for count in (25, None):  # known length, and a stream of unknown length
         out = tmp_path / f"sheet{count}.png"
         with sinks.ContactSheetSink(out, count, cells=9) as sheet:
-            for f in frames(9):
+            for f in frames(25):
                 sheet.write(f)
-        from tests.conftest import read_rgb
-        assert read_rgb(out).shape == (3 * 50 + 2, 3 * 66 + 2, 3)
+        grid = read_rgb(out)
+        assert grid.shape == (3 * 50 + 2, 3 * 66 + 2, 3)  # 3x3 cells of 48x64 with 2 px gaps
+        cells = [grid[2 + r * 50:50 + r * 50, 2 + c * 66:66 + c * 66] for r in range(3) for c in range(3)]
+        index = {f.image.tobytes(): f.index for f in frames(25)}
+        shown[count] = [index[cell.tobytes()] for cell in cells]  # which frame each cell holds
+    assert shown[25] == list(range(0, 25, 3))
+    gaps = np.diff(shown[None])
+    assert shown[None][0] == 0 and shown[None][-1] == 24 and gaps.min() >= 1 and gaps.max() <= 4, shown[None]
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".gif", "/"])

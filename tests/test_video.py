@@ -47,8 +47,11 @@ def test_keeps_frame_count_fps_and_audio_and_dreams(media, tmp_path):
 
 
 def test_a_part_of_a_video_and_a_folder_of_frames(media, tmp_path):
-    video(media["pan"], "-o", tmp_path / "part.mp4", "--start", "0.25", "--max-frames", "3")
+    video(media["pan"], "-o", tmp_path / "part.mp4", "-o", f"{tmp_path}/part/", "--start", "0.25", "--max-frames", "3")
     assert (probe(tmp_path / "part.mp4").frames, probe(tmp_path / "part.mp4").has_audio) == (3, True)
+    sources = [f.image.astype(int) for f in VideoSource.open(media["pan"])]
+    nearest = [int(np.argmin([np.abs(read_rgb(p) - s).mean() for s in sources])) for p in sorted((tmp_path / "part").glob("*.png"))]
+    assert nearest == [3, 4, 5]  # 0.25 s at 12 fps: each dream lies over its own frame (9 grey levels off, 26 from the next)
     folder = tmp_path / "in"
     folder.mkdir()
     for i, f in enumerate(clips.CLIPS["zoom"](3, 64, 48)):

@@ -1,7 +1,13 @@
-"""The zoo nets through the real loading path: random weights saved in torchvision's key format."""
+"""The zoo nets through the real loading path, checked against torchvision itself: files with
+torchvision's own keys (written out in `data/torchvision_zoo.json`) and seeded weights load, and
+each net's logits equal torchvision's for those weights (`data/torchvision_zoo.py` made them)."""
 
+import functools
+import json
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -15,42 +21,48 @@ from pipeline.features import FeatureNet
 
 runner = CliRunner()
 
-# name -> (keys in torchvision's file without the aux classifiers, a key with its shape,
-#          a layer to dream with its channels, the listed layers expected)
+
+@functools.cache
+def torchvision(name: str) -> dict:
+    """torchvision's facts for one net: "keys" ([key, shape] in its state dict's order), "logits" (index ->
+    value for the reference weights and image), "std" (the spread of all 1000)."""
+    return json.loads((Path(__file__).parent / "data" / "torchvision_zoo.json").read_text())[name]
+
+# name -> (a layer to dream with its channels, the listed layers expected)
 CASES = {
-    "googlenet": (344, ("inception4c.branch2.1.conv.weight", (256, 128, 3, 3)), ("inception4c", 512),
-                  [f"inception{n}" for n in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")]),
-    "inception-v3": (566, ("Mixed_6e.branch7x7dbl_5.conv.weight", (192, 192, 1, 7)), ("Mixed_5d", 288),
-                     ["Conv2d_1a_3x3", "Mixed_5b", "Mixed_6a", "Mixed_6e", "Mixed_7c"]),
-    "vgg16": (32, ("features.28.weight", (512, 512, 3, 3)), ("conv4_3", 512),
-              [f"conv{b}_{i}" for b, n in zip(range(1, 6), (2, 2, 3, 3, 3)) for i in range(1, n + 1)]),
-    "vgg19": (38, ("features.34.weight", (512, 512, 3, 3)), ("conv5_4", 512),
-              [f"conv{b}_{i}" for b, n in zip(range(1, 6), (2, 2, 4, 4, 4)) for i in range(1, n + 1)]),
-    "resnet50": (320, ("layer3.2.conv2.weight", (256, 256, 3, 3)), ("layer3.2", 1024),
-                 ["layer1", "layer2", "layer3", "layer4", "layer1.2", "layer3.5", "layer4.0"]),
+    "googlenet": (("inception4c", 512), [f"inception{n}" for n in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")]),
+    "inception-v3": (("Mixed_5d", 288), ["Conv2d_1a_3x3", "Mixed_5b", "Mixed_6a", "Mixed_6e", "Mixed_7c"]),
+    "vgg16": (("conv4_3", 512), [f"conv{b}_{i}" for b, n in zip(range(1, 6), (2, 2, 3, 3, 3)) for i in range(1, n + 1)]),
+    "vgg19": (("conv5_4", 512), [f"conv{b}_{i}" for b, n in zip(range(1, 6), (2, 2, 4, 4, 4)) for i in range(1, n + 1)]),
+    "resnet50": (("layer3.2", 1024), ["layer1", "layer2", "layer3", "layer4", "layer1.2", "layer3.5", "layer4.0"]),
 }
-AUX = {"googlenet": {"aux1.fc2.weight": torch.zeros(1000, 1024)}, "inception-v3": {"AuxLogits.fc.weight": torch.zeros(1000, 768)}}
 
 
-def random_weight(key: str, value: torch.Tensor) -> torch.Tensor:
-    """He-initialised convs (activations keep their scale through 50 layers, so gradients do too);
-    the huge VGG classifier matrices as one random column broadcast (a few bytes on disk)."""
-    if value.ndim == 4:
-        return torch.nn.init.kaiming_normal_(torch.empty_like(value), nonlinearity="relu")
-    if value.ndim == 2 and value.numel() > 1_000_000:
-        return (torch.randn(value.shape[0], 1) * 1e-3).expand(value.shape)
-    return value
+def reference_value(key: str, shape: list[int], rng: np.random.Generator) -> torch.Tensor:
+    """He-scaled convs and linears (activations keep their scale through 50 layers), BatchNorm
+    statistics and affines away from identity (so a BatchNorm loaded into the wrong place shows); the
+    huge VGG classifier matrices as one random column broadcast (a few bytes on disk)."""
+    if key.endswith("num_batches_tracked"):
+        return torch.zeros((), dtype=torch.long)
+    if len(shape) >= 2:
+        std = (2.0 / int(np.prod(shape[1:]))) ** 0.5
+        if np.prod(shape) > 5_000_000:
+            return torch.from_numpy(rng.normal(0, std, (shape[0], 1)).astype(np.float32)).expand(shape)
+        return torch.from_numpy(rng.normal(0, std, shape).astype(np.float32))
+    if key.endswith(("running_var", "weight")):  # 1-D weights are BatchNorm scales
+        return torch.from_numpy(rng.uniform(0.5, 1.5, shape).astype(np.float32))
+    return torch.from_numpy(rng.normal(0, 0.1, shape).astype(np.float32))  # biases, running means
 
 
-def torchvision_state_dict(name: str) -> dict[str, torch.Tensor]:
-    """A random init of our architecture, keys renamed back to torchvision's (plus its aux classifier keys)."""
-    net, _, _, renames = zoo.ZOO[name].architecture()
-    back = {ours: theirs for theirs, ours in renames.items()}
-    sd = {}
-    for key, value in net.state_dict().items():
-        prefix = next((p for p in back if key.startswith(p)), None)
-        sd[back[prefix] + key[len(prefix):] if prefix else key] = random_weight(key, value)
-    return {**sd, **AUX.get(name, {})}
+def reference_weights(name: str, keys: list) -> dict[str, torch.Tensor]:
+    """The state dict for torchvision's `keys` ([key, shape] pairs), the same on every machine."""
+    return {key: reference_value(key, shape, np.random.default_rng([zlib.crc32(name.encode()), i]))
+            for i, (key, shape) in enumerate(keys)}
+
+
+def reference_image() -> torch.Tensor:
+    """A 96 px RGB image in [0, 1] (InceptionV3 needs 75 px at least)."""
+    return torch.from_numpy(np.random.default_rng(0).random((1, 3, 96, 96), dtype=np.float32))
 
 
 @pytest.fixture(scope="module")
@@ -58,21 +70,21 @@ def weights(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("zoo")
     paths = {}
     for name in CASES:
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            sd = torchvision_state_dict(name)
         paths[name] = folder / zoo.ZOO[name].files[0]
-        torch.save(sd, paths[name])
+        torch.save(reference_weights(name, torchvision(name)["keys"]), paths[name])
     return paths
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_zoo_net_loads_torchvision_keys_lists_layers_and_dreams_64px(name, weights):
-    count, (key, shape), (layer, channels), expected = CASES[name]
-    sd = torch.load(weights[name], weights_only=True)
-    assert len([k for k in sd if not k.startswith(zoo.DROPPED)]) == count and tuple(sd[key].shape) == shape
+def test_zoo_net_loads_torchvision_keys_computes_torchvisions_logits_and_dreams_64px(name, weights):
+    (layer, channels), expected = CASES[name]
     net = zoo.build(zoo.ZOO[name], weights[name])  # the loading path of models.load, without its cache (VGG: 0.5 GB)
     assert set(expected) <= set(net.listed) and net.listed[-1] == "logits"
+    reference = torchvision(name)
+    with torch.no_grad():
+        logits = net(reference_image())[0]  # the raw image: each net normalises it as its weights expect
+    got = [logits[int(i)].item() for i in reference["logits"]]
+    assert got == pytest.approx(list(reference["logits"].values()), abs=1e-3 * reference["std"])
     feats = FeatureNet(net, {layer})
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25
     assert feats(x)[layer].shape[1] == channels
@@ -101,7 +113,7 @@ def test_weights_found_in_the_torch_hub_cache(weights, monkeypatch, tmp_path):
 def test_missing_weights_exit_2_and_name_the_file(name, monkeypatch, tmp_path, tiny_png):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     result = runner.invoke(app, ["dream", str(tiny_png), "-o", str(tmp_path / "o.png"), "--model", name,
-                                 "--layers", CASES[name][2][0], "--quiet"])
+                                 "--layers", CASES[name][0][0], "--quiet"])
     assert result.exit_code == 2
     line = result.stderr.strip()
     assert "\n" not in line and zoo.ZOO[name].files[0] in line and str(tmp_path / "hub" / "checkpoints") in line
@@ -122,11 +134,12 @@ def test_user_files_torchscript_and_state_dicts(tmp_path, weights):
     net = models.load(str(scripted))
     assert net.listed == ("0", "1", "2") and dict(net.channels())["2"] == 4
     # a state dict: the architecture is detected, or named as ARCH:FILE; the class count follows the file
-    sd = torchvision_state_dict("resnet50")
+    sd = reference_weights("resnet50", torchvision("resnet50")["keys"])
     sd["fc.weight"], sd["fc.bias"] = torch.zeros(7, 2048), torch.zeros(7)
     mine = tmp_path / "finetuned.pth"
     torch.save(sd, mine)
     assert dict(models.load(str(mine)).channels())["logits"] == 7
-    assert models.load(f"resnet50:{mine}").name == f"resnet50:{mine}"
+    named = models.load(f"resnet50:{mine}")
+    assert named.name == f"resnet50:{mine}" and dict(named.channels())["logits"] == 7
     with pytest.raises(DreamreelError, match="unknown architecture"):
         models.load(f"alexnet:{mine}")
