@@ -40,13 +40,6 @@ def tiny(preset: str = "zoom", **over: Any) -> Any:
 
 
 @pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
 def sessions(tmp_path, one_thread):
     """Makes `Session`s run on the test's thread; each is stopped when the test ends (a video's
     decoder thread with it), and none leaves a decoder behind."""
