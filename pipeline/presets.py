@@ -76,9 +76,9 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """Deep merge; `None` in `over` means "not given" and keeps the base value."""
     out = dict(base)
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = merge(out[k], v)
-        elif v is not None:
+        if isinstance(v, Mapping) and (k not in out or isinstance(out[k], Mapping)):  # a section the base lacks: its Nones too
+            out[k] = merge(out.get(k, {}), v)
+        elif v is not None and not (isinstance(v, Mapping) and k in out):  # a non-section in the base stays, to be refused
             out[k] = v
     return out
 
