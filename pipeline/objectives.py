@@ -8,6 +8,7 @@ objectives are written in TOML and on the command line in a tiny expression lang
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import torch
 from . import expr
 from .errors import DreamreelError
 from .schedule import Schedule
-from .signals import NO_AUDIO, Signals
+from .signals import NO_AUDIO, Signals, is_variable
 from .view import WHOLE, View
 
 Activations = Mapping[str, torch.Tensor]
@@ -170,25 +171,40 @@ def register(name: str, factory: Callable[..., Objective], example: str) -> None
     EXAMPLES[name] = example
 
 
-def time_names(t: float, where: str = "objective", signals: Signals | None = None) -> dict[str, object]:
+Tracks = Mapping[str, float | str]  # name -> schedule: ``[dream] tracks``, read by name in the objective
+_TRACK = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def check_track(name: str) -> str:
+    """A track's name is read in the objective like ``t``: a short lower-case name no other name has."""
+    taken = name in expr.MATH or name in FACTORIES or name in ("t", "sched") or is_variable(name)
+    if not _TRACK.fullmatch(name) or taken:
+        raise ValueError(f"track name {name!r} is {'taken' if taken else 'not a short lower-case name'}"
+                         " (letters, digits, _; not t, a music name, math or a factory)")
+    return name
+
+
+def time_names(t: float, where: str = "objective", signals: Signals | None = None, tracks: Tracks | None = None) -> dict[str, object]:
     """Names for weights that change over an animation: ``t`` (frame index), math, the music
-    (`signals`: ``s``, ``beat``, ``low``, ...; typical values when None) and
-    ``sched("0:(1), 60:(0)")`` (a keyframed schedule's value at t), e.g.
+    (`signals`: ``s``, ``beat``, ``low``, ...; typical values when None), each of `tracks` (a named
+    schedule's value at t) and ``sched("0:(1), 60:(0)")`` (a keyframed schedule's value at t), e.g.
     ``sched("0:(1), 90:(0)") * layer("blocks.3") + sched("0:(0), 90:(1)") * layer("blocks.12")``."""
     music = signals or NO_AUDIO
 
     def sched(text: str) -> float:
         return Schedule.parse(text, f"{where}: sched", music)(t)
 
-    return {**expr.MATH, "t": t, **music.at(t), "sched": sched}
+    named = {name: Schedule.parse(track, f"dream.tracks.{name}", music)(t) for name, track in (tracks or {}).items()}
+    return {**expr.MATH, "t": t, **music.at(t), **named, "sched": sched}
 
 
-def parse(text: str, where: str = "objective", t: float = 0.0, signals: Signals | None = None) -> Objective:
+def parse(text: str, where: str = "objective", t: float = 0.0, signals: Signals | None = None,
+          tracks: Tracks | None = None) -> Objective:
     """Parse the objective language at frame `t`; a bad expression is a one-line DreamreelError.
     Each factory takes only the types it declares (`expr.call`): ``layers([1])`` is refused there."""
     fix = f"write e.g. {EXAMPLES['layer']} + 0.5 * {EXAMPLES['channel']}"
     try:
-        value = expr.evaluate(expr.parse(text), {**time_names(t, where, signals), **FACTORIES})
+        value = expr.evaluate(expr.parse(text), {**time_names(t, where, signals, tracks), **FACTORIES})
     except expr.ExprError as e:
         raise expr.fail(where, text, e, fix) from None
     if not isinstance(value, Objective):

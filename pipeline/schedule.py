@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import bisect
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -167,6 +168,8 @@ def _parses(text: str) -> bool:
     return True
 
 
-def uses_time(text: str) -> bool:
-    """Whether an expression (e.g. an objective) reads ``t``, ``sched(...)`` or the music: then it changes per frame."""
-    return any(n in ("t", "sched") or is_variable(n) for n in names_in(text))
+def uses_time(text: str, tracks: Iterable[str] = ()) -> bool:
+    """Whether an expression (e.g. an objective) reads ``t``, ``sched(...)``, the music or one of
+    `tracks` (named schedules): then it changes per frame."""
+    named = set(tracks)
+    return any(n in ("t", "sched") or n in named or is_variable(n) for n in names_in(text))
