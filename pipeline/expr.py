@@ -1,7 +1,7 @@
 """A small, safe expression language for objectives and schedules (no eval, no numexpr).
 
 Python's own parser builds the tree; only an allow-list of nodes is walked: numbers,
-strings, ``+ - * / **``, unary minus, calls of whitelisted functions with literal
+strings, ``True``/``False``, ``+ - * / **``, unary minus, calls of whitelisted functions with literal
 arguments, dict/list literals, and the names a caller lends (such as ``t``).
 
 Everything is bounded so that no text can hang or exhaust memory: the text's length and its
@@ -218,7 +218,7 @@ def evaluate(tree: ast.AST, names: Mapping[str, Any]) -> Any:
         match node:
             case ast.Expression(body=body):
                 return walk(body)
-            case ast.Constant(value=v) if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+            case ast.Constant(value=v) if isinstance(v, (int, float, str)):  # True and False too (``softmax=True``)
                 return budget.bounded(v)
             case ast.BinOp(left=l, op=ast.Mult(), right=r):
                 return budget.bounded(budget.times(walk(l), walk(r)))
@@ -294,7 +294,7 @@ def _fits(value: Any, hint: Any) -> bool:
         return _number(value)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    if hint is bool:  # the language has no True/False: 0 and 1 stand for them
+    if hint is bool:  # 0 and 1 stand for False and True as well
         return isinstance(value, int) and value in (0, 1)
     if hint is type(None):
         return value is None

@@ -36,6 +36,7 @@ from pipeline.studio.session import Session
 from tests.conftest import read_rgb
 
 TINY = {"threads": 1, "source": {"size": 48}, "dream": {"octaves": 1, "steps": 2, "jitter": 4}}
+HANG = "max([[[[[1]*999]*999]*999]*999]*999, [[[[[2-1]*999]*999]*999]*999]*999)"  # froze the server once
 
 
 def tiny(preset: str = "zoom", **over: Any) -> Any:
@@ -259,7 +260,9 @@ def test_bad_values_get_422_and_one_line_and_the_render_goes_on(one_thread):
         before = wait_frames(url, 0)
         for bad in ({"motion": {"zoom": "banana("}}, {"dream": {"step_size": 7}}, {"motion": {"zoom": 9.0}},
                     {"dream": {"objective": 'layer("blocks.99")'}}, {"source": {"input": "/etc/passwd"}}, ["not", "a", "map"],
-                    {"motion": {"zoom": {"a": [[[[[[[[[[1]]]]]]]]]]}}}, {"dream": {"objective": 'layers([1])'}}):
+                    {"motion": {"zoom": {"a": [[[[[[[[[[1]]]]]]]]]]}}}, {"dream": {"objective": 'layers([1])'}},
+                    {"motion": {"zoom": HANG}}, {"motion": {"angle": HANG}}, {"dream": {"objective": f'{HANG} * layer("blocks.4")'}},
+                    {"dream": {"objective": f"sched('{HANG}') * layer(\"blocks.4\")"}}):
             status, body = call(url, "/api/params", bad)
             assert status == 422, bad
             assert set(body) == {"error"} and "\n" not in body["error"] and body["error"]
