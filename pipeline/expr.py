@@ -86,8 +86,8 @@ def exp(x: float) -> float:
     return math.exp(x)
 
 
-def log(x: float, base: float = math.e) -> float:
-    return math.log(x, base)
+def log(x: float, base: float | None = None) -> float:
+    return math.log(x) if base is None else math.log(x, base)
 
 
 def floor(x: float) -> int:
