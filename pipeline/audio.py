@@ -30,6 +30,7 @@ RATE = 22050  # Hz: librosa's default rate, enough for onsets and three bands
 HOP = 512  # samples per analysis hop (23 ms): about 2 hops per frame at 25 fps
 N_FFT = 2048
 BANDS = {"low": (0.0, 250.0), "mid": (250.0, 2000.0), "high": (2000.0, RATE / 2 + 1.0)}  # Hz, [lo, hi)
+MAX_SECONDS = 1800  # a track is decoded whole (159 MB of samples at 30 min, its spectrogram ~4x that): longer is refused
 
 
 def file_hash(path: Path) -> str:
@@ -48,10 +49,13 @@ def decode(path: Path, start: float = 0.0) -> np.ndarray:
     if not has_audio(path):
         raise DreamreelError(f"{str(path)!r} has no audio stream", "give a file with sound (wav, mp3, flac, or a video with audio)")
     args = [*(["-ss", f"{start:.6f}"] if start else []), "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(RATE),
-            "-f", "f32le", "-"]
+            "-t", str(MAX_SECONDS + 1), "-f", "f32le", "-"]  # decoding stops past the limit, whatever the header says
     pcm = np.frombuffer(run(args, f"cannot decode the audio of {str(path)!r}", "check the file plays"), np.float32)
     if pcm.size == 0:
         raise DreamreelError(f"{str(path)!r} has no audio samples", "give a file with sound")
+    if pcm.size > MAX_SECONDS * RATE:
+        raise DreamreelError(f"{str(path)!r} plays longer than {MAX_SECONDS / 60:g} minutes, the most dreamreel reads",
+                             f"cut it first, e.g. ffmpeg -i IN -t {MAX_SECONDS} OUT.wav")
     return np.nan_to_num(pcm)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 import annotated_types as at
@@ -54,6 +54,14 @@ class DreamConfig(Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # network compute type; auto: bf16 on CUDA, fp32 on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the network; auto: on for CUDA
     dream_size: int | None = Field(None, ge=32, le=8192)  # short side the ascent runs at (the residual is upsampled edge-aware); None: full size
+    tracks: dict[str, float | str] = Field(default_factory=dict, max_length=64)  # named schedules the objective reads by name (the studio's weight changes)
+
+    @field_validator("tracks")
+    @classmethod
+    def _track_names(cls, v: dict[str, float | str]) -> dict[str, float | str]:
+        for name in v:
+            objectives.check_track(name)
+        return v
 
 
 class PostConfig(Section):
@@ -175,9 +183,11 @@ class RenderConfig(Section):
         return self
 
     def expressions(self) -> Iterator[Expression]:
-        """Every expression of the recipe, in its order: the objective, then each motion schedule
-        given. The one walk the validator and the builders' "does it read the music" both use."""
-        yield Expression("dream.objective", self.dream.objective, objective=True)
+        """Every expression of the recipe, in its order: the objective, the tracks it reads, then each
+        motion schedule given. The one walk the validator and the builders' "does it read the music" both use."""
+        yield Expression("dream.objective", self.dream.objective, objective=True, tracks=self.dream.tracks)
+        for name, track in self.dream.tracks.items():
+            yield Expression(f"dream.tracks.{name}", track)
         for name in MotionConfig.SCHEDULES:
             if (v := getattr(self.motion, name)) is not None:
                 yield Expression(f"motion.{name}", v)
@@ -191,11 +201,12 @@ class Expression:
     where: str
     value: str | float
     objective: bool = False
+    tracks: Mapping[str, float | str] = field(default_factory=dict)  # the objective's named schedules
 
     def parse(self, signals: Signals) -> objectives.Objective | Schedule:
         """Parsed reading `signals` (`Signals.sample(stems)` to check); a one-line error names `where`."""
         if self.objective:
-            return objectives.parse(str(self.value), where=self.where, signals=signals)
+            return objectives.parse(str(self.value), where=self.where, signals=signals, tracks=self.tracks)
         return Schedule.parse(self.value, where=self.where, signals=signals)
 
     def names(self, signals: Signals) -> set[str]:

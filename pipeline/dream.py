@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -28,7 +28,7 @@ class Dreamer:
     def from_config(cls, cfg: DreamConfig, device: torch.device, seed: int = 0, on_step: OnStep | None = None,
                     signals: Signals | None = None) -> Dreamer:
         """`signals`: the names the objective may read (`Signals.sample(stems)` when it reads stems)."""
-        objective = objectives.parse(cfg.objective, where="dream.objective", signals=signals)
+        objective = objectives.parse(cfg.objective, where="dream.objective", signals=signals, tracks=cfg.tracks)
         runtime.tune_allocator()
         model = models.load(cfg.model, cfg.weights, device)
         cuda = device.type == "cuda"
@@ -95,6 +95,7 @@ class ScheduledDreamer:
     steps: Callable[[float], float] | None = None
     objective: str | None = None
     signals: Signals | None = None
+    tracks: objectives.Tracks = field(default_factory=dict)  # the named schedules the objective reads
 
     def steps_at(self, t: int) -> int:
         return self.dreamer.ascent.steps if self.steps is None else max(0, round(self.steps(t)))
@@ -104,7 +105,8 @@ class ScheduledDreamer:
         if self.steps is not None:
             d = replace(d, ascent=replace(d.ascent, steps=self.steps_at(t)))
         if self.objective is not None:
-            d = replace(d, objective=objectives.parse(self.objective, "dream.objective", t=t, signals=self.signals))
+            d = replace(d, objective=objectives.parse(self.objective, "dream.objective", t=t, signals=self.signals,
+                                                      tracks=self.tracks))
         return d
 
     def __call__(self, frame: Frame) -> Frame:

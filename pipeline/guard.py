@@ -1,26 +1,37 @@
-"""Before any work: an output that is one of the inputs is refused, and each output is locked.
+"""Before any work: an output that is an input, or a folder that holds one, is refused, and each
+output is locked.
 
 A render writes under partial names and renames at the end, so two renders to one output
-would each finish and the later rename would silently win; and ``dream a.png -o a.png``
-would replace the user's photo with the dream. Both are stopped here, before a model loads.
+would each finish and the later rename would silently win; ``dream a.png -o a.png`` would
+replace the user's photo with the dream, ``-o ref.png`` a guide image, and a frames folder (or
+``OUT.parts/``, which a fresh render empties) a start image kept inside it. All are stopped
+here, before a model loads. `inputs` is the one walk over a config for the files it reads.
 
-The lock is ``OUT.lock`` beside each output (``frames.lock`` for ``frames/``), made with
-``O_CREAT | O_EXCL`` and holding the owner's pid: a second render stops at once naming it.
-A lock whose pid is no longer running (a SIGKILLed render) is stale and is taken over.
+The lock is ``OUT.lock`` beside each output (``frames.lock`` for ``frames/``), held with
+``flock`` for the render's length. The kernel lets go of it when the process ends, however it
+ends: a lock left by a SIGKILLed render is free, and neither a reused pid nor a pid from
+another container (or host, on a shared folder) can keep an output blocked. The file's text
+(pid, start time) only names the holder in the message, so a malformed one is taken over.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .config import RenderConfig
 from .errors import DreamreelError
+from .features import REFERENCE
+from .resume import parts_dir
+from .signals import Signals
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,26 +41,51 @@ def _key(path: Path) -> Path:
     return Path(os.path.realpath(path.expanduser()))
 
 
-def check_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path | None]) -> None:
-    """Refuse an output that names an input file or frames folder, however it is spelled."""
-    sources = {_key(Path(p)) for p in inputs if p}
-    for out in outputs:
-        if (src := _key(Path(out))) in sources:
-            raise DreamreelError(f"output {out} is the input {src}: it would be replaced by the render",
-                                 "write to another name, e.g. -o dream-" + Path(str(out).rstrip("/" + os.sep)).name)
+def inputs(cfg: RenderConfig) -> list[str]:
+    """Every file a render reads that a user made: the input (image, video or frames folder), the
+    weights, the music and its stems, and the images the objective reads (guide and style images,
+    ``LAYER@IMAGE``). The one walk over a config's inputs: a new kind of input is one line here."""
+    music = cfg.audio
+    return [p for p in (cfg.source.input, cfg.dream.weights, music.file, *music.stems.values(), *images(cfg)) if p]
 
 
-def inputs(cfg: Any) -> list[str]:
-    """The files a render reads that a user made: the input image, video or folder, weights, music."""
-    audio = getattr(cfg, "audio", None)
-    music = [audio.file, *audio.stems.values()] if audio is not None else []
-    return [p for p in (cfg.source.input, cfg.dream.weights, *music) if p]
+def images(cfg: RenderConfig) -> list[str]:
+    """Image files the objective reads: its ``LAYER@IMAGE`` pseudo-layers (guide and style make them)."""
+    objective = next(e for e in cfg.expressions() if e.objective).parse(Signals.sample(cfg.audio.stems))
+    return sorted({name.split("@", 1)[1] for name in objective.layers if "@" in name} - {REFERENCE})
 
 
 def written(cfg: Any) -> list[str]:
     """Every path a render writes, as given (a trailing slash marks a frames folder)."""
     out = cfg.output
-    return [*out.paths, *(p for p in (getattr(out, "contact_sheet", None), getattr(out, "animate_steps", None)) if p)]
+    extra = (getattr(out, "contact_sheet", None), getattr(out, "animate_steps", None), getattr(cfg.carve, "animate", None))
+    return [*out.paths, *(p for p in extra if p)]
+
+
+def _folders(outputs: Iterable[str]) -> list[Path]:
+    """Folders a render fills or empties: frames folders and each output's ``OUT.parts/``."""
+    found = []
+    for out in outputs:
+        path = Path(out).expanduser()
+        if str(out).endswith(("/", os.sep)) or path.is_dir():
+            found.append(_key(path))
+        found.append(_key(parts_dir(str(out).rstrip("/" + os.sep) or ".")))
+    return found
+
+
+def check_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path | None]) -> None:
+    """Refuse an output that names an input file or frames folder, or a folder that holds one,
+    however it is spelled."""
+    outputs = [str(p) for p in outputs]
+    sources = {_key(Path(p)) for p in inputs if p}
+    for out in outputs:
+        if (src := _key(Path(out))) in sources:
+            raise DreamreelError(f"output {out} is the input {src}: it would be replaced by the render",
+                                 "write to another name, e.g. -o dream-" + Path(out.rstrip("/" + os.sep)).name)
+    for folder in _folders(outputs):
+        if inside := next((s for s in sorted(sources) if s.is_relative_to(folder) and s != folder), None):
+            raise DreamreelError(f"the render writes into {folder}, which holds the input {inside}",
+                                 "move the input out of that folder, or write somewhere else")
 
 
 def guarded(render: F) -> F:
@@ -69,77 +105,78 @@ def lock_path(output: str | Path) -> Path:
     return p.with_name(p.name + ".lock")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
+@dataclass(frozen=True)
+class Held:
+    """A lock this process holds: its file and the open descriptor the ``flock`` is on."""
+
+    path: Path
+    fd: int
 
 
-def _holder(path: Path) -> dict | None:
-    """The lock's owner as written ({pid, started}); None when it cannot be read (being written)."""
+def _holder(fd: int) -> dict[str, Any]:
+    """What the holder wrote ({pid, started}); empty when it is malformed or not written yet."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
     except (OSError, ValueError):
-        return None
+        return {}
+    return holder if isinstance(holder, dict) else {}
 
 
-def _create(path: Path) -> bool:
-    """Make the lock file exclusively with our pid; False if it exists already."""
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether `path` still names the file `fd` is open on: a holder that just finished unlinks its
+    lock, and a lock taken on the unlinked file would be nobody else's to see."""
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
         return False
-    except OSError as e:
-        raise DreamreelError(f"cannot lock {path}: {e.strerror or e}", "choose an output folder you can write to") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
-    return True
 
 
-def acquire(output: str | Path) -> Path:
-    """Lock one output or stop naming the render that holds it; a dead owner's lock is taken over."""
+def acquire(output: str | Path) -> Held:
+    """Lock one output, or stop at once naming the render that holds it."""
     path = lock_path(output)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DreamreelError(f"cannot write to {path.parent}: {e.strerror or e}", "choose an output folder you can write to") from None
-    for _ in range(3):
-        if _create(path):
-            return path
-        holder = _holder(path)
-        if holder is None:  # just made by another render, its pid not written yet
-            time.sleep(0.05)
-            holder = _holder(path)
-        pid = int(holder.get("pid", 0)) if isinstance(holder, dict) else 0
-        if pid and _alive(pid) and pid != os.getpid():
-            raise DreamreelError(f"{output} is being rendered by another dreamreel (pid {pid}, since {holder.get('started', '?')})",
-                                 f"wait for it to finish, or stop it (kill {pid}); or write to another output")
-        if pid == os.getpid():
-            raise DreamreelError(f"{output} is given twice", "give each output once")
+    for _ in range(20):
         try:
-            os.unlink(path)  # stale: its render is gone
-        except FileNotFoundError:
-            pass
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise DreamreelError(f"cannot lock {path}: {e.strerror or e}", "choose an output folder you can write to") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            pid = holder.get("pid", "?")
+            raise DreamreelError(f"{output} is being rendered by another dreamreel (pid {pid}, since {holder.get('started', '?')})",
+                                 f"wait for it to finish, or stop it (kill {pid}); or write to another output") from None
+        if _same_file(fd, path):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
+            return Held(path, fd)
+        os.close(fd)  # the lock we took is on a file its holder has just removed: take the new one
     raise DreamreelError(f"cannot lock {path}: other renders keep taking it", "try again")
 
 
-def release(path: Path) -> None:
-    holder = _holder(path)
-    if isinstance(holder, dict) and holder.get("pid") == os.getpid():
-        path.unlink(missing_ok=True)
+def release(held: Held) -> None:
+    """Remove the lock file while still holding it (a waiting render then finds the path gone and
+    starts over on a new file), then let go."""
+    try:
+        if _same_file(held.fd, held.path):
+            held.path.unlink(missing_ok=True)
+    finally:
+        os.close(held.fd)
 
 
 @contextmanager
 def locked(outputs: Iterable[str | Path]) -> Iterator[list[Path]]:
     """Hold ``OUT.lock`` for every output while the body runs (released on every exit path)."""
+    outputs = list(outputs)
+    paths = [lock_path(out) for out in outputs]
+    if twice := next((out for out, p in zip(outputs, paths) if paths.count(p) > 1), None):
+        raise DreamreelError(f"{twice} is given twice", "give each output once")
     with ExitStack() as stack:
-        held = []
         for out in outputs:
-            path = acquire(out)
-            stack.callback(release, path)
-            held.append(path)
-        yield held
+            stack.callback(release, acquire(out))
+        yield paths

@@ -68,7 +68,7 @@ def pixel(weight: float = 1.0, metric: str = "l2") -> Objective:
     """Minus the pixel distance to the frame being dreamed: pulls the dream back to its source."""
     compare = _metric(metric, ("l1", "l2"))
     return Objective(lambda a, _v: weight * compare(a[INPUT], a[REFERENCE]), frozenset({INPUT, REFERENCE}),
-                     f"pixel({weight:g}, {metric!r})")
+                     f"pixel({weight:g}, {metric!r})", gain=abs(weight))
 
 
 def gram(a: torch.Tensor) -> torch.Tensor:
@@ -97,8 +97,9 @@ def style(image: str, content: str, layers: Mapping[str, float], content_weight:
             loss = loss + style_weight * float(w) * _relative(gram(a[name]), gram(a[style_keys[name]]))
         return -loss
 
+    gain = max(abs(content_weight), *(abs(style_weight * w) for w in layers.values()))
     return Objective(fn, frozenset({content, content_key, *layers, *style_keys.values()}),
-                     f"style({image!r}, {content!r}, {dict(layers)})")
+                     f"style({image!r}, {content!r}, {dict(layers)})", gain=gain)
 
 
 def guide_layer(model: str) -> str:

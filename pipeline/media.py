@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import imageio_ffmpeg
 import numpy as np
@@ -26,6 +26,12 @@ from .errors import DiskFull, DreamreelError
 
 
 logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)  # its size notice is expected: sources scale on read
+
+MAX_PIXELS = 120_000_000  # per picture, image or video frame: a 108-Mpx phone photo is read, 30000x30000 refused undecoded
+# Every decoder ffmpeg runs for us refuses a larger picture before it allocates one (a 12000x12000
+# GIF or MJPEG would hand us 432 MB frames, eight of them queued).
+DECODE_LIMIT = ("-max_pixels", str(MAX_PIXELS))
+_TOO_LARGE = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel count")
 
 
 def ffmpeg_exe() -> str:
@@ -165,7 +171,7 @@ def frames(path: Path, input_params: Sequence[str] = (), output_params: Sequence
     """Decoded RGB frames (writable ``HxWx3 uint8``): imageio-ffmpeg's reader, which owns its
     process the same way (its own process group, killed when the iterator is closed early).
     Decoding errors arrive as imageio's `OSError`/`RuntimeError` (a source names the frame)."""
-    gen = imageio_ffmpeg.read_frames(str(path), input_params=list(input_params), output_params=list(output_params))
+    gen = imageio_ffmpeg.read_frames(str(path), input_params=[*DECODE_LIMIT, *input_params], output_params=list(output_params))
     try:
         w, h = next(gen)["size"]
         for raw in gen:
@@ -283,14 +289,24 @@ def probe(path: Path) -> MediaInfo:
         raise DreamreelError(f"input is not a file: {path}", "give a video file or a folder of frames")
     if path.stat().st_size == 0:
         raise DreamreelError(f"video {path} is empty (0 bytes)", "give a video with frames")
-    gen = imageio_ffmpeg.read_frames(str(path))
+    gen = imageio_ffmpeg.read_frames(str(path), input_params=list(DECODE_LIMIT))
     try:
         meta = next(gen)
     except (OSError, RuntimeError, StopIteration) as e:
+        if large := _TOO_LARGE.search(str(e)):
+            _refuse_size(path, int(large[1]), int(large[2]))
         why = "it has no video stream" if "video" in str(e).lower() and "stream" in str(e).lower() else "ffmpeg cannot decode it"
         raise DreamreelError(f"cannot read video {path}: {why}", "give an mp4/mov/avi/webm/gif file ffmpeg can play") from None
     finally:
         gen.close()
     codec, pix_fmt = (re.split(r"[(,\s]", str(meta.get(k) or ""))[0] for k in ("codec", "pix_fmt"))  # "gif,", "yuv420p(tv)"
-    return MediaInfo(path, codec, pix_fmt, tuple(meta.get("size") or meta["source_size"]),
-                     float(meta.get("fps") or 0.0), float(meta.get("duration") or 0.0), meta.get("audio_codec"))
+    size = tuple(meta.get("size") or meta["source_size"])
+    if size[0] * size[1] > MAX_PIXELS:  # the container said so before any frame was decoded
+        _refuse_size(path, *size)
+    return MediaInfo(path, codec, pix_fmt, size, float(meta.get("fps") or 0.0), float(meta.get("duration") or 0.0),
+                     meta.get("audio_codec"))
+
+
+def _refuse_size(path: Path, width: int, height: int) -> NoReturn:
+    raise DreamreelError(f"video {path} has frames of {width}x{height}, more than the {MAX_PIXELS // 10**6} Mpx dreamreel reads",
+                         "scale it down first, e.g. ffmpeg -i IN -vf scale=1920:-2 OUT.mp4")

@@ -8,6 +8,7 @@ objectives are written in TOML and on the command line in a tiny expression lang
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import torch
 from . import expr
 from .errors import DreamreelError
 from .schedule import Schedule
-from .signals import NO_AUDIO, Signals
+from .signals import NO_AUDIO, Signals, is_variable
 from .view import WHOLE, View
 
 Activations = Mapping[str, torch.Tensor]
@@ -24,16 +25,24 @@ Value = Callable[[Activations, View], torch.Tensor]  # activations, where they s
 Gradient = Callable[[Activations, View], tuple[torch.Tensor, dict[str, torch.Tensor]]]  # -> value, d value / d activation
 
 
+MAX_GAIN = 1e6  # the largest factor a layer's value may be multiplied by (only ratios matter: the step is L1-normalised)
+
+
 @dataclass(frozen=True)
 class Objective:
     """`by_hand`, where an objective has one, gives the value and its gradient by layer without
     autograd; sums and multiples keep it. On the CPU path autograd over the objective alone
-    costs 0.15-0.25 ms a step, ~3 % of a 256 px still."""
+    costs 0.15-0.25 ms a step, ~3 % of a 256 px still.
+
+    `gain` is the largest factor any of its values is multiplied by (weights, and multiples of
+    multiples): `parse` refuses one past `MAX_GAIN`, since the dream computes in float32 and
+    ``1e30 * (1e30 * layer(...))`` would come out infinite, the picture blank."""
 
     fn: Value  # scalar to MAXIMISE
     layers: frozenset[str]
     label: str
     by_hand: Gradient | None = None
+    gain: float = 1.0
 
     def __call__(self, acts: Activations, view: View = WHOLE) -> torch.Tensor:
         return self.fn(acts, view)
@@ -42,16 +51,17 @@ class Objective:
         if not isinstance(other, Objective):
             return NotImplemented
         both = _plus(self.by_hand, other.by_hand) if self.by_hand and other.by_hand else None
-        return Objective(lambda a, v: self.fn(a, v) + other.fn(a, v), self.layers | other.layers, f"{self.label} + {other.label}", both)
+        return Objective(lambda a, v: self.fn(a, v) + other.fn(a, v), self.layers | other.layers, f"{self.label} + {other.label}",
+                         both, max(self.gain, other.gain))
 
     def __sub__(self, other: Objective) -> Objective:
         return self + (-1.0) * other
 
     def __mul__(self, k: float) -> Objective:
-        if not isinstance(k, (int, float)):
+        if not isinstance(k, (int, float)) or isinstance(k, bool):
             return NotImplemented
         scaled = _times(self.by_hand, k) if self.by_hand else None
-        return Objective(lambda a, v: k * self.fn(a, v), self.layers, f"{k:g} * {self.label}", scaled)
+        return Objective(lambda a, v: k * self.fn(a, v), self.layers, f"{k:g} * {self.label}", scaled, self.gain * abs(k))
 
     __rmul__ = __mul__
 
@@ -104,7 +114,7 @@ def layer(name: str, weight: float = 1.0) -> Objective:
         return weight * inner.square().mean(), {name: grad}
 
     label = f"layer({name!r})" if weight == 1 else f"layer({name!r}, {weight:g})"
-    return Objective(lambda a, v: weight * _inner(a[name], v).square().mean(), frozenset({name}), label, by_hand)
+    return Objective(lambda a, v: weight * _inner(a[name], v).square().mean(), frozenset({name}), label, by_hand, abs(weight))
 
 
 def layers(weights: Mapping[str, float]) -> Objective:
@@ -115,7 +125,7 @@ def layers(weights: Mapping[str, float]) -> Objective:
     total = parts[0]
     for p in parts[1:]:
         total = total + p
-    return Objective(total.fn, total.layers, f"layers({dict(weights)})", total.by_hand)
+    return Objective(total.fn, total.layers, f"layers({dict(weights)})", total.by_hand, total.gain)
 
 
 def channel(name: str, index: int) -> Objective:
@@ -161,24 +171,47 @@ def register(name: str, factory: Callable[..., Objective], example: str) -> None
     EXAMPLES[name] = example
 
 
-def time_names(t: float, where: str = "objective", signals: Signals | None = None) -> dict[str, object]:
+Tracks = Mapping[str, float | str]  # name -> schedule: ``[dream] tracks``, read by name in the objective
+_TRACK = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def check_track(name: str) -> str:
+    """A track's name is read in the objective like ``t``: a short lower-case name no other name has."""
+    taken = name in expr.MATH or name in FACTORIES or name in ("t", "sched") or is_variable(name)
+    if not _TRACK.fullmatch(name) or taken:
+        raise ValueError(f"track name {name!r} is {'taken' if taken else 'not a short lower-case name'}"
+                         " (letters, digits, _; not t, a music name, math or a factory)")
+    return name
+
+
+def time_names(t: float, where: str = "objective", signals: Signals | None = None, tracks: Tracks | None = None) -> dict[str, object]:
     """Names for weights that change over an animation: ``t`` (frame index), math, the music
-    (`signals`: ``s``, ``beat``, ``low``, ...; typical values when None) and
-    ``sched("0:(1), 60:(0)")`` (a keyframed schedule's value at t), e.g.
+    (`signals`: ``s``, ``beat``, ``low``, ...; typical values when None), each of `tracks` (a named
+    schedule's value at t) and ``sched("0:(1), 60:(0)")`` (a keyframed schedule's value at t), e.g.
     ``sched("0:(1), 90:(0)") * layer("blocks.3") + sched("0:(0), 90:(1)") * layer("blocks.12")``."""
     music = signals or NO_AUDIO
-    return {**expr.MATH, "t": t, **music.at(t), "sched": lambda text: Schedule.parse(text, f"{where}: sched", music)(t)}
+
+    def sched(text: str) -> float:
+        return Schedule.parse(text, f"{where}: sched", music)(t)
+
+    named = {name: Schedule.parse(track, f"dream.tracks.{name}", music)(t) for name, track in (tracks or {}).items()}
+    return {**expr.MATH, "t": t, **music.at(t), **named, "sched": sched}
 
 
-def parse(text: str, where: str = "objective", t: float = 0.0, signals: Signals | None = None) -> Objective:
-    """Parse the objective language at frame `t`; a bad expression is a one-line DreamreelError."""
+def parse(text: str, where: str = "objective", t: float = 0.0, signals: Signals | None = None,
+          tracks: Tracks | None = None) -> Objective:
+    """Parse the objective language at frame `t`; a bad expression is a one-line DreamreelError.
+    Each factory takes only the types it declares (`expr.call`): ``layers([1])`` is refused there."""
     fix = f"write e.g. {EXAMPLES['layer']} + 0.5 * {EXAMPLES['channel']}"
     try:
-        value = expr.evaluate(expr.parse(text), {**time_names(t, where, signals), **FACTORIES})
+        value = expr.evaluate(expr.parse(text), {**time_names(t, where, signals, tracks), **FACTORIES})
     except expr.ExprError as e:
         raise expr.fail(where, text, e, fix) from None
     if not isinstance(value, Objective):
-        raise DreamreelError(f"{where}: {text!r} is not an objective", fix)
+        raise DreamreelError(f"{where}: {text[:200]!r} is not an objective", fix)
+    if not value.gain <= MAX_GAIN:
+        raise DreamreelError(f"{where}: {text[:200]!r} multiplies a layer's value by {value.gain:g}, more than {MAX_GAIN:g}",
+                             "use smaller weights: only their ratios matter")
     return value
 
 

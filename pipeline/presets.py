@@ -2,6 +2,10 @@
 
 A name is looked up in the folders of ``$DREAMREEL_PRESETS`` (``DIR[:DIR]``, searched first, so
 a user's file shadows a bundled one of the same name), then among the bundled presets.
+
+A preset may come from someone else, so what it writes is the command line's to say: its output
+paths (`OUTPUTS`) apply only when the overrides give no output (``-o``), and then relative to
+the preset's own folder; an absolute one, or one that climbs out with ``..``, is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from .config import RenderConfig, from_mapping
 from .errors import DreamreelError
 
 USER_DIRS = "DREAMREEL_PRESETS"
+MAX_BYTES = 1 << 20  # a preset is a few hundred bytes; a larger file is refused before it is parsed
+OUTPUTS = (("output", "paths"), ("output", "contact_sheet"), ("output", "animate_steps"), ("carve", "animate"))
 BUNDLED = "pipeline.bundled_presets"  # the top-level presets/ folder, mapped into the wheel (setup.py)
 SOURCE_TREE = Path(__file__).resolve().parent.parent / "presets"
 
@@ -65,28 +71,56 @@ def find(name: str) -> Path:
 
 def read(path: Path) -> dict[str, Any]:
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise DreamreelError(f"preset {path.name} is {path.stat().st_size} bytes, more than {MAX_BYTES}", "give a preset file")
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise DreamreelError(f"preset {path.name}: bad TOML ({e})", "fix the syntax at that line") from None
+    except RecursionError:
+        raise DreamreelError(f"preset {path.name}: a value is nested too deep to read", "write a flat value") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DreamreelError(f"cannot read preset {path}: {e}", "give a readable UTF-8 TOML file") from None
+
+
+def placed(data: Mapping[str, Any], path: Path, dropped: bool) -> dict[str, Any]:
+    """`data` with its output paths (`OUTPUTS`) `dropped` (the command line gives -o), or made
+    relative to the preset's folder; an absolute path, ``~`` or ``..`` is refused either way."""
+    out = dict(data)
+    folder = path.expanduser().absolute().parent
+    for section, key in OUTPUTS:
+        if not isinstance(out.get(section), Mapping) or out[section].get(key) is None:
+            continue
+        value = out[section][key]
+        names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        for name in (n for n in names if isinstance(n, str)):
+            if name.startswith("~") or Path(name).is_absolute() or ".." in Path(name).parts:
+                raise DreamreelError(f"preset {path.name}: {section}.{key} = {name!r} writes outside the preset's folder",
+                                     "a preset writes only beside itself: remove the path and give -o OUT")
+        here = [os.path.join(folder, n) if isinstance(n, str) else n for n in names]
+        out[section] = {k: v for k, v in out[section].items() if k != key or not dropped}
+        if not dropped:
+            out[section][key] = here[0] if isinstance(value, str) else here
+    return out
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """Deep merge; `None` in `over` means "not given" and keeps the base value."""
     out = dict(base)
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = merge(out[k], v)
-        elif v is not None:
+        if isinstance(v, Mapping) and (k not in out or isinstance(out[k], Mapping)):  # a section the base lacks: its Nones too
+            out[k] = merge(out.get(k, {}), v)
+        elif v is not None and not (isinstance(v, Mapping) and k in out):  # a non-section in the base stays, to be refused
             out[k] = v
     return out
 
 
 def load(name: str = "default", overrides: Mapping[str, Any] | None = None) -> RenderConfig:
-    """The preset `name` with `overrides` (nested like the TOML) applied, validated once."""
+    """The preset `name` with `overrides` (nested like the TOML) applied, validated once; the
+    preset's output paths only when the overrides name no output (`placed`)."""
     path = find(name)
-    return from_mapping(merge(read(path), overrides or {}), where=f"preset {path.stem}")
+    over = overrides or {}
+    given = isinstance(over.get("output"), Mapping) and over["output"].get("paths") is not None
+    return from_mapping(merge(placed(read(path), path, dropped=given), over), where=f"preset {path.stem}")
 
 
 def describe() -> list[tuple[str, str]]:

@@ -66,6 +66,20 @@ def _intact(path: Path) -> bool:
         return False
 
 
+def _carries(fields: dict[str, np.ndarray]) -> bool:
+    """Whether saved arrays make a `Carry`: two HxWx3 uint8 images, and the earlier frames (if any)
+    K of the same size with K indices."""
+    source, dream = fields.get("source"), fields.get("dream")
+    if source is None or dream is None or source.ndim != 3 or source.shape[2:] != (3,) or dream.shape != source.shape:
+        return False
+    past = [fields.get(k) for k in ("past_sources", "past_dreams", "past_index")]
+    if any(a is None for a in past):
+        return all(a is None for a in past) and source.dtype == dream.dtype == np.uint8
+    images, dreams, index = past
+    return (source.dtype == dream.dtype == images.dtype == dreams.dtype == np.uint8 and images.shape == dreams.shape
+            and images.shape[1:] == source.shape and index.shape == images.shape[:1] and index.dtype.kind in "iu")
+
+
 @dataclass
 class Parts:
     folder: Path
@@ -124,13 +138,19 @@ class Parts:
 
     @staticmethod
     def _carry(path: Path) -> tuple[int, dict[str, Any]]:
-        """The saved carry and the frame it follows, or one line saying the file is damaged."""
+        """The saved carry and the frame it follows, or one line saying the file is damaged: the index
+        a whole number >= 0 (a negative one would have every saved frame deleted as unconfirmed) and
+        each array of the shape and type a `Carry` holds."""
         try:
             with np.load(path, allow_pickle=False) as data:
-                index = int(data["index"])
-                return index, {k: data[k].item() if data[k].ndim == 0 else data[k] for k in Carry._fields if k in data.files}
+                index = data["index"]
+                fields = {k: data[k] for k in Carry._fields if k in data.files}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             raise DreamreelError(f"--resume: {path} is damaged", "rerun without --resume to start afresh") from None
+        if index.shape != () or index.dtype.kind not in "iu" or int(index) < 0 or not _carries(fields):
+            raise DreamreelError(f"--resume: {path} is damaged (its index or arrays are not a render's)",
+                                 "rerun without --resume to start afresh")
+        return int(index), fields
 
     def finished(self) -> Iterator[Frame]:
         """The frames already rendered, in order (source = image: only the dream was kept)."""

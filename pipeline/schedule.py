@@ -13,7 +13,9 @@ that names the column.
 from __future__ import annotations
 
 import ast
+import bisect
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,7 +24,10 @@ from .errors import DreamreelError
 from .signals import NO_AUDIO, Signals, is_variable
 
 EXAMPLE = '"0:(1.02), 60:(1.05)" or "0:(1.0 + 0.01*sin(t/12))"'
+MAX_TEXT = 200_000  # characters in one schedule (each key's expression is bounded by `expr` as well)
+MAX_KEYS = 10_000  # keys in one schedule (a studio session adds two per live change)
 _FRAME = re.compile(r"\s*(-?\d+(?:\.\d*)?)\s*")
+_SPACE = re.compile(r"\s*")
 
 
 def _names(t: float, signals: Signals) -> dict[str, Any]:
@@ -39,10 +44,15 @@ class Schedule:
     def parse(cls, value: str | float | int, where: str = "schedule", signals: Signals = NO_AUDIO) -> Schedule:
         """A number, a bare expression in t, or ``frame:(expr), frame:(expr), ...``; `signals`
         gives the names besides t (`Signals.sample(stems)` to check a recipe with stems)."""
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > expr.MAX_BITS:
+            raise DreamreelError(f"{where}: a number of {value.bit_length()} bits is too large", f"write e.g. {EXAMPLE}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = repr(float(value))
         if not isinstance(value, str):
-            raise DreamreelError(f"{where}: {value!r} is not a schedule", f"write a number or e.g. {EXAMPLE}")
+            raise DreamreelError(f"{where}: a {type(value).__name__} is not a schedule", f"write a number or e.g. {EXAMPLE}")
+        if len(value) > MAX_TEXT or value.count(":") > MAX_KEYS:  # checked before any parsing
+            raise DreamreelError(f"{where}: the schedule is {len(value)} characters long with {value.count(':')} keys, "
+                                 f"more than {MAX_TEXT} or {MAX_KEYS}", "write fewer keys")
         text = value
         try:
             found = _parse_keys(text) if ":" in text else ((0.0, _parse_expr(text, 0), len(text) - len(text.lstrip())),)
@@ -70,7 +80,7 @@ class Schedule:
             return self._at(0, t)
         if t >= keys[-1][0]:
             return self._at(len(keys) - 1, t)
-        i = next(i for i in range(1, len(keys)) if keys[i][0] > t)
+        i = bisect.bisect_right(keys, t, key=lambda k: k[0])  # the first key after t
         (f0, _), (f1, _) = keys[i - 1], keys[i]
         w = (t - f0) / (f1 - f0)
         a, b = self._at(i - 1, t), self._at(i, t)
@@ -87,10 +97,7 @@ class Schedule:
 
 
 def _number(tree: ast.Expression, names: dict[str, Any]) -> float:
-    value = expr.evaluate(tree, names)
-    if not isinstance(value, (int, float)):
-        raise expr.ExprError(f"value is {type(value).__name__}, not a number")
-    return float(value)
+    return expr.real(expr.evaluate(tree, names))
 
 
 def _parse_expr(text: str, offset: int) -> ast.Expression:
@@ -115,13 +122,13 @@ def _parse_keys(text: str) -> list[tuple[float, ast.Expression, int]]:
             raise expr.ExprError(f"frame {frame:g} given twice", m.start(1))
         if text[i:i + 1] != ":":
             raise expr.ExprError("expected ':' after the frame number", i)
-        i += 1 + len(text[i + 1:]) - len(text[i + 1:].lstrip())
+        i = _SPACE.match(text, i + 1).end()  # type: ignore[union-attr]
         if text[i:i + 1] != "(":
             raise expr.ExprError("expected '(' before the value", i)
         close = _matching(text, i)
         inner = text[i + 1:close]
         keys[frame] = (_parse_expr(inner, i + 1), i + 1 + len(inner) - len(inner.lstrip()))
-        i = close + 1 + len(text[close + 1:]) - len(text[close + 1:].lstrip())
+        i = _SPACE.match(text, close + 1).end()  # type: ignore[union-attr]
         if i == len(text):
             return [(frame, tree, col) for frame, (tree, col) in sorted(keys.items(), key=lambda kv: kv[0])]
         if text[i] != ",":
@@ -161,6 +168,8 @@ def _parses(text: str) -> bool:
     return True
 
 
-def uses_time(text: str) -> bool:
-    """Whether an expression (e.g. an objective) reads ``t``, ``sched(...)`` or the music: then it changes per frame."""
-    return any(n in ("t", "sched") or is_variable(n) for n in names_in(text))
+def uses_time(text: str, tracks: Iterable[str] = ()) -> bool:
+    """Whether an expression (e.g. an objective) reads ``t``, ``sched(...)``, the music or one of
+    `tracks` (named schedules): then it changes per frame."""
+    named = set(tracks)
+    return any(n in ("t", "sched") or n in named or is_variable(n) for n in names_in(text))

@@ -15,33 +15,79 @@ import PIL.Image
 from .errors import DreamreelError
 from .frames import Frame, Image
 from .beside import prefetched
-from .media import MediaInfo, frames, probe
+from .media import MAX_PIXELS, MediaInfo, frames, probe
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "chelsea.png"  # CC0, see data/CREDITS.md
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-MAX_PIXELS = 120_000_000  # a 108-Mpx phone photo is read; a header claiming 30000x30000 is refused undecoded
 BACKGROUND = (128, 128, 128)  # what a transparent start image (zoom, frames, guides) is laid on: mid-grey
+HEADER = 1 << 16  # bytes read to find an image's size
 
 
-def _checked(path: Path) -> None:
-    """Exists, is a file, and its header (read by Pillow, nothing decoded) is within MAX_PIXELS."""
+def _pnm(head: bytes) -> tuple[int, int] | None:
+    m = re.match(rb"P[1-6](?:\s+|#[^\n]*\n)+(\d+)(?:\s+|#[^\n]*\n)+(\d+)", head)
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def _pam(head: bytes) -> tuple[int, int] | None:
+    fields = dict(re.findall(rb"^\s*(WIDTH|HEIGHT)\s+(\d+)", head.split(b"ENDHDR")[0], re.M))
+    return (int(fields[b"WIDTH"]), int(fields[b"HEIGHT"])) if len(fields) == 2 else None
+
+
+def _pfm(head: bytes) -> tuple[int, int] | None:
+    m = re.match(rb"P[Ff]\s+(\d+)\s+(\d+)", head)
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def _radiance(head: bytes) -> tuple[int, int] | None:
+    """Radiance HDR: text lines, a blank one, then the resolution (``-Y 480 +X 640``, either axis first)."""
+    m = re.search(rb"\n[ \t\r]*\n\s*[-+]([XY])\s+(\d+)\s+[-+][XY]\s+(\d+)", head)
+    if not m:
+        return None
+    a, b = int(m[2]), int(m[3])
+    return (b, a) if m[1] == b"Y" else (a, b)
+
+
+# Formats OpenCV reads whose size Pillow does not know (PNM too: Pillow refuses some that OpenCV reads).
+TEXT_HEADERS = {b"#?": _radiance, b"P7": _pam, b"PF": _pfm, b"Pf": _pfm, **{b"P%d" % i: _pnm for i in range(1, 7)}}
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's first bytes, nothing decoded: Radiance HDR, PAM, PFM and PNM
+    by their text headers, everything else by Pillow's reading of its header; None when neither
+    knows the size, and then OpenCV is never asked (it would have to decode to find out)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER)
+    except OSError as e:
+        raise DreamreelError(f"cannot read {path}: {e.strerror}", "check the file's permissions") from None
+    if parse := TEXT_HEADERS.get(head[:2]):
+        return parse(head)
+    try:
+        with PIL.Image.open(path) as im:
+            return im.size
+    except PIL.Image.DecompressionBombError:
+        return MAX_PIXELS + 1, 1  # Pillow's own limit is higher than ours: past it is past ours
+    except (OSError, ValueError, SyntaxError):  # UnidentifiedImageError is an OSError
+        return None
+
+
+def _checked(path: Path) -> tuple[int, int]:
+    """Exists, is a file, and its header (nothing decoded) gives a size within MAX_PIXELS."""
     if not path.exists():
         raise DreamreelError(f"input not found: {path}", "check the path")
     if not path.is_file():
         raise DreamreelError(f"input is not a file: {path}", "give an image file")
-    try:
-        with PIL.Image.open(path) as im:
-            w, h = im.size
-    except PIL.Image.DecompressionBombError:
-        w, h = MAX_PIXELS + 1, 1  # Pillow's own limit is higher than ours: past it is past ours
-    except (OSError, ValueError, SyntaxError):  # UnidentifiedImageError is an OSError
-        return  # a format Pillow does not know: OpenCV decides below
+    size = header_size(path)
+    if size is None:
+        raise DreamreelError(f"{path} is not an image that can be read", "give a PNG, JPEG, BMP, TIFF or WebP file")
+    w, h = size
     if w * h > MAX_PIXELS:
-        size = f"{w}x{h}" if h > 1 else "more than 179 Mpx"
-        raise DreamreelError(f"{path} is {size}, more than the {MAX_PIXELS // 10**6} Mpx dreamreel reads",
+        shown = f"{w}x{h}" if h > 1 else "more than 179 Mpx"
+        raise DreamreelError(f"{path} is {shown}, more than the {MAX_PIXELS // 10**6} Mpx dreamreel reads",
                              "scale it down first, e.g. ffmpeg -i IN -vf scale=4000:-1 OUT.png")
+    return w, h
 
 
 def read_rgba(path: Path) -> tuple[Image, Image | None]:
@@ -280,13 +326,8 @@ class FrameDirSource:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image from its header (Pillow reads no pixels), else by decoding."""
-    try:
-        with PIL.Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError):
-        h, w = read_image(path).shape[:2]
-        return w, h
+    """(width, height) of an image from its header (nothing decoded), within MAX_PIXELS."""
+    return _checked(path)
 
 
 def open_frames(path: Path, size: int | None = None, start: float | None = None, end: float | None = None,

@@ -57,7 +57,8 @@ def carry_of(v: VideoConfig) -> CarryOf:
 
 def per_frame_objective(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None) -> ScheduledDreamer | None:
     """The dreamer re-weighted each frame when the objective reads t, sched(...) or the music."""
-    return ScheduledDreamer(dreamer, objective=cfg.dream.objective, signals=music) if uses_time(cfg.dream.objective) else None
+    d = cfg.dream
+    return ScheduledDreamer(dreamer, objective=d.objective, signals=music, tracks=d.tracks) if uses_time(d.objective, d.tracks) else None
 
 
 def build_video(cfg: RenderConfig, progress: Progress) -> Plan:

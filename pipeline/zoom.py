@@ -89,7 +89,7 @@ def build_zoom(cfg: RenderConfig, progress: Progress) -> Plan:
                             _checked(m.translate_x, "translate_x", n, -image.shape[1], image.shape[1], music),
                             _checked(m.translate_y, "translate_y", n, -image.shape[0], image.shape[0], music))
     steps = _checked(m.steps, "steps", n, 0, 1000, music) if m.steps is not None else None
-    objective = cfg.dream.objective if uses_time(cfg.dream.objective) else None
-    dreamer = ScheduledDreamer(make_dreamer(cfg, progress), steps, objective, music)
+    objective = cfg.dream.objective if uses_time(cfg.dream.objective, cfg.dream.tracks) else None
+    dreamer = ScheduledDreamer(make_dreamer(cfg, progress), steps, objective, music, cfg.dream.tracks)
     return Plan(StillLoop(image, n), n, [feedback, at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)], sinks,
                 steps_of=lambda f: dream_steps(dreamer.dreamer, f, dreamer.steps_at(f.index)))

@@ -177,6 +177,21 @@ def test_bad_audio_is_one_line_exit_2_and_writes_nothing(tmp_path, media, name, 
     assert not list(tmp_path.iterdir())
 
 
+def test_a_track_longer_than_the_limit_is_refused_in_one_line_having_decoded_no_more(media, monkeypatch):
+    """The limit is lowered to 3 s here (30 minutes in use): the 4 s click track is refused, a 2 s
+    one read, and ffmpeg is asked for no more than the limit and a second."""
+    monkeypatch.setattr(audio, "MAX_SECONDS", 3)
+    asked = []
+    monkeypatch.setattr(audio, "run", lambda args, *a, **k: asked.append(args) or resume_run(args, *a, **k))
+    with pytest.raises(DreamreelError, match="plays longer than 0.05 minutes") as err:
+        audio.decode(media / "click.wav")
+    assert "\n" not in str(err.value) and asked[-1][asked[-1].index("-t") + 1] == "4"
+    assert len(audio.decode(media / "slow.wav")) == 2 * audio.RATE
+
+
+resume_run = audio.run
+
+
 def test_resume_with_audio_is_bit_exact_and_refuses_another_track(tmp_path, media, monkeypatch):
     track = tmp_path / "track.wav"
     track.write_bytes((media / "slow.wav").read_bytes())

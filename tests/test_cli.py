@@ -91,11 +91,15 @@ def bad_inputs(tmp_path: Path, tiny_png: Path) -> dict[str, list[str]]:
         "unknown extension": ["dream", str(tiny_png), "-o", str(tmp_path / "out" / "o.xyz")],
         "bad objective": ["dream", str(tiny_png), "-o", out, "--objective", "layer('blocks.9') +"],
         "bad step size": ["dream", str(tiny_png), "-o", out, "--step-size", "-1"],
+        "objective of a list": ["dream", str(tiny_png), "-o", out, "--objective", "layers([1])"],
+        "weight past float32": ["dream", str(tiny_png), "-o", out, "--objective", '1e39 * layer("blocks.9")'],
+        "weights multiplied past the gain": ["dream", str(tiny_png), "-o", out, "--objective", '1e5 * (1e5 * layer("blocks.9"))'],
     }
 
 
 BAD_CASES = ["missing file", "text file named .png", "unknown layer", "unknown model", "preset bad key",
-             "preset bad value", "unwritable output", "unknown extension", "bad objective", "bad step size"]
+             "preset bad value", "unwritable output", "unknown extension", "bad objective", "bad step size",
+             "objective of a list", "weight past float32", "weights multiplied past the gain"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)

@@ -66,6 +66,45 @@ def test_a_truncated_carry_is_named_in_one_line(tmp_path):
     assert f"{carry} is damaged" in resume_error(tmp_path / "p")
 
 
+def rewritten_carry(folder, **arrays) -> None:
+    """carry.npz as a damaged or hostile one would be: the saved arrays with some replaced."""
+    path = folder / "carry.npz"
+    with np.load(path) as data:
+        saved = {k: data[k] for k in data.files}
+    saved.update(arrays)
+    with open(path, "wb") as f:
+        np.savez(f, **{k: v for k, v in saved.items() if v is not None})
+
+
+img = make_image(32)
+BAD_CARRIES = {
+    "index an array": {"index": np.array([1, 2])}, "index negative": {"index": np.int64(-5)},
+    "index a float": {"index": np.float64(1.0)}, "index a string": {"index": np.array("2")},
+    "no dream": {"dream": None}, "dream of another size": {"dream": make_image(16)},
+    "source flat": {"source": np.zeros(10, np.uint8)}, "dream as floats": {"dream": img.astype(np.float32)},
+    "earlier frames without their index": {"past_sources": img[None], "past_dreams": img[None]},
+    "earlier frames of another size": {"past_sources": make_image(16)[None], "past_dreams": make_image(16)[None],
+                                       "past_index": np.array([0])},
+}
+
+
+@pytest.mark.parametrize("arrays", BAD_CARRIES.values(), ids=BAD_CARRIES)
+def test_a_carry_whose_index_or_arrays_are_not_a_render_s_is_named_and_no_frame_deleted(tmp_path, arrays):
+    save_frames(tmp_path / "p", 3)
+    rewritten_carry(tmp_path / "p", **arrays)
+    frames = sorted((tmp_path / "p").glob("*.png"))
+    assert "carry.npz is damaged" in resume_error(tmp_path / "p")
+    assert sorted((tmp_path / "p").glob("*.png")) == frames and len(frames) == 3
+
+
+def test_a_carry_with_earlier_frames_is_restored(tmp_path):
+    save_frames(tmp_path / "p", 3)
+    rewritten_carry(tmp_path / "p", past_sources=np.stack([img, img]), past_dreams=np.stack([img, img]),
+                    past_index=np.array([1, 0]))
+    parts = Parts.open(tmp_path / "p", RECIPE, resume=True)
+    assert parts.start == 3 and parts.carry.past_index.tolist() == [1, 0]
+
+
 @pytest.mark.parametrize("damage", ["missing", "truncated"])
 def test_a_missing_or_truncated_frame_is_named_never_replayed(tmp_path, damage):
     save_frames(tmp_path / "p", 4)

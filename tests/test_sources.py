@@ -160,3 +160,70 @@ def test_a_header_claiming_30000x30000_is_refused_before_decoding(tmp_path):
         assert "scale it down" in err.value.fix
     wide = saved(tmp_path / "wide.png", Image.new("L", (12000, 1)))
     assert image_size(wide) == (12000, 1)  # large but within the limit: read
+
+
+BOMBS = {  # headers of formats OpenCV reads that Pillow does not size, each claiming 30000x30000
+    "bomb.hdr": b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 30000 +X 30000\n",
+    "bomb.pic": b"#?RGBE\nFORMAT=32-bit_rle_rgbe\n\n+X 30000 -Y 30000\n",
+    "bomb.pam": b"P7\nWIDTH 30000\nHEIGHT 30000\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n",
+    "bomb.pfm": b"PF\n30000 30000\n-1.0\n",
+    "bomb.ppm": b"P6\n# a comment\n30000 30000\n255\n",
+    "bomb.pgm": b"P5 30000\n30000 65535\n",
+}
+
+
+@pytest.mark.parametrize("name", BOMBS)
+def test_every_format_opencv_reads_is_sized_from_its_header_before_decoding(tmp_path, name):
+    """OpenCV's own limit is 1 Gpx: a float HDR of 30000x30000 would take 10.8 GB. Its header alone refuses it,
+    and a small file of the same format is read at the size its header says."""
+    bomb = tmp_path / name
+    bomb.write_bytes(BOMBS[name] + b"\0" * 64)
+    for read in (read_image, image_size):
+        with pytest.raises(DreamreelError, match="30000x30000, more than the 120 Mpx") as err:
+            read(bomb)
+        assert "\n" not in str(err.value)
+    image = make_image(48)[:40]
+    small = tmp_path / ("small" + Path(name).suffix)
+    ok, data = cv2.imencode(small.suffix, image.astype(np.float32) / 255 if small.suffix in (".hdr", ".pic", ".pfm")
+                            else image[..., 0] if small.suffix == ".pgm" else image)
+    small.write_bytes(data.tobytes())
+    assert image_size(small) == (48, 40) and read_image(small).shape == (40, 48, 3)
+
+
+def test_a_file_whose_size_no_header_gives_is_refused_undecoded(tmp_path):
+    odd = tmp_path / "odd.png"
+    odd.write_bytes(b"#!" + b"\0" * 100)
+    with pytest.raises(DreamreelError, match="is not an image that can be read"):
+        read_image(odd)
+
+
+@pytest.fixture(scope="module")
+def large_frames(tmp_path_factory) -> dict[str, Path]:
+    """A GIF whose screen is 12000x12000 (45 bytes) and an MJPEG of 11000x11000 frames (grey, 1.4 MB each)."""
+    import io
+    import struct
+
+    folder = tmp_path_factory.mktemp("large")
+    buffer = io.BytesIO()
+    Image.new("RGB", (2, 2), (200, 10, 10)).save(buffer, "GIF")
+    gif = bytearray(buffer.getvalue())
+    gif[6:10] = struct.pack("<HH", 12000, 12000)
+    (folder / "screen.gif").write_bytes(bytes(gif))
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((11000, 11000), np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 10])
+    (folder / "frames.mjpeg").write_bytes(jpeg.tobytes() * 2)
+    return {"gif": folder / "screen.gif", "mjpeg": folder / "frames.mjpeg"}
+
+
+@pytest.mark.parametrize("kind, size", [("gif", "12000x12000"), ("mjpeg", "11000x11000")])
+def test_a_video_with_frames_past_the_pixel_limit_is_refused_before_a_frame_is_decoded(large_frames, kind, size, tmp_path):
+    """ffmpeg's decoders are told the limit, so not even ffmpeg allocates such a frame; the command says so in one line."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    with pytest.raises(DreamreelError, match=f"has frames of {size}, more than the 120 Mpx") as err:
+        VideoSource.open(large_frames[kind])
+    assert "scale it down" in err.value.fix
+    result = CliRunner().invoke(app, ["video", str(large_frames[kind]), "-o", str(tmp_path / "out.mp4"), "--quiet"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and size in result.output, result.output
+    assert not list(tmp_path.iterdir())

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
+import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -25,14 +27,16 @@ import cli
 from benchmarks import clips
 from pipeline import flow, media, presets
 from pipeline.errors import DreamreelError
+from pipeline.schedule import Schedule
 from pipeline.studio import background, browser
-from pipeline.studio.app import MAX_BODY, token_for
+from pipeline.studio.app import MAX_BODY
 from pipeline.studio.record import Recording, picked, splice, weight_slots, with_weight
 from pipeline.studio import session as session_
 from pipeline.studio.session import Session
 from tests.conftest import read_rgb
 
 TINY = {"threads": 1, "source": {"size": 48}, "dream": {"octaves": 1, "steps": 2, "jitter": 4}}
+HANG = "max([[[[[1]*999]*999]*999]*999]*999, [[[[[2-1]*999]*999]*999]*999]*999)"  # froze the server once
 
 
 def tiny(preset: str = "zoom", **over: Any) -> Any:
@@ -93,20 +97,51 @@ def test_live_keys_splice_and_other_keys_restart(one_thread):
     assert not restart and live.mapping()["motion"]["zoom"] == "0:(1.02), 9:(1.02), 10:(1.05)"
     weights, restart = live.change({"dream": {"objective": 'layers({"blocks.4": 0.25, "blocks.10": 1.0})'}}, at=12)
     assert not restart
-    assert weights.mapping()["dream"]["objective"] == 'layers({"blocks.4": sched("0:(1.0), 11:(1.0), 12:(0.25)"), "blocks.10": 1.0})'
+    assert weights.mapping()["dream"]["objective"] == 'layers({"blocks.4": weight0, "blocks.10": 1.0})'
+    assert weights.mapping()["dream"]["tracks"] == {"weight0": "0:(1.0), 11:(1.0), 12:(0.25)"}
     again, restart = weights.change({"dream": {"octaves": 2}}, at=14)
     assert restart and again.current()["motion"]["zoom"] == 1.05 and again.tracks == {}
-    for bad in ({"source": {"input": "/etc/passwd"}}, {"dream": {"model": "/tmp/x.pt"}},
-                {"dream": {"objective": 'layer("blocks.4@/etc/passwd")'}}, {"motion": {"zoom": "sin("}}):
-        with pytest.raises(DreamreelError):
-            rec.change(bad, at=3)
+    with pytest.raises(DreamreelError):
+        rec.change({"motion": {"zoom": "sin("}}, at=3)
     video = Recording.start(tiny("video", source={"input": "clip.mp4"}))  # a video's weights are live, the rest restarts
     weights, restart = video.change({"dream": {"objective": 'layers({"blocks.6": 0.25, "blocks.9": 1.0})'}}, at=5)
-    assert not restart and weights.mapping()["dream"]["objective"] == \
-        'layers({"blocks.6": sched("0:(0.5), 4:(0.5), 5:(0.25)"), "blocks.9": 1.0})'
+    assert not restart and weights.mapping()["dream"]["objective"] == 'layers({"blocks.6": weight0, "blocks.9": 1.0})'
+    assert weights.mapping()["dream"]["tracks"] == {"weight0": "0:(0.5), 4:(0.5), 5:(0.25)"}
     for key in ({"video": {"blend": 0.9}}, {"dream": {"objective": 'layers({"blocks.6": 1.0})'}}):
         again, restart = weights.change(key, at=7)
         assert restart and again.tracks == {}
+
+
+def test_weight_changes_are_tracks_of_their_own_so_the_hundredth_is_taken_like_the_first(one_thread):
+    """Each change adds two keys to its weight's track, never to the objective's text."""
+    rec = Recording.start(tiny())
+    template = rec.mapping()["dream"]["objective"]
+    for i in range(100):
+        text = f'layers({{"blocks.4": {0.5 + i / 1000!r}, "blocks.10": {1.0 + (i % 2)!r}}})'
+        rec, restart = rec.change({"dream": {"objective": text}}, at=10 + 3 * i)
+        assert not restart
+    cfg = rec.config()
+    assert len(cfg.dream.objective) == len(template.replace("1.0,", "weight0,").replace("1.0}", "weight1}"))
+    assert cfg.dream.objective == 'layers({"blocks.4": weight0, "blocks.10": weight1})'
+    assert len(Schedule.parse(cfg.dream.tracks["weight0"]).keys) == 201 and rec.current()["dream"]["objective"] == \
+        'layers({"blocks.4": 0.599, "blocks.10": 2.0})'
+    assert Schedule.parse(cfg.dream.tracks["weight0"])(10 + 3 * 50) == 0.55
+    mine = Recording.start(tiny(dream={"objective": 'weight0 * layers({"blocks.4": 1.0})', "tracks": {"weight0": "0.5"}}))
+    mine, _ = mine.change({"dream": {"objective": 'weight0 * layers({"blocks.4": 0.25})'}}, at=4)
+    assert mine.mapping()["dream"]["tracks"] == {"weight0": "0.5", "weight0_": "0:(1.0), 3:(1.0), 4:(0.25)"}
+
+
+def test_weight_slots_count_characters_check_the_length_first_and_take_linear_time():
+    text = 'guide("café-é.png", "blocks.5") + 0.3 * layers({"blocks.4": 1.0, "blocks.9": 0.5})'
+    skeleton, slots = weight_slots(text)
+    assert [s[2] for s in slots] == ["0.3", "1.0", "0.5"] and all(text[a:b] == lit for a, b, lit, _ in slots)
+    assert with_weight(text, 0, 0.125) == text.replace("0.3", "0.125")
+    assert weight_slots("x" * 10**6) == ("x" * 10**6, ())
+    wide = "layers({" + ", ".join(f'"b{i}": {i}.5' for i in range(140)) + "})"  # ~1900 characters, ~280 nodes
+    started = time.thread_time()
+    for _ in range(20):
+        assert len(weight_slots(wide)[1]) == 140
+    assert time.thread_time() - started < 1.0
 
 
 def test_the_export_rendered_by_the_cli_reproduces_the_studio_frames_bit_for_bit(tmp_path, sessions, monkeypatch):
@@ -124,7 +159,8 @@ def test_the_export_rendered_by_the_cli_reproduces_the_studio_frames_bit_for_bit
     preset = tmp_path / "export.toml"
     preset.write_text(session.preset())
     data = tomllib.loads(preset.read_text())
-    assert data["source"]["frames"] == 10 and "sched(" in data["dream"]["objective"] and "output" not in data
+    assert data["source"]["frames"] == 10 and "weight0" in data["dream"]["objective"] and "output" not in data
+    assert data["dream"]["tracks"]["weight0"].startswith("0:(1.0), 5:(1.0), 6:(0.3)")
     assert cli.main(["render", str(preset), "-o", str(tmp_path / "frames") + "/", "--quiet"]) == 0
     rendered = [read_rgb(p) for p in sorted((tmp_path / "frames").glob("*.png"))]
     assert len(rendered) == 10
@@ -174,13 +210,15 @@ def test_a_video_session_reweights_live_restarts_on_other_keys_and_replays_bit_f
     preset = tmp_path / "video.toml"
     preset.write_text(session.preset())
     data = tomllib.loads(preset.read_text())
-    assert data["dream"]["objective"] == 'layers({"blocks.6": sched("0:(0.5), 1:(0.5), 2:(0.05)"), "blocks.9": 1.0})'
+    assert data["dream"]["objective"] == 'layers({"blocks.6": weight0, "blocks.9": 1.0})'
+    assert data["dream"]["tracks"] == {"weight0": "0:(0.5), 1:(0.5), 2:(0.05)"}
     tracked.clear()
     assert cli.main(["render", str(preset), "-o", str(tmp_path / "frames") + "/", "--quiet"]) == 0
     assert len(tracked) == studio_flow > 0  # flow once per frame: the chain's
     rendered = [read_rgb(p) for p in sorted((tmp_path / "frames").glob("*.png"))]
     assert len(rendered) == 4 and all(np.array_equal(a, b) for a, b in zip(shown, rendered))
     data["dream"]["objective"] = 'layers({"blocks.6": 0.5, "blocks.9": 1.0})'
+    del data["dream"]["tracks"]
     (tmp_path / "unchanged.toml").write_text(tomli_w.dumps(data))
     assert cli.main(["render", str(tmp_path / "unchanged.toml"), "-o", str(tmp_path / "plain") + "/", "--quiet"]) == 0
     plain = [read_rgb(p) for p in sorted((tmp_path / "plain").glob("*.png"))]
@@ -190,11 +228,14 @@ def test_a_video_session_reweights_live_restarts_on_other_keys_and_replays_bit_f
 # --- the API -------------------------------------------------------------------------------------
 
 
-def call(url: str, path: str, body: Any = None, token: str | None = None, raw: bytes | None = None,
+def call(url: str, path: str, body: Any = None, token: str | None = "", raw: bytes | None = None,
          content_type: str = "application/json") -> tuple[int, Any]:
+    """A request to the studio at `url` (the printed one): with its token as a Bearer header, another
+    `token`, or none (None)."""
     data = raw if raw is not None else None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url.split("?")[0].rstrip("/") + path, data=data,
                                      headers={"Content-Type": content_type} if data is not None else {})
+    token = url.partition("?token=")[2] if token == "" else token
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -205,9 +246,9 @@ def call(url: str, path: str, body: Any = None, token: str | None = None, raw: b
         return e.code, json.loads(e.read())
 
 
-def wait_frames(url: str, more_than: int, token: str | None = None) -> dict[str, Any]:
+def wait_frames(url: str, more_than: int) -> dict[str, Any]:
     while True:  # no timing assert: pytest's own timeout (or CI's) ends a hang
-        status, body = call(url, "/api/status", token=token)
+        status, body = call(url, "/api/status")
         assert status == 200
         if body["frames"] > more_than:
             return body
@@ -218,7 +259,10 @@ def test_bad_values_get_422_and_one_line_and_the_render_goes_on(one_thread):
         url = studio.url
         before = wait_frames(url, 0)
         for bad in ({"motion": {"zoom": "banana("}}, {"dream": {"step_size": 7}}, {"motion": {"zoom": 9.0}},
-                    {"dream": {"objective": 'layer("blocks.99")'}}, {"source": {"input": "/etc/passwd"}}, ["not", "a", "map"]):
+                    {"dream": {"objective": 'layer("blocks.99")'}}, {"source": {"input": "/etc/passwd"}}, ["not", "a", "map"],
+                    {"motion": {"zoom": {"a": [[[[[[[[[[1]]]]]]]]]]}}}, {"dream": {"objective": 'layers([1])'}},
+                    {"motion": {"zoom": HANG}}, {"motion": {"angle": HANG}}, {"dream": {"objective": f'{HANG} * layer("blocks.4")'}},
+                    {"dream": {"objective": f"sched('{HANG}') * layer(\"blocks.4\")"}}):
             status, body = call(url, "/api/params", bad)
             assert status == 422, bad
             assert set(body) == {"error"} and "\n" not in body["error"] and body["error"]
@@ -242,21 +286,131 @@ def test_bad_values_get_422_and_one_line_and_the_render_goes_on(one_thread):
         assert status == 200 and jpeg[:2] == b"\xff\xd8"
 
 
-def test_a_token_is_asked_on_every_request_when_one_is_set(one_thread):
-    assert token_for("127.0.0.1") is None and token_for("::1") is None and token_for("0.0.0.0")
-    with background(tiny(), token="s3cret") as studio:
-        assert studio.url.endswith("?token=s3cret")
-        for path in ("/", "/api/status", "/api/frame.jpg", "/api/preset.toml", "/static/studio.js"):
-            assert call(studio.url, path)[0] == 401, path
+def test_a_token_is_asked_on_every_host_the_printed_url_trading_it_once_for_a_cookie(one_thread):
+    """Loopback included: any local account could otherwise watch the frames and post changes."""
+    with background(tiny()) as studio:
+        assert studio.url.startswith("http://127.0.0.1:") and "?token=" in studio.url
+        for path in ("/", "/api/status", "/api/frame.jpg", "/api/stream.mjpg", "/api/preset.toml", "/static/studio.js"):
+            assert call(studio.url, path, token=None)[0] == 401, path
             assert call(studio.url, path, token="wrong")[0] == 401, path
-        assert call(studio.url, "/api/params", {"motion": {"zoom": 1.05}})[0] == 401
-        assert call(studio.url, "/api/status", token="s3cret")[0] == 200
-        with urllib.request.urlopen(studio.url, timeout=60) as r:  # the page sets the token as a cookie for its files
-            cookie = r.headers["Set-Cookie"].split(";")[0]
-        assert "samesite=strict" in r.headers["Set-Cookie"].lower()
-        request = urllib.request.Request(studio.url.split("?")[0] + "static/studio.css", headers={"Cookie": cookie})
-        with urllib.request.urlopen(request, timeout=60) as r:
-            assert r.status == 200
+        assert call(studio.url, "/api/params", {"motion": {"zoom": 1.05}}, token=None)[0] == 401
+        assert call(studio.url, "/api/status")[0] == 200
+        bare = studio.url.split("?")[0]
+        opener = urllib.request.build_opener(NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            opener.open(studio.url, timeout=60)
+        assert answer.value.code == 303 and answer.value.headers["Location"] == "/"
+        cookie = answer.value.headers["Set-Cookie"]
+        assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and "path=/" in cookie.lower()
+        jar = {"Cookie": cookie.split(";")[0]}
+        for path in ("", "static/studio.css", "api/status"):
+            with urllib.request.urlopen(urllib.request.Request(bare + path, headers=jar), timeout=60) as r:
+                assert r.status == 200
+        for wrong in (bare + "?token=wrong", bare + "api/status?token=wrong"):
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                opener.open(wrong, timeout=60)
+            assert answer.value.code == 401 and "Set-Cookie" not in answer.value.headers
+        posted = urllib.request.Request(studio.url.replace("/?", "/api/pause?"), data=b'{"paused": true}',
+                                        headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as answer:  # the token in a URL is for the page, once
+            urllib.request.urlopen(posted, timeout=60)
+        assert answer.value.code == 401
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:
+        return None
+
+
+FILE_KEYS = [{"source": {"input": "/etc/passwd"}}, {"audio": {"file": "/etc/passwd"}}, {"audio": {"stems": {"drums": "/etc/passwd"}}},
+             {"dream": {"weights": "/etc/passwd"}}, {"dream": {"model": "/tmp/x.pt"}}, {"output": {"paths": ["/tmp/x.png"]}},
+             {"output": {"contact_sheet": "/tmp/x.png"}}, {"output": {"animate_steps": "/tmp/x.gif"}},
+             {"carve": {"animate": "/tmp/x.gif"}}, {"dream": {"tracks": {"w": "1"}}}, {"kind": "dream"},
+             {"dream": {"objective": 'guide("/etc/passwd", "blocks.5")'}},
+             {"dream": {"objective": 'style("/etc/passwd", "blocks.2", {"stem": 1})'}},
+             {"dream": {"objective": 'layer("blocks.4@/etc/passwd")'}}, {"masks": {"file": "/etc/passwd"}}]
+
+
+def test_nothing_from_the_page_names_a_file_and_the_export_keeps_the_command_line_s_paths(tmp_path, one_thread):
+    track = clips.beat_track(tmp_path / "beat.wav", 2.0)
+    start = tmp_path / "start.png"
+    import cv2
+    cv2.imwrite(str(start), np.full((48, 48, 3), 90, np.uint8))
+    with background(tiny(source={"input": str(start)}, audio={"file": str(track)})) as studio:
+        wait_frames(studio.url, 0)
+        for bad in FILE_KEYS:
+            status, body = call(studio.url, "/api/params", bad)
+            assert status == 422 and "\n" not in body["error"], (bad, body)
+        for layer in ("blocks.4@/etc/passwd", "../blocks.4", "blocks 4"):
+            assert call(studio.url, "/api/pick", {"layer": layer})[0] == 422, layer
+        assert call(studio.url, "/api/params", {"motion": {"zoom": 1.04}})[0] == 200
+        preset = call(studio.url, "/api/preset.toml")[1].decode()
+    data = tomllib.loads(preset)
+    assert "/etc/passwd" not in preset and "/tmp/x" not in preset and "output" not in data
+    assert data["source"]["input"] == str(start) and data["audio"]["file"] == str(track)
+
+
+def test_a_guide_image_named_in_non_ascii_shows_and_changes_its_weights(tmp_path, one_thread):
+    """A non-ASCII character before a weight used to cut the weight in the wrong place (byte offsets)."""
+    import cv2
+    guide = tmp_path / "café-é.png"
+    cv2.imwrite(str(guide), np.full((48, 48, 3), 90, np.uint8))
+    objective = f'guide({str(guide)!r}, "blocks.5") + 0.3 * layer("blocks.9")'
+    with background(tiny(dream={"objective": objective})) as studio:
+        status, body = call(studio.url, "/api/status")
+        assert status == 200 and [w["value"] for w in body["weights"]] == [0.3]
+        assert call(studio.url, "/api/weight", {"index": 0, "value": 0.125})[0] == 200
+        status, body = call(studio.url, "/api/status")
+        assert [w["value"] for w in body["weights"]] == [0.125] and str(guide) in body["params"]["dream"]["objective"]
+
+
+def test_a_full_inbox_is_answered_503_in_one_line_while_the_server_goes_on(one_thread, monkeypatch):
+    """The render thread held inside a frame: sixteen changes wait, the seventeenth is refused at once,
+    and the status (which reads the last snapshot) answers all along."""
+    inside, go = threading.Event(), threading.Event()
+    render_one = Session.render_one
+    monkeypatch.setattr(Session, "render_one", lambda self: inside.set() or go.wait(300) and render_one(self))
+    with background(tiny()) as studio:
+        assert inside.wait(120)
+        answers: list[int] = []
+        posts = [threading.Thread(target=lambda i=i: answers.append(call(studio.url, "/api/params", {"motion": {"zoom": 1.01 + i / 100}})[0]))
+                 for i in range(session_.INBOX)]
+        for post in posts:
+            post.start()
+        while len(studio.session._inbox.queue) < session_.INBOX:  # noqa: SLF001 - the queue itself is what is bounded
+            time.sleep(0.01)
+        status, body = call(studio.url, "/api/params", {"motion": {"zoom": 1.2}})
+        assert status == 503 and "changes are already waiting" in body["error"] and "\n" not in body["error"]
+        assert call(studio.url, "/api/status")[0] == 200
+        go.set()
+        for post in posts:
+            post.join()
+        assert answers == [200] * session_.INBOX
+
+
+def test_a_thousand_idle_sockets_hold_a_few_dozen_descriptors_and_the_page_still_gets_in(one_thread):
+    """Opened on loopback and left silent (no request, no token): past the cap the oldest silent one is
+    dropped, so the process keeps its descriptors and a real request is answered."""
+    from pipeline.studio.server import MAX_CONNECTIONS, running
+
+    with running(tiny()) as (studio, server, sock):
+        address = sock.getsockname()[:2]
+        before = len(os.listdir("/proc/self/fd"))
+        idle = []
+        try:
+            for _ in range(1000):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setblocking(False)
+                s.connect_ex(address)
+                idle.append(s)
+            time.sleep(1.0)  # let the server accept what the backlog holds
+            held = len(server.server_state.connections)
+            ours = len(os.listdir("/proc/self/fd")) - before - len(idle)
+            assert held <= MAX_CONNECTIONS and ours <= MAX_CONNECTIONS + 8, (held, ours)
+            assert call(studio.url, "/api/status")[0] == 200
+        finally:
+            for s in idle:
+                s.close()
 
 
 def test_a_zoom_to_music_shows_the_curves_under_the_frame_with_the_frame_marked(tmp_path, sessions):
@@ -300,12 +454,20 @@ def chromium():
 
 
 def watch(page: Any) -> list[str]:
-    """Every request the page makes, and every answer it gets that is not 2xx (as "STATUS URL")."""
+    """Every request the page makes, and every answer it gets that is not 2xx or 3xx (as "STATUS URL")."""
     seen: list[str] = []
     page.on("request", lambda r: seen.append(r.url))
-    page.on("response", lambda r: r.ok or seen.append(f"{r.status} {r.url}"))
+    page.on("response", lambda r: r.status < 400 or seen.append(f"{r.status} {r.url}"))
     page.on("requestfailed", lambda r: seen.append(f"failed {r.url}") if "stream.mjpg" not in r.url else None)
     return seen
+
+
+def token_used_once(page: Any, seen: list[str], url: str) -> None:
+    """The printed URL was the only one with the token: the page sits at the bare address, every
+    request after it went without, and the cookie that carries it is out of the page's reach."""
+    token = url.partition("?token=")[2]
+    assert seen[0] == url and not [s for s in seen[1:] if token in s or "token=" in s], seen
+    assert page.url == url.split("?")[0] and token not in page.evaluate("() => document.cookie")
 
 
 def until(page: Any, condition: str, tries: int = 600) -> None:
@@ -348,10 +510,11 @@ def test_the_page_shows_frames_takes_changes_writes_numbers_as_json_and_exports_
         page.fill("#c-layer-weight", "1e-7")
         page.click("#c-layer-use")
         until(page, """status.params.dream.objective === 'layers({"blocks.4": 1e-07})'""")
+        token_used_once(page, seen, studio.url)
         page.close()
     assert not [s for s in seen if s.startswith("failed") or s[:1].isdigit() and not s.startswith("422")], seen
     data = tomllib.loads(exported.read_text())
-    assert "1.07" in str(data["motion"]["zoom"]) and ":(1e-07)" in data["dream"]["objective"]
+    assert "1.07" in str(data["motion"]["zoom"]) and ":(1e-07)" in data["dream"]["tracks"]["weight0"]
     assert cli.main(["render", str(exported), "-o", str(tmp_path / "out.gif"), "--frames", "3", "--quiet"]) == 0
     assert (tmp_path / "out.gif").stat().st_size > 0
 
@@ -385,8 +548,9 @@ def test_the_page_on_a_clip_without_sound_shows_no_broken_image_and_takes_a_vide
             page.click("#export")
         exported = tmp_path / "video.toml"
         download.value.save_as(exported)
+        token_used_once(page, seen, studio.url)
         page.close()
     assert not decoders()  # the session stopped with the server, its decoder with it
     assert not [s for s in seen if "curves" in s or s[:1].isdigit() or s.startswith("failed")], seen
-    objective = tomllib.loads(exported.read_text())["dream"]["objective"]
-    assert f'sched("0:(0.5), {at - 1}:(0.5), {at}:(0.25)")' in objective
+    dream = tomllib.loads(exported.read_text())["dream"]
+    assert "weight0" in dream["objective"] and dream["tracks"]["weight0"] == f"0:(0.5), {at - 1}:(0.5), {at}:(0.25)"

@@ -18,40 +18,50 @@ Every body is read by one function (`_body`) against its pydantic model (`Change
 travel as JSON numbers and the server writes them into the objective's text itself, so the page
 never writes Python.
 
-Security: a non-loopback host gets a token that every request (page and API) must carry as
-``?token=``, ``Authorization: Bearer`` or the same-site cookie the page sets, else 401; the Host header must name this server (a
-DNS-rebinding page cannot reach it); POST bodies are JSON only (a cross-site form cannot send
-one without a preflight we never answer) and at most `MAX_BODY` bytes. No route reads a path
-it is given: the input and the preset are the ones the command line named.
+Security: every host, loopback included, gets a token (on a shared machine any local account
+can reach loopback). The URL the command prints carries it once: ``GET /?token=T`` is answered
+with the token as an HttpOnly, SameSite=Strict cookie and a redirect to the bare page, whose
+own requests then carry only the cookie (or ``Authorization: Bearer``), never the token in a
+URL; anything else without it gets 401. The Host header must name this server (a DNS-rebinding
+page cannot reach it); POST bodies are JSON only (a cross-site form cannot send one without a
+preflight we never answer), at most `MAX_BODY` bytes and `MAX_NESTING` deep. Nothing from the
+page names a file: `Change` takes only the page's own controls (`EDITABLE`: no input, audio,
+stems, weights, masks or outputs), an objective from the page calls only factories that read no
+file (`FILE_FREE`), a picked layer is a plain name; the input and the preset are the ones the
+command line named. Connections and queued changes are bounded (`server`, `session`).
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import hmac
 import ipaddress
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import Future
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .. import expr
 from ..config import RenderConfig
 from ..errors import DreamreelError
-from .record import FIXED, LIVE, OBJECTIVE, SCHEDULED
-from .session import Session
+from .record import LIVE, OBJECTIVE, SCHEDULED
+from .session import Busy, Session
 
-COOKIE = "dreamreel_token"
+COOKIE = "dreamreel_token"  # with the port appended: two studios on one host keep their own
 MAX_BODY = 16 * 1024  # bytes: a partial config is a few hundred
+MAX_NESTING = 8  # levels of a body: a partial config has two
 STATIC = resources.files("pipeline.studio") / "static"
 FRAME_POLL = 0.04  # seconds between looks for a new frame in the MJPEG stream
 # Each part of the MJPEG stream is followed at once by the next one's boundary and headers:
@@ -69,15 +79,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def token_for(host: str) -> str | None:
-    """No token on loopback; any other host gets a fresh one (printed in the URL)."""
-    return None if is_loopback(host) else secrets.token_urlsafe(18)
+def new_token() -> str:
+    """A fresh token for one studio (every host, loopback included)."""
+    return secrets.token_urlsafe(18)
+
+
+def cookie_name(scope: Scope) -> str:
+    return f"{COOKIE}_{(scope.get('server') or (None, 0))[1]}"
 
 
 class Guard:
-    """ASGI middleware: the token on every request, the Host header, the body size limit."""
+    """ASGI middleware: the Host header, the token on every request (the printed URL's ``?token=``
+    traded once for a cookie), the body size limit."""
 
-    def __init__(self, app: ASGIApp, token: str | None, hosts: set[str] | None) -> None:
+    def __init__(self, app: ASGIApp, token: str, hosts: set[str] | None) -> None:
         self.app, self.token, self.hosts = app, token, hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,7 +101,12 @@ class Guard:
         request = Request(scope)
         if self.hosts is not None and request.headers.get("host", "").rsplit(":", 1)[0].strip("[]") not in self.hosts:
             return await _error(400, "studio: unexpected Host header", "open the URL the command printed")(scope, receive, send)
-        if self.token is not None and not self._authorised(request):
+        if "token" in request.query_params:  # the printed URL, once: a cookie and the bare page
+            if request.method == "GET" and self._is_token(request.query_params["token"]):
+                return await self._enter(request)(scope, receive, send)
+            return await _error(401, "studio: wrong token", "open the URL the command printed")(scope, receive, send)
+        given = request.cookies.get(cookie_name(scope)) or request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not self._is_token(given):
             return await _error(401, "studio: missing or wrong token", "open the URL the command printed (it has ?token=)")(
                 scope, receive, send)
         length = request.headers.get("content-length")
@@ -94,10 +114,17 @@ class Guard:
             return await _error(413, f"studio: request body over {MAX_BODY} bytes", "send a partial config")(scope, receive, send)
         await self.app(scope, _capped(receive), send)
 
-    def _authorised(self, request: Request) -> bool:
-        given = (request.query_params.get("token") or request.headers.get("authorization", "").removeprefix("Bearer ")
-                 or request.cookies.get(COOKIE, ""))
-        return hmac.compare_digest(given.encode(), self.token.encode())  # type: ignore[union-attr]
+    def _is_token(self, given: str) -> bool:
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def _enter(self, request: Request) -> Response:
+        """The token as this port's cookie (script-proof, sent by same-site requests only) and a
+        redirect to the same address without it, so it leaves the address bar and the history."""
+        rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+        response = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303,
+                                    headers={"Cache-Control": "no-store"})
+        response.set_cookie(cookie_name(request.scope), self.token, httponly=True, samesite="strict", path="/")
+        return response
 
 
 def _capped(receive: Receive) -> Receive:
@@ -143,7 +170,7 @@ def schema(kind: str) -> dict[str, Any]:
     changes live (OBJECTIVE in `live`: its weights), and the key of the objective."""
     return {"schema": RenderConfig.model_json_schema(), "controls": CONTROLS.get(kind, _STILL),
             "plots": VIDEO_PLOTS if kind == "video" else PLOTS, "live": LIVE.get(kind, ()), "objective": OBJECTIVE,
-            "fixed": FIXED, "kind": kind}
+            "kind": kind}
 
 
 # --- request bodies: every POST is read by `_body` against one of these ---------------------------
@@ -163,23 +190,62 @@ class Weight(_Body):
 
 
 class Pick(_Body):
-    layer: str = Field(min_length=1, max_length=200)
+    layer: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.]+$")  # a plain name: ``L@IMAGE`` reads a file
     weight: float = Field(1.0, allow_inf_nan=False)
     channel: int | None = Field(None, ge=0)
 
 
+# What the page may change: its own controls, for every kind. None of them names a file; a key
+# that does (the input, audio, stems, weights, masks, outputs) or any other is refused here.
+EDITABLE = frozenset(key if section != "render" else key.split(".")[-1]
+                     for kind in CONTROLS.values() for section, keys in kind.items() for key in keys)
+FILE_FREE = frozenset({"layer", "layers", "channel", "class_logit"})  # objective factories that read no file
+
+
+def file_free(text: str) -> str:
+    """An objective from the page calls only factories that read no file (`FILE_FREE`, math,
+    ``sched``), and names no ``LAYER@IMAGE``; image-guided ones come from the command line."""
+    try:
+        tree = expr.parse(text)
+    except expr.ExprError:
+        return text  # the config's one-line syntax error follows
+    allowed = FILE_FREE | set(expr.MATH) | {"sched"}
+    for node in ast.walk(tree):
+        other = isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in allowed)
+        if other or isinstance(node, ast.Constant) and "@" in str(node.value):
+            raise ValueError(f"{OBJECTIVE}: the page may set {', '.join(sorted(FILE_FREE))} objectives (image-guided ones "
+                             "come from the command line; their weights change in the weight boxes)")
+    return text
+
+
+def _dotted(body: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """A body's keys as ``section.key`` (sections are one level deep; nothing deeper is walked)."""
+    for key, value in body.items():
+        if isinstance(value, Mapping):
+            yield from ((f"{key}.{sub}", v) for sub, v in value.items())
+        else:
+            yield key, value
+
+
 class Change(RootModel[dict[str, Any]]):
-    """A partial config, nested like a preset; its values are checked by the recording (the config's rules)."""
+    """A partial config, nested like a preset, holding only keys of `EDITABLE` (and a file-free
+    objective); its values are checked by the recording (the config's rules)."""
+
+    @model_validator(mode="after")
+    def _editable(self) -> Change:
+        for key, value in _dotted(self.root):
+            if key not in EDITABLE:
+                raise ValueError(f"{key} is not one of the page's controls (the page names no file and no output)")
+            if key == OBJECTIVE and isinstance(value, str):
+                file_free(value)
+        return self
 
 
-def create_app(session: Session, token: str | None = None, hosts: set[str] | None = None) -> ASGIApp:
-    """The app for `session`; `token` (None: none asked) and `hosts` (allowed Host names, None: any)."""
+def create_app(session: Session, token: str, hosts: set[str] | None = None) -> ASGIApp:
+    """The app for `session`; `token` (asked on every request) and `hosts` (allowed Host names, None: any)."""
 
     async def page(_: Request) -> Response:
-        response = FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-store"})
-        if token:  # the page's own files and its <img> stream carry the token as a same-site cookie
-            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
-        return response
+        return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-store"})
 
     async def status(_: Request) -> Response:
         return JSONResponse(session.status())
@@ -222,31 +288,32 @@ def create_app(session: Session, token: str | None = None, hosts: set[str] | Non
         now = session.snapshot()
         return JSONResponse({**schema(now.kind), "layers": layers, "params": now.params()})
 
-    async def answered(future: Future[dict[str, Any]]) -> Response:
-        """The new values once the render thread has applied a change, or its one-line error (422)."""
+    async def answered(queue: Callable[[], Future[Any]], key: str = "params") -> Response:
+        """The answer once the render thread has run the queued call: {key: result}, its one-line
+        error (422), or 503 when the inbox is full. The server only waits; it never renders."""
         try:
-            values = await asyncio.wrap_future(future)
+            result = await asyncio.wrap_future(queue())
+        except Busy as e:
+            return JSONResponse({"error": str(e)}, status_code=503)
         except DreamreelError as e:
             return JSONResponse({"error": str(e)}, status_code=422)
-        return JSONResponse({"params": values})
+        return JSONResponse({key: result})
 
     async def params(request: Request) -> Response:
         body = await _body(request, Change)
-        return body if isinstance(body, Response) else await answered(session.submit(body.root))
+        return body if isinstance(body, Response) else await answered(lambda: session.submit(body.root))
 
     async def weight(request: Request) -> Response:
         body = await _body(request, Weight)
-        return body if isinstance(body, Response) else await answered(session.set_weight(body.index, body.value))
+        return body if isinstance(body, Response) else await answered(lambda: session.set_weight(body.index, body.value))
 
     async def pick(request: Request) -> Response:
         body = await _body(request, Pick)
-        return body if isinstance(body, Response) else await answered(session.pick(body.layer, body.weight, body.channel))
+        return body if isinstance(body, Response) else await answered(lambda: session.pick(body.layer, body.weight, body.channel))
 
     async def pause(request: Request) -> Response:
         body = await _body(request, Pause)
-        if isinstance(body, Response):
-            return body
-        return JSONResponse({"paused": await asyncio.wrap_future(session.pause(body.paused))})
+        return body if isinstance(body, Response) else await answered(lambda: session.pause(body.paused), "paused")
 
     async def preset(_: Request) -> Response:
         text = await asyncio.to_thread(session.preset)
@@ -271,6 +338,17 @@ def create_app(session: Session, token: str | None = None, hosts: set[str] | Non
     return Guard(app, token, hosts)
 
 
+def _nesting(value: Any) -> int:
+    """How deep lists and objects nest in a JSON value (iteratively: a deep one cannot exhaust the stack)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth)
+            todo.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
 def _not_json(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -286,10 +364,12 @@ async def _body(request: Request, model: type[_Body] | type[Change]) -> Any:
         return JSONResponse({"error": str(e)}, status_code=413)
     try:
         body = json.loads(raw, parse_constant=_not_json)
-    except (ValueError, UnicodeDecodeError) as e:
-        return _error(422, f"studio: the body is not JSON ({e})", 'send e.g. {"motion": {"zoom": 1.05}}')
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        return _error(422, f"studio: the body is not JSON ({str(e)[:200]})", 'send e.g. {"motion": {"zoom": 1.05}}')
     if not isinstance(body, dict):
         return _error(422, "studio: the body must be a JSON object", 'send e.g. {"motion": {"zoom": 1.05}}')
+    if _nesting(body) > MAX_NESTING:
+        return _error(422, f"studio: the body is nested more than {MAX_NESTING} deep", 'send e.g. {"motion": {"zoom": 1.05}}')
     try:
         return model.model_validate(body)
     except ValidationError as e:

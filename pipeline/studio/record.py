@@ -6,19 +6,22 @@ recording itself*: after each change the stages are rebuilt from `Recording.conf
 exported preset is what the studio ran, and `dreamreel render EXPORTED.toml` at the preview
 size draws the same frames bit for bit. That holds only for values a frame reads by its
 index (`LIVE`, per kind): a zoom's motion schedules and ``motion.steps``, and the weights inside
-the objective of a zoom or a video (each one becomes ``sched("...")``, which both kinds read
-per frame). Every other key restarts the render from frame 0 with a new base.
+the objective of a zoom or a video (each one a track of its own, ``[dream] tracks``, that the
+objective reads by name and both kinds read per frame: however many changes, the objective's
+text stays as long as it was). Every other key restarts the render from frame 0 with a new base.
+What the page may send at all is the app's to check (`app.Change`); this module keeps the record.
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import expr, models
+from .. import expr
 from ..config import MotionConfig, RenderConfig, from_mapping
 from ..errors import DreamreelError
 from ..presets import merge
@@ -31,17 +34,7 @@ OBJECTIVE = "dream.objective"
 # schedule, and OBJECTIVE for the objective's weights (a zoom's and a video's objective with
 # ``sched(...)`` in it is re-weighted every frame). A still (one frame) restarts on anything.
 LIVE: Mapping[str, tuple[str, ...]] = {"zoom": (*SCHEDULED, OBJECTIVE), "video": (OBJECTIVE,)}
-# Keys the page may not change, with the reason (the API reads no path it is given).
-FIXED = {
-    "kind": "the kind is the preset's",
-    "description": "the description is written on export",
-    "source.input": "the input is the one the command line named",
-    "dream.weights": "weights files are named on the command line",
-    "output": "the studio writes no outputs; export the preset and render it",
-    "scaleout": "chunked renders are not previewed",
-    "carve.animate": "the studio writes no outputs",
-}
-SAFE_FACTORIES = frozenset({"layer", "layers", "channel", "class_logit"})  # objectives that read no file
+TRACKS = "dream.tracks"  # flat prefix of the objective's named schedules
 
 Keys = tuple[tuple[int, str], ...]  # (frame, expression text), frames increasing
 
@@ -101,31 +94,27 @@ def splice(keys: Keys, old: str, new: str, at: int) -> Keys | None:
     return held + ((at, new),)
 
 
-# --- objective weights -------------------------------------------------------------------------
-
-
-def _offsets(text: str) -> list[int]:
-    starts, total = [], 0
-    for line in text.splitlines(keepends=True) or [""]:
-        starts.append(total)
-        total += len(line)
-    return starts
+# --- objective weights ---------------------------------------------------------------------------
 
 
 Slot = tuple[int, int, str, str]  # (start, end, literal, label) of one weight in the objective text
 
 
 def weight_slots(text: str) -> tuple[str, tuple[Slot, ...]]:
-    """The objective with its weights cut out (the skeleton) and each weight's (start, end, literal, label).
+    """The objective with its weights cut out (the skeleton) and each weight's (start, end, literal, label),
+    offsets in characters (Python's parser counts UTF-8 bytes: a non-ASCII name before a weight moves it).
 
     A weight is a float literal, a number given as a dict value (``layers({"blocks.4": 1})``)
     or a number multiplied with something; integer arguments (a channel index) are not weights.
+    The text's size is checked first (`expr.parse`), and one pass finds every node's parent.
     """
     try:
+        expr.parse(text)
         tree = ast.parse(text, mode="eval")
-    except SyntaxError:
+    except (expr.ExprError, SyntaxError, ValueError):
         return text, ()
-    starts = _offsets(text)
+    at = _characters(text)
+    parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
     labels: dict[int, str] = {}  # weight node -> what it weighs (a layer name, an expression)
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
@@ -137,9 +126,8 @@ def weight_slots(text: str) -> tuple[str, tuple[Slot, ...]]:
     slots = []
     for node in ast.walk(tree):
         if (isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
-                and (isinstance(node.value, float) or id(node) in labels and not isinstance(_parent(tree, node), ast.Call))):
-            start = starts[node.lineno - 1] + node.col_offset
-            end = starts[node.end_lineno - 1] + node.end_col_offset  # type: ignore[operator]
+                and (isinstance(node.value, float) or id(node) in labels and not isinstance(parents.get(id(node)), ast.Call))):
+            start, end = at(node.lineno, node.col_offset), at(node.end_lineno, node.end_col_offset)  # type: ignore[arg-type]
             slots.append((start, end, text[start:end], labels.get(id(node), f"weight {len(slots) + 1}")))
     slots.sort()
     skeleton, last = [], 0
@@ -149,8 +137,12 @@ def weight_slots(text: str) -> tuple[str, tuple[Slot, ...]]:
     return "".join(skeleton) + text[last:], tuple(slots)
 
 
-def _parent(tree: ast.AST, child: ast.AST) -> ast.AST | None:
-    return next((n for n in ast.walk(tree) for c in ast.iter_child_nodes(n) if c is child), None)
+def _characters(text: str) -> Callable[[int, int], int]:
+    """(line, UTF-8 byte column) as the parser gives them -> the offset in characters of `text`."""
+    lines = text.splitlines(keepends=True) or [""]
+    starts = [0, *itertools.accumulate(map(len, lines))]
+    encoded = [line.encode() for line in lines]
+    return lambda line, col: starts[line - 1] + len(encoded[line - 1][:col].decode(errors="ignore"))
 
 
 def _fill(text: str, slots: tuple[Slot, ...], values: list[str]) -> str:
@@ -176,20 +168,6 @@ def picked(layer: str, weight: float, channel: int | None) -> str:
     return f"layers({{{name}: {w}}})" if channel is None else f"{w} * channel({name}, {int(channel)})"
 
 
-def safe_objective(text: str) -> None:
-    """A new objective from the page may call only factories that read no file."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        return  # the config model gives the one-line syntax error
-    allowed = SAFE_FACTORIES | set(expr.MATH) | {"sched"}
-    for node in ast.walk(tree):
-        other = isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in allowed)
-        if other or isinstance(node, ast.Constant) and "@" in str(node.value):  # LAYER@IMAGE reads a file
-            raise DreamreelError(f"{OBJECTIVE}: the studio takes {', '.join(sorted(SAFE_FACTORIES))} objectives",
-                                 "image-guided objectives come from the preset on the command line")
-
-
 # --- the recording -----------------------------------------------------------------------------
 
 
@@ -198,7 +176,8 @@ class Recording:
     """`base` (the validated config at frame 0, flat) and the keys of every value changed live.
 
     `tracks` maps a scheduled key to its keys; the objective's weights are tracked as
-    ``dream.objective#i`` against `template` (the objective text whose weights they are).
+    ``dream.objective#i`` against `template` (the objective text whose weights they are), and
+    written out as named tracks (``[dream] tracks``, `_track_name`) the objective reads by name.
     """
 
     base: Mapping[str, Any]
@@ -216,14 +195,24 @@ class Recording:
         for key, keys in self.tracks.items():
             if "#" not in key:
                 out[key] = keys[-1][1] if latest else schedule_text(keys)
-        _, slots = weight_slots(self.template)
-        if any(k.startswith(OBJECTIVE + "#") for k in self.tracks):
-            values = []
-            for i, (_, _, literal, _) in enumerate(slots):
-                keys = self.tracks.get(f"{OBJECTIVE}#{i}", ((0, literal),))
-                values.append(keys[-1][1] if latest or len(keys) == 1 else f'sched("{schedule_text(keys)}")')
+        weights = {int(key.partition("#")[2]): keys for key, keys in self.tracks.items() if key.startswith(OBJECTIVE + "#")}
+        if weights:
+            _, slots = weight_slots(self.template)
+            values = [literal for _, _, literal, _ in slots]
+            for i, keys in weights.items():
+                values[i] = keys[-1][1] if latest else self._track_name(i)
+                if not latest:
+                    out[f"{TRACKS}.{values[i]}"] = schedule_text(keys)
             out[OBJECTIVE] = _fill(self.template, slots, values)
         return out
+
+    def _track_name(self, i: int) -> str:
+        """The name the objective reads its `i`-th weight by: ``weight{i}``, unless the command line's
+        recipe has a track of that name."""
+        name = f"weight{i}"
+        while f"{TRACKS}.{name}" in self.base:
+            name += "_"
+        return name
 
     def current(self) -> dict[str, Any]:
         """The values in force now, nested like a preset (what the page shows)."""
@@ -242,19 +231,12 @@ class Recording:
     def change(self, partial: Mapping[str, Any], at: int) -> tuple[Recording, bool]:
         """The recording with `partial` applied from frame `at`, and whether the render restarts.
 
-        Raises DreamreelError (one line) for a fixed key, an unsafe objective or a bad value.
+        Raises DreamreelError (one line) for a bad value (the config's rules). Which keys may be
+        changed at all is the caller's to say (the page's: `app.Change`).
         """
         flat = flatten(partial)
-        for key in flat:
-            if fixed := next((FIXED[k] for k in FIXED if key == k or key.startswith(k + ".")), None):
-                raise DreamreelError(f"studio: {key} cannot be changed here", fixed)
         now = self._values(latest=True)
         changed = {k: v for k, v in flat.items() if _number(now.get(k)) != _number(v)}
-        if model := changed.get("dream.model"):
-            if model not in models.REGISTRY:  # a name that is a path would be read: registry names only
-                raise DreamreelError(f"studio: unknown model {model!r}", f"use one of: {', '.join(models.REGISTRY)}")
-        if OBJECTIVE in changed and weight_slots(str(changed[OBJECTIVE]).strip())[0] != weight_slots(self.template)[0]:
-            safe_objective(str(changed[OBJECTIVE]))  # a new objective; new weights alone name nothing new
         whole = from_mapping(merge(nest(now), nest(changed)), where="studio")  # the CLI's one-line errors
         if not changed:
             return self, False

@@ -37,8 +37,13 @@ from ..signals import Signals
 from .record import Recording, picked, weight_slots, with_weight
 
 HORIZON = 500  # a zoom is built this many frames past the current one (its schedules are checked that far)
+INBOX = 16  # calls waiting for the render thread; one more is refused at once (`Busy`), never queued
 HISTORY = 240  # points per plot
 JPEG_QUALITY = 90
+
+
+class Busy(DreamreelError):
+    """The render thread has `INBOX` calls waiting (it is inside a long frame): this one is refused."""
 
 
 class StudioProgress(Progress):
@@ -191,7 +196,7 @@ class Session:
         self.music = music_of(recording.config())  # the curves under the frame (attack/release as started)
         self.on_frame = on_frame
         self._lock = threading.Lock()
-        self._inbox: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
+        self._inbox: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue(INBOX)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # the render thread's own state: never read by the server
@@ -329,8 +334,12 @@ class Session:
         self._close_frames()
 
     def _call(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Queue `fn` for the render thread (answered through the future); `Busy` when `INBOX` wait already."""
         future: Future[Any] = Future()
-        self._inbox.put((fn, future))
+        try:
+            self._inbox.put_nowait((fn, future))
+        except queue.Full:
+            raise Busy(f"studio: {INBOX} changes are already waiting for the render", "wait for the next frame, then send it again") from None
         return future
 
     def submit(self, change: Mapping[str, Any]) -> Future[dict[str, Any]]:

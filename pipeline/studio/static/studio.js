@@ -2,9 +2,9 @@
 // second): the controls and plots of this kind, which keys change live, the objective's weights,
 // the music's curves when there is music, the pause state. Values go out as JSON (numbers as
 // numbers); the server writes them into the config and says in one line what it refuses.
+// The page never sees the token: the server traded the printed URL's ?token= for a cookie
+// (HttpOnly, same-site) that every request below carries by itself.
 "use strict";
-const token = new URLSearchParams(location.search).get("token");
-const api = path => token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path;
 const $ = id => document.getElementById(id);
 const COLORS = ["#f0a23b", "#6cb6ff", "#7ee787", "#ff7b72"];  // the plots' lines, in the order the server lists them
 let info = null;  // /api/schema: built once
@@ -91,7 +91,7 @@ function show(input, value) {
 
 async function post(path, body, err) {
   err.textContent = "";
-  const r = await fetch(api(path), { method: "POST", headers: { "Content-Type": "application/json" },
+  const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
                                      body: JSON.stringify(body) });
   const answer = await r.json();
   if (!r.ok) err.textContent = answer.error;
@@ -164,7 +164,7 @@ function plots() {
 }
 
 async function build() {
-  info = await (await fetch(api("/api/schema"))).json();
+  info = await (await fetch("/api/schema")).json();
   const controls = $("controls");
   for (const [section, keys] of Object.entries(info.controls)) {
     const set = document.createElement("fieldset"), legend = document.createElement("legend");
@@ -192,13 +192,13 @@ function curves(frame) {
   }
   if (img.dataset.frame !== String(frame)) {
     img.dataset.frame = String(frame);
-    img.src = api("/api/curves.png?frame=" + frame);
+    img.src = "/api/curves.png?frame=" + frame;
   }
 }
 
 async function poll() {
   try {
-    const s = last = await (await fetch(api("/api/status"))).json();
+    const s = last = await (await fetch("/api/status")).json();
     const state = s.done ? (s.error ? "stopped" : "done") : s.paused ? "paused" : "rendering";
     $("status").innerHTML = `frame <b id="frames">${s.frames}</b> · <span id="fps">${s.fps.toFixed(1)}</span> fps · ${state}`;
     $("error").textContent = s.error || "";
@@ -213,12 +213,12 @@ async function poll() {
 
 $("pause").addEventListener("click", async () => {
   if (!last) return;
-  const r = await fetch(api("/api/pause"), { method: "POST", headers: { "Content-Type": "application/json" },
+  const r = await fetch("/api/pause", { method: "POST", headers: { "Content-Type": "application/json" },
                                              body: JSON.stringify({ paused: !last.paused }) });
   last.paused = (await r.json()).paused;  // the next poll says it again
   $("pause").textContent = last.paused ? "resume" : "pause";
 });
-$("save").href = api("/api/frame.png");
-$("export").href = api("/api/preset.toml");
-window.addEventListener("load", () => { $("live").src = api("/api/stream.mjpg"); });
+$("save").href = "/api/frame.png";
+$("export").href = "/api/preset.toml";
+window.addEventListener("load", () => { $("live").src = "/api/stream.mjpg"; });
 build().then(poll);
