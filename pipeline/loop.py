@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from . import flow
 from .chain import CarryOf
 from .errors import DreamreelError
 from .frames import Carry, Frame, Image, Stage
@@ -46,7 +47,8 @@ CLOSING = (2, 24)  # closing frames: a quarter of the loop, within these (shorte
 VIDEO_LEAD = 48  # frames a video runs before frame 0 (the whole clip when shorter): the carry settles
 BANDS = 4  # band-pass levels (Gaussian sigma 1, 2, 4, 8 px) whose spread the blend keeps
 SAME = 1e-6  # a schedule this close at frames 0 and N ends where it starts
-JUMP = 2.5  # a clip whose last frame is this many median steps from its first does not loop (a looping one: ~1)
+JUMP = 3.0  # a clip whose wrap is this many median steps does not loop (measured: a circling window 0.97, a pan 70)
+SURVEY = 180  # short side the survey follows a clip's motion at
 
 
 @dataclass(frozen=True)
@@ -182,24 +184,27 @@ class Lap:
 
 @dataclass(frozen=True)
 class Survey:
-    """A clip read once before a loop renders: its exact length, and how far its end is from its start."""
+    """A clip read once before a loop renders: its exact length, and how well its last frame leads
+    into its first. Each step is measured after following the motion (flow), so a window circling
+    round counts its wrap as one more step and a pan that never comes back as a jump."""
 
     frames: int
-    wrap: float  # mean |first - last| frame, grey levels
-    median: float  # the median of the same over neighbouring frames
+    wrap: float  # what the flow from the last frame leaves unexplained of the first, grey levels
+    median: float  # the same for neighbouring frames
 
     @classmethod
     def of(cls, frames: Iterable[Frame]) -> Survey:
         first = prev = None
         steps: list[float] = []
         for f in frames:
+            image = _small(f.source)
             if prev is not None:
-                steps.append(_difference(prev, f.source))
-            first = f.source if first is None else first
-            prev = f.source
+                steps.append(_step(prev, image))
+            first = image if first is None else first
+            prev = image
         if first is None or prev is None:
             raise DreamreelError("the clip has no frames to loop", "give a video with frames")
-        return cls(len(steps) + 1, _difference(prev, first), statistics.median(steps) if steps else 0.0)
+        return cls(len(steps) + 1, _step(prev, first), statistics.median(steps) if steps else 0.0)
 
     @property
     def loops(self) -> bool:
@@ -209,12 +214,19 @@ class Survey:
         """One line for a clip that does not loop (None when it does)."""
         if self.loops:
             return None
-        return (f"{name} does not loop (its last frame differs from its first {self.wrap / max(self.median, 1e-3):.0f}x "
-                f"as much as neighbouring frames do): the loop's wrap will show")
+        return (f"{name} does not loop (its last frame leads into its first {self.wrap / max(self.median, 1e-3):.0f}x "
+                f"worse than neighbouring frames lead into each other): the loop's wrap will show")
 
 
-def _difference(a: Image, b: Image) -> float:
-    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+def _small(image: Image) -> Image:
+    k = SURVEY / min(image.shape[:2])
+    return image if k >= 1.0 else cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+
+
+def _step(a: Image, b: Image) -> float:
+    """Mean |b - a carried onto it along the flow|: what `a` does not explain of `b`, grey levels."""
+    field, _ = flow.track(a, b)
+    return float(np.abs(flow.warp(a, field).astype(np.int16) - b.astype(np.int16)).mean())
 
 
 def motion_note(schedules: dict[str, Callable[[float], float]], frames: int) -> str | None:

@@ -83,6 +83,13 @@ def _checked(text: float | str, name: str, frames: range, lo: float, hi: float, 
     return schedule
 
 
+def schedules(cfg: RenderConfig, frames: range, shape: tuple[int, ...], signals: Signals) -> dict[str, Schedule]:
+    """The motion schedules (`ZoomFeedback`'s), each checked on `frames` for a start image of `shape`."""
+    h, w = shape[:2]
+    limits = {"zoom": (0.25, 4.0), "angle": (-180, 180), "translate_x": (-w, w), "translate_y": (-h, h)}
+    return {name: _checked(getattr(cfg.motion, name), name, frames, lo, hi, signals) for name, (lo, hi) in limits.items()}
+
+
 def build_zoom(cfg: RenderConfig, progress: Progress) -> Plan:
     """With audio (``--audio``), the frame count defaults to the track's length and the track is muxed in.
     A loop (`loop`) runs its pre-roll first; its schedules are checked there too, and one that does not
@@ -93,11 +100,9 @@ def build_zoom(cfg: RenderConfig, progress: Progress) -> Plan:
     loop = Loop.of(n) if cfg.loop else OFF
     sinks = make_sinks(cfg, n, audio_from=track)
     image = start_image(cfg)
-    m, frames = cfg.motion, range(-loop.lead, n)
-    h, w = image.shape[:2]
-    limits = {"zoom": (0.25, 4.0), "angle": (-180, 180), "translate_x": (-w, w), "translate_y": (-h, h)}
-    motion = {name: _checked(getattr(m, name), name, frames, lo, hi, music) for name, (lo, hi) in limits.items()}
-    steps = _checked(m.steps, "steps", frames, 0, 1000, music) if m.steps is not None else None
+    frames = range(-loop.lead, n)
+    motion = schedules(cfg, frames, image.shape, music)
+    steps = _checked(cfg.motion.steps, "steps", frames, 0, 1000, music) if cfg.motion.steps is not None else None
     if cfg.loop and (line := motion_note(motion, n)):
         note(line)
     objective = cfg.dream.objective if uses_time(cfg.dream.objective) else None
