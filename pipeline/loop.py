@@ -44,7 +44,7 @@ from .frames import Carry, Frame, Image, Stage
 
 MIN_FRAMES = 4  # a loop shorter than this has no room for a closing
 CLOSING = (2, 24)  # closing frames: a quarter of the loop, within these (shorter jumps more per pair)
-VIDEO_LEAD = 48  # frames a video runs before frame 0 (the whole clip when shorter): the carry settles
+VIDEO_LEAD = 48  # frames a video runs before frame 0 (the whole clip when shorter; two laps measured no better)
 BANDS = 4  # band-pass levels (Gaussian sigma 1, 2, 4, 8 px) whose spread the blend keeps
 SAME = 1e-6  # a schedule this close at frames 0 and N ends where it starts
 JUMP = 3.0  # a clip whose wrap is this many median steps does not loop (measured: a circling window 0.97, a pan 70)
