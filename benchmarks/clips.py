@@ -91,15 +91,6 @@ def circle(frames: int, w: int, h: int, radius: float = 0.1) -> Clip:
                   base, 0.0, w, h) for t in range(frames)]
 
 
-def sway(frames: int, w: int, h: int, step: int = 2) -> Clip:
-    """A window panning right `step` view pixels a frame for half the clip, then back: whole-pixel
-    steps (every pair warps alike) and the frame after the last would be the first, so it loops."""
-    img = photo()
-    base = 2.4 * 96 / h
-    reach = [min(t, frames - t) for t in range(frames)]
-    return [_view(img, img.shape[1] / 2 + (r - frames / 4) * step * base, img.shape[0] / 2, base, 0.0, w, h) for r in reach]
-
-
 def cut(frames: int, w: int, h: int, at: int | None = None) -> Clip:
     """A slow pan that cuts hard to another view (upside down, other colours) at frame `at`."""
     at = frames // 2 if at is None else at
@@ -116,7 +107,6 @@ CLIPS = {
     "handheld": lambda n, w, h: camera(n, w, h, pan=1.0, zoom=1.01, turn=0.3, shake=1.0),
     "crossing": crossing,
     "circle": circle,
-    "sway": sway,
 }
 
 
