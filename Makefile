@@ -49,6 +49,7 @@ docs-studio: $(STAMP)
 docs: docs-video docs-studio docs-audio
 	$(BIN)/dreamreel render default -o docs/default.jpg --quiet
 	$(BIN)/dreamreel zoom -o docs/zoom.gif --frames 30 --size 112 --fps 20 --threads 1 --quiet
+	$(BIN)/dreamreel zoom --preset zoom-loop -o docs/zoom-loop.gif --frames 48 --size 112 --threads 1 --quiet
 	$(BIN)/dreamreel render carve-digits -o docs/carve-digits.jpg --quiet
 	$(BIN)/dreamreel carve pipeline/data/chelsea.png -o out/carve.png --size 112 --map 9,24,45,8 --stretch \
 	  --animate-steps docs/carve-steps.gif --quiet

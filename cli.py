@@ -60,6 +60,8 @@ Fps = Annotated[Optional[float], typer.Option(help="Frames per second of videos 
 Crf = Annotated[Optional[int], typer.Option(help="H.264 quality, 0-51, lower is better (18).")]
 Frames = Annotated[Optional[int], typer.Option(help="Number of frames.")]
 ContactSheet = Annotated[Optional[str], typer.Option(help="Also write a PNG grid of evenly spaced frames.")]
+Loop = Annotated[bool, typer.Option("--loop", help="Make the output play round: its last frame flows into its first "
+                                                  "(a zoom's schedules should end where they start, e.g. sin(2*pi*t/N)).")]
 Audio = Annotated[Optional[Path], typer.Option(help="Music for the schedules (beat, onset, low, ...), muxed into MP4/WebM; "
                                                     "a zoom then lasts as long as the track unless --frames is given.")]
 
@@ -182,13 +184,13 @@ def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="S
          model: Model = None, weights: Weights = None, objective: Objective = None, layers: Layers = None,
          octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None, step_size: StepSize = None,
          jitter: Jitter = None, size: Size = None, dream_size: DreamSize = None, seed: Seed = None, device: Device = None,
-         threads: Threads = None, resume: Resume = False, quiet: Quiet = False, audio: Audio = None) -> None:
+         threads: Threads = None, resume: Resume = False, quiet: Quiet = False, audio: Audio = None, loop: Loop = False) -> None:
     """Fractal zoom: dreamreel zoom [INPUT] -o OUT.mp4 --frames N (each frame zooms into the last dream)."""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
                       size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
     flags = presets.merge(flags, {
-        "kind": "zoom", "source": {"frames": frames, "start": start},
+        "kind": "zoom", "loop": loop or None, "source": {"frames": frames, "start": start},
         "motion": {"zoom": zoom, "angle": angle, "translate_x": translate_x, "translate_y": translate_y,
                    "steps": str(steps) if steps is not None else None},  # --steps also overrides a steps schedule
         "post": {"drift": drift}, "output": {"fps": fps, "crf": crf, "contact_sheet": contact_sheet},
@@ -246,14 +248,14 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
           crf: Crf = None, contact_sheet: ContactSheet = None,
           engine: Engine = "local", address: Address = None, gpus_per_task: GpusPerTask = None, workers: Workers = None,
           chunk_seconds: ChunkSeconds = None, warmup_frames: WarmupFrames = None, fade_frames: FadeFrames = None,
-          keep_parts: KeepParts = False, verbose: Verbose = False, audio: Audio = None) -> None:
+          keep_parts: KeepParts = False, verbose: Verbose = False, audio: Audio = None, loop: Loop = False) -> None:
     """Stylise a video with dreams that stay steady through motion: dreamreel video IN.mp4 -o OUT.mp4
 
     With --engine ray it renders in chunks across a Ray cluster; rerunning resumes."""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
                       size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
-    flags["kind"] = "video"
+    flags["kind"], flags["loop"] = "video", loop or None
     flags["source"].update(start_time=start, end_time=end, frames=max_frames, fps=fps)
     flags["video"] = {"independent": independent or None, "steps_warm": steps_warm, "blend": blend, "flow": flow, "evolve": evolve}
     flags = presets.merge(flags, {"post": {"drift": drift}, "output": {"crf": crf, "contact_sheet": contact_sheet}})

@@ -7,6 +7,8 @@ scratch with that preset's octaves and steps). Then peak memory of 50 vs 500 fra
 the music analysis behind audio-reactive schedules (`benchmarks.audio_one`: seconds per
 minute of audio, decode and analysis apart; the first analysis in a process also imports librosa),
 and 4K video with `--dream-size` 540 and 720 beside native 960x540 (whole renders, s/frame, peak RSS).
+Last, how zooms and stylised clips loop without and with ``--loop`` (`benchmarks.loops`: the wrap
+pair against the median pair; quality, not time).
 
 Each measurement runs in its own process (`benchmarks.one`, `.zoom`, `.video_one`), so its
 peak memory is its own; naive and dreamreel runs are interleaved and the median kept. Stills
@@ -185,14 +187,21 @@ def audio_table(repeats: int) -> None:
           flush=True)
 
 
+def loops_table() -> None:
+    """`benchmarks.loops` in a child (one thread: the figures are quality, not speed)."""
+    print("\nloops: the wrap pair (last frame onto the first) against the median pair")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.loops"], check=True, capture_output=True, text=True).stdout
+    print(out.strip(), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5, help="runs per variant for the small zoom and video rows (large rows: 1)")
     p.add_argument("--seeds", type=int, default=8, help="runs per variant, one seed each, for the 256 and 512 px stills")
-    p.add_argument("--cases", default="still,zoom,video,memory,audio,dreamsize",
-                   help="comma list of still, zoom, video, memory, audio, dreamsize")
+    p.add_argument("--cases", default="still,zoom,video,memory,audio,dreamsize,loop",
+                   help="comma list of still, zoom, video, memory, audio, dreamsize, loop")
     p.add_argument("--dream-frames", type=lambda s: tuple(map(int, s.split(","))), default=(4, 12),
                    help="frame counts of the dream-size renders, e.g. 4,12")
     p.add_argument("--mem-size", type=int, default=256)
@@ -229,6 +238,8 @@ def main() -> None:
         audio_table(min(a.repeats, 3))
     if "dreamsize" in cases:
         dream_size(a)
+    if "loop" in cases:
+        loops_table()
 
 
 if __name__ == "__main__":

@@ -81,6 +81,16 @@ def crossing(frames: int, w: int, h: int) -> Clip:
     return out
 
 
+def circle(frames: int, w: int, h: int, radius: float = 0.1) -> Clip:
+    """A window circling over the photo (`radius` of its height), once round in `frames` frames: the
+    frame after the last would be the first again, so the clip loops (`dreamreel video --loop`)."""
+    img = photo()
+    base = 2.4 * 96 / h
+    r = radius * img.shape[0]
+    return [_view(img, img.shape[1] / 2 + r * np.cos(2 * np.pi * t / frames), img.shape[0] / 2 + r * np.sin(2 * np.pi * t / frames),
+                  base, 0.0, w, h) for t in range(frames)]
+
+
 def cut(frames: int, w: int, h: int, at: int | None = None) -> Clip:
     """A slow pan that cuts hard to another view (upside down, other colours) at frame `at`."""
     at = frames // 2 if at is None else at
@@ -96,6 +106,7 @@ CLIPS = {
     "occluder": lambda n, w, h: occluder(n, w, h),
     "handheld": lambda n, w, h: camera(n, w, h, pan=1.0, zoom=1.01, turn=0.3, shake=1.0),
     "crossing": crossing,
+    "circle": circle,
 }
 
 

@@ -163,6 +163,7 @@ class RenderConfig(Section):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, le=1024)  # CPU threads; None: torch's default
+    loop: bool = False  # zoom and video: the output plays round, its last frame flowing into its first (`pipeline.loop`)
     source: SourceConfig = SourceConfig()
     dream: DreamConfig = DreamConfig()
     motion: MotionConfig = MotionConfig()
@@ -172,6 +173,13 @@ class RenderConfig(Section):
     scaleout: ScaleoutConfig = ScaleoutConfig()
     carve: CarveConfig = CarveConfig()
     audio: AudioConfig = AudioConfig()
+
+    @model_validator(mode="after")
+    def _loops_animate(self) -> RenderConfig:
+        if self.loop and self.kind not in ("zoom", "video"):
+            raise DreamreelError(f"loop = true is for zoom and video renders, not {self.kind!r}",
+                                 "remove loop, or render a zoom or a video")
+        return self
 
     @model_validator(mode="after")
     def _expressions_parse(self) -> RenderConfig:

@@ -22,6 +22,7 @@ class Carry(NamedTuple):
 
     Video keeps a few earlier frames too (`steady.History`, long-term consistency): stacked
     most recent first, at most the configured count, so resume and chunks restore them exactly.
+    A loop (`loop`) keeps the finished frames of its lead, which its closing frames blend toward.
     """
 
     source: Image
@@ -29,6 +30,7 @@ class Carry(NamedTuple):
     past_sources: np.ndarray | None = None  # K x H x W x 3 uint8: earlier inputs, most recent first
     past_dreams: np.ndarray | None = None  # K x H x W x 3 uint8: their finished dreams
     past_index: np.ndarray | None = None  # K int64: their frame indices
+    lead: np.ndarray | None = None  # C x H x W x 3 uint8: a loop's last lead frames, oldest first (`loop.Keep`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,16 @@
-"""Quality measures of SPEC: temporal warping error (Lai et al. 2018) and dream strength.
+"""Quality measures of SPEC: temporal warping error (Lai et al. 2018), dream strength, and how a loop wraps.
 
 Both stream over frame pairs (two frames in memory). Warping error is reported in [0, 1]
-pixel units squared (as Lai et al. do); dream strength in grey levels (0-255).
+pixel units squared (as Lai et al. do); dream strength in grey levels (0-255). A loop's wrap
+pair (its last frame onto its first) is read against its neighbouring pairs (`Wrap`).
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
-from collections.abc import Iterable, Iterator
+import statistics
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import numpy as np
 from . import flow as flow_
 from .errors import DreamreelError
 from .frames import Frame, Image
+from .motion import warp
 from .sources import open_frames
 
 
@@ -117,3 +120,65 @@ def measure(input: Path, output: Path, start: float | None = None, end: float | 
     out = open_frames(output, fps=fps)
     src = open_frames(input, None, start, end, None, None, max_frames, fps)
     return quality(_checked_pairs(src, out), method)
+
+
+# --- loops: the wrap pair against the others -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Wrap:
+    """A loop's pairs: each neighbouring pair's error, the wrap pair's (last frame onto the first),
+    and each frame's fine detail. A seamless loop's wrap is one more pair (ratio ~1), and no
+    frame of it lost detail to a blend (`least_detail` near 1)."""
+
+    pairs: tuple[float, ...]  # pair (t - 1, t) for t = 1 .. N-1
+    wrap: float  # pair (N - 1, 0)
+    details: tuple[float, ...]  # `detail` of each frame
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.pairs)
+
+    @property
+    def ratio(self) -> float:
+        return self.wrap / self.median
+
+    @property
+    def worst(self) -> float:
+        return max(self.pairs) / self.median
+
+    @property
+    def least_detail(self) -> float:
+        return min(self.details) / statistics.median(self.details)
+
+    def line(self) -> str:
+        return (f"wrap {self.ratio:.2f}x the median pair, worst pair {self.worst:.2f}x, "
+                f"least detail {self.least_detail:.2f}x the median frame's")
+
+
+def detail(image: Image) -> float:
+    """High-frequency energy: mean squared difference of the grey image from its blur (sigma 1.5 px)."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(((grey - cv2.GaussianBlur(grey, (0, 0), 1.5)) ** 2).mean())
+
+
+def zoom_wrap(frames: Sequence[Image], matrix: Callable[[int], np.ndarray]) -> Wrap:
+    """A zoom's pairs: frame t-1 moved by the zoom's motion at t (`matrix(t)`, 2x3) against frame t,
+    mean absolute difference in grey levels; the wrap pair moves the last frame by the motion at N."""
+    def pair(prev: Image, out: Image, t: int) -> float:
+        return float(np.abs(warp(prev, matrix(t)).astype(np.float32) - out).mean())
+
+    n = len(frames)
+    return Wrap(tuple(pair(frames[t - 1], frames[t], t) for t in range(1, n)), pair(frames[-1], frames[0], n),
+                tuple(detail(f) for f in frames))
+
+
+def video_wrap(sources: Sequence[Image], outputs: Sequence[Image], method: flow_.Method = "dis") -> Wrap:
+    """A stylised clip's pairs: the excess warping error (the output's minus the input's, flow from
+    the inputs) of each neighbouring pair and of the wrap pair (last onto first)."""
+    def pair(a: int, b: int) -> float:
+        field, reliable = flow_.track(sources[a], sources[b], method)
+        return pair_error(outputs[a], outputs[b], field, reliable) - pair_error(sources[a], sources[b], field, reliable)
+
+    n = len(outputs)
+    return Wrap(tuple(pair(t - 1, t) for t in range(1, n)), pair(n - 1, 0), tuple(detail(f) for f in outputs))

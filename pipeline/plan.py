@@ -7,6 +7,7 @@ check everything (paths, device, model, layers, schedules) before any frame is d
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ class Plan:
 
     source:      iterable of `Frame`s in index order; if it has ``iter_from(start)`` a resumed
                  render uses that to skip finished frames cheaply, else it filters by index.
+                 Frames with a negative index come first: a loop's lead (`loop`), run through
+                 the stages and never written.
     frame_count: frames the source will give (None: unknown); 1 means a still (no resume parts).
     stages:      applied in order to each frame (frame.carry already set by the loop).
     sinks:       get every finished frame, in order (including the ones replayed on resume).
@@ -94,9 +97,16 @@ class Plan:
     carry_of: Callable[[Frame], Carry] = keep_last
 
     def frames_from(self, start: int) -> Iterator[Frame]:
-        if start and hasattr(self.source, "iter_from"):
+        if not start:
+            return iter(self.source)  # from the lead, if there is one
+        if hasattr(self.source, "iter_from"):
             return iter(self.source.iter_from(start))
         return (f for f in self.source if f.index >= start)
+
+
+def note(line: str) -> None:
+    """A remark about the render that is no error (e.g. a loop whose wrap will show): one line on stderr."""
+    tqdm.write(f"dreamreel: note: {line}", file=sys.stderr)
 
 
 def output_paths(cfg: RenderConfig) -> list[str]:
@@ -152,9 +162,9 @@ def make_music(cfg: RenderConfig, fps: float, soundtrack: Path | None = None, st
         if need:
             where, name = need[0]
             raise DreamreelError(f"{where} reads {name!r} but no audio is given", "add --audio FILE (or [audio] file = ...)")
-        return Signals.sample(fps=fps), None
+        return Signals.sample(fps=fps).lasting(frames), None
     start = start if path == soundtrack else 0.0  # a given track plays from its start, as it is muxed (not the video's range)
-    return audio.read(path, fps, a.attack, a.release, stems, start, frames), path
+    return audio.read(path, fps, a.attack, a.release, stems, start, frames).lasting(frames), path
 
 
 @dataclass

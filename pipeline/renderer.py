@@ -127,6 +127,8 @@ def run(plan: Plan, parts: Parts | None, progress: Progress) -> None:
             carry = parts.carry
         frames = (progress.starting(f, plan.steps_of(f)) for f in plan.frames_from(parts.start if parts else 0))
         for frame, carry in chain.run(frames, plan.stages, carry, plan.carry_of):
+            if frame.index < 0:  # a loop's lead: it primes the chain, the output starts at frame 0
+                continue
             for out in outs:
                 out.write(frame)
             if parts:

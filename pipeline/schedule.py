@@ -3,7 +3,8 @@
 Between keys the value is interpolated linearly; before the first key it is the first key's
 value, after the last the last's. Each value is a small expression in ``t`` (the frame
 index) evaluated by `expr` (an allow-list, never eval): ``"0:(1.0 + 0.01*sin(t/12))"``.
-A schedule also reads the music (`signals.Signals`: ``s``, ``bpm``, ``onset``, ``beat``, ...):
+A schedule also reads ``N`` (the render's frame count: ``sin(2*pi*t/N)`` loops) and the music
+(`signals.Signals`: ``s``, ``bpm``, ``onset``, ``beat``, ...):
 parsed with typical values, then `bind` gives it the render's track.
 A plain number (``1.03``) or a bare expression without keys (``"1 + t/1000"``) is a
 schedule that holds for every frame. A malformed schedule is a one-line `DreamreelError`
@@ -169,7 +170,8 @@ def _parses(text: str) -> bool:
 
 
 def uses_time(text: str, tracks: Iterable[str] = ()) -> bool:
-    """Whether an expression (e.g. an objective) reads ``t``, ``sched(...)``, the music or one of
-    `tracks` (named schedules): then it changes per frame."""
+    """Whether an expression (e.g. an objective) reads ``t``, ``sched(...)``, the music, ``N`` (the
+    frame count, which only a render's builder knows) or one of `tracks` (named schedules): then it
+    changes per frame."""
     named = set(tracks)
-    return any(n in ("t", "sched") or n in named or is_variable(n) for n in names_in(text))
+    return any(n in ("t", "sched", "N") or n in named or is_variable(n) for n in names_in(text))

@@ -1,6 +1,7 @@
 """The names music lends to expressions and the `Signals` value that holds them.
 
-Schedules and objectives may read ``s`` (seconds), a track's curves ``onset``, ``beat``, ``rms``,
+Schedules and objectives may read ``s`` (seconds), ``N`` (the render's frame count: a loop's
+``sin(2*pi*t/N)`` ends where it starts), a track's curves ``onset``, ``beat``, ``rms``,
 ``low``, ``mid``, ``high`` (each in [0, 1] per frame), its ``bpm``, and the same for each stem
 with the stem's name as a prefix (``drums_onset``). This module knows the names and holds the
 values; `audio` decodes and analyses a track into a `Signals`, and the builders (`plan.make_music`)
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,6 +22,8 @@ from .errors import DreamreelError
 
 CURVES = ("onset", "beat", "rms", "low", "mid", "high")  # per frame, each in [0, 1]
 SAMPLE = {"onset": 0.5, "beat": 0.5, "rms": 0.5, "low": 0.5, "mid": 0.5, "high": 0.5, "bpm": 120.0}  # typical values
+CLOCK = ("s", "N")  # the names every render lends, track or none: seconds, and the frame count
+SAMPLE_N = 100  # what ``N`` reads before a builder knows the frame count (a recipe being checked)
 _STEM_NAME = re.compile(r"[a-z][a-z0-9]*")
 
 
@@ -30,8 +33,8 @@ def track_names(prefix: str = "") -> tuple[str, ...]:
 
 
 def names(stems: Iterable[str] = ()) -> tuple[str, ...]:
-    """Every name an expression may use besides ``t`` and math: ``s``, the track's, each stem's."""
-    return ("s", *track_names(), *(n for stem in stems for n in track_names(f"{stem}_")))
+    """Every name an expression may use besides ``t`` and math: ``s``, ``N``, the track's, each stem's."""
+    return (*CLOCK, *track_names(), *(n for stem in stems for n in track_names(f"{stem}_")))
 
 
 def is_variable(name: str) -> bool:
@@ -40,8 +43,8 @@ def is_variable(name: str) -> bool:
 
 
 def audio_names(used: Iterable[str], stems: Iterable[str] = ()) -> list[str]:
-    """The names in `used` that need a soundtrack (all of `names` but ``s``)."""
-    need = set(names(stems)) - {"s"}
+    """The names in `used` that need a soundtrack (all of `names` but ``s`` and ``N``)."""
+    need = set(names(stems)) - set(CLOCK)
     return sorted(set(used) & need)
 
 
@@ -68,6 +71,7 @@ class Signals:
     scalars: Mapping[str, float] = field(default_factory=dict)  # bpm, STEM_bpm
     beats: tuple[float, ...] = ()  # the track's beat times, seconds
     seconds: float = 0.0
+    length: int = 0  # frames in the render: what ``N`` reads (0: not known yet, it reads SAMPLE_N)
 
     @classmethod
     def sample(cls, stems: Iterable[str] = (), fps: float = 25.0) -> Signals:
@@ -83,7 +87,11 @@ class Signals:
             values = {k: float(v[0]) for k, v in self.curves.items()}
         else:
             values = {k: float(v[i]) if 0 <= i < len(v) else 0.0 for k, v in self.curves.items()}
-        return {"s": t / self.fps, **self.scalars, **values}
+        return {"s": t / self.fps, "N": self.length or SAMPLE_N, **self.scalars, **values}
+
+    def lasting(self, frames: int | None) -> Signals:
+        """These signals in a render of `frames` frames (``N``); None: not known, as they are."""
+        return self if not frames else replace(self, length=frames)
 
     def table(self) -> dict[str, np.ndarray]:
         """Name -> per-frame values (``s`` first): the CSV's columns, the picture's rows."""

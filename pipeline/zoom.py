@@ -2,7 +2,8 @@
 
 The source yields the start image as every frame's `source` (the anchor that drift control
 matches colours to); `ZoomFeedback` replaces `image` with the transformed last dream, the
-(scheduled) dreamer dreams it, the post stages keep it from drifting.
+(scheduled) dreamer dreams it, the post stages keep it from drifting. With ``loop = true`` a
+pre-roll runs before frame 0 and the closing frames blend into it (`loop`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from .dream import ScheduledDreamer
 from .errors import DreamreelError
 from .frames import Frame, Image
 from .motion import ZoomFeedback
+from .chain import keep_last
 from .dreamsize import at_dream_size
-from .plan import Plan, Progress, dream_steps, make_dreamer, make_music, make_sinks, post_stages
+from .loop import OFF, Loop, motion_note
+from .plan import Plan, Progress, dream_steps, make_dreamer, make_music, make_sinks, note, post_stages
 from .schedule import Schedule, uses_time
 from .signals import Signals
 from .sources import SAMPLE, fit, read_image
@@ -56,40 +59,54 @@ def start_image(cfg: RenderConfig) -> Image:
 
 @dataclass(frozen=True)
 class StillLoop:
-    """The start image as the source of `frame_count` frames (feedback does the rest)."""
+    """The start image as the source of `frame_count` frames (feedback does the rest), after
+    `lead` frames numbered ``-lead .. -1`` (a loop's pre-roll: dreamed, never written)."""
 
     image: Image
     frame_count: int
+    lead: int = 0
 
     def iter_from(self, start: int) -> Iterator[Frame]:
         return (Frame(i, self.image, self.image) for i in range(start, self.frame_count))
 
     def __iter__(self) -> Iterator[Frame]:
-        return self.iter_from(0)
+        return self.iter_from(-self.lead)
 
 
-def _checked(text: float | str, name: str, frames: int, lo: float, hi: float, signals: Signals) -> Schedule:
+def _checked(text: float | str, name: str, frames: range, lo: float, hi: float, signals: Signals) -> Schedule:
     """Parse a schedule (reading `signals`) and check its value on every frame of the render, before any work."""
     schedule = Schedule.parse(text, where=f"motion.{name}", signals=signals)
-    for t in range(frames):
+    for t in frames:
         if not lo <= (v := schedule(t)) <= hi:
             raise DreamreelError(f"motion.{name} is {v:g} at frame {t}, outside [{lo:g}, {hi:g}]",
                                  f"keep motion.{name} in [{lo:g}, {hi:g}]")
     return schedule
 
 
+def schedules(cfg: RenderConfig, frames: range, shape: tuple[int, ...], signals: Signals) -> dict[str, Schedule]:
+    """The motion schedules (`ZoomFeedback`'s), each checked on `frames` for a start image of `shape`."""
+    h, w = shape[:2]
+    limits = {"zoom": (0.25, 4.0), "angle": (-180, 180), "translate_x": (-w, w), "translate_y": (-h, h)}
+    return {name: _checked(getattr(cfg.motion, name), name, frames, lo, hi, signals) for name, (lo, hi) in limits.items()}
+
+
 def build_zoom(cfg: RenderConfig, progress: Progress) -> Plan:
-    """With audio (``--audio``), the frame count defaults to the track's length and the track is muxed in."""
+    """With audio (``--audio``), the frame count defaults to the track's length and the track is muxed in.
+    A loop (`loop`) runs its pre-roll first; its schedules are checked there too, and one that does not
+    end where it starts is named in a note (the motion jumps at the wrap)."""
     music, track = make_music(cfg, cfg.output.fps)
     n = cfg.source.frames or (music.frames if track else DEFAULT_FRAMES)
+    music = music.lasting(n)
+    loop = Loop.of(n) if cfg.loop else OFF
     sinks = make_sinks(cfg, n, audio_from=track)
     image = start_image(cfg)
-    m = cfg.motion
-    feedback = ZoomFeedback(_checked(m.zoom, "zoom", n, 0.25, 4.0, music), _checked(m.angle, "angle", n, -180, 180, music),
-                            _checked(m.translate_x, "translate_x", n, -image.shape[1], image.shape[1], music),
-                            _checked(m.translate_y, "translate_y", n, -image.shape[0], image.shape[0], music))
-    steps = _checked(m.steps, "steps", n, 0, 1000, music) if m.steps is not None else None
+    frames = range(-loop.lead, n)
+    motion = schedules(cfg, frames, image.shape, music)
+    steps = _checked(cfg.motion.steps, "steps", frames, 0, 1000, music) if cfg.motion.steps is not None else None
+    if cfg.loop and (line := motion_note(motion, n)):
+        note(line)
     objective = cfg.dream.objective if uses_time(cfg.dream.objective, cfg.dream.tracks) else None
     dreamer = ScheduledDreamer(make_dreamer(cfg, progress), steps, objective, music, cfg.dream.tracks)
-    return Plan(StillLoop(image, n), n, [feedback, at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)], sinks,
+    stages = [ZoomFeedback(**motion), at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)]
+    return Plan(StillLoop(image, n, loop.lead), n, loop.stages(stages), sinks, carry_of=loop.carry_of(keep_last),
                 steps_of=lambda f: dream_steps(dreamer.dreamer, f, dreamer.steps_at(f.index)))

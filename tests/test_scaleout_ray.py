@@ -281,3 +281,22 @@ def test_a_lossless_master_takes_a_given_audio_track(clip, tmp_path):
     job_.render(cfg, "serial", quiet=True)
     info = media.probe(out)
     assert (info.codec, info.has_audio, info.frames) == ("ffv1", True, 90)
+
+
+def test_a_loop_renders_as_render_does_on_each_engine(ray_local, tmp_path):
+    """--loop on a chunked render: one chunk, led in by the clip's end run round, as `render()` runs it."""
+    from benchmarks import clips
+
+    clip = clips.write_mp4(tmp_path / "circle.mp4", clips.circle(12, 64, 48), fps=12)
+
+    def looped(out: str):
+        return load_preset("video", {"loop": True, "threads": 1, "seed": 1, "device": "cpu", "source": {"input": str(clip)},
+                                     "output": {"paths": [out]}, "dream": {"octaves": 1, "steps": 1}, "video": {"steps_warm": 1}})
+
+    render(looped(f"{tmp_path / 'render'}/"), quiet=True)
+    reference = [read_rgb(p) for p in sorted((tmp_path / "render").glob("*.png"))]
+    assert len(reference) == 12
+    for engine in ("serial", "ray"):
+        job_.render(looped(str(tmp_path / f"{engine}.mkv")), engine, quiet=True)
+        got = frames(tmp_path / f"{engine}.mkv")
+        assert all(np.array_equal(a, b) for a, b in zip(got, reference, strict=True)), engine

@@ -8,10 +8,10 @@ from pipeline.errors import DreamreelError
 from pipeline.signals import NO_AUDIO, Signals
 
 
-def test_names_are_the_track_s_then_each_stem_s_with_its_prefix():
+def test_names_are_the_clock_the_track_s_then_each_stem_s_with_its_prefix():
     names = signals.names(["drums"])
-    assert names[0] == "s" and names[1:8] == (*signals.CURVES, "bpm")
-    assert names[8:] == tuple(f"drums_{n}" for n in (*signals.CURVES, "bpm"))
+    assert names[:2] == ("s", "N") and names[2:9] == (*signals.CURVES, "bpm")
+    assert names[9:] == tuple(f"drums_{n}" for n in (*signals.CURVES, "bpm"))
 
 
 @pytest.mark.parametrize("name, variable", [("s", True), ("beat", True), ("drums_onset", True), ("bass2_bpm", True),
@@ -21,8 +21,8 @@ def test_is_variable_knows_the_per_frame_names(name, variable):
 
 
 def test_only_music_names_need_a_soundtrack():
-    used = ["t", "s", "sin", "layer", "beat", "drums_low", "bass_low"]
-    assert signals.audio_names(used, ["drums"]) == ["beat", "drums_low"]  # bass is no declared stem; s is the clock
+    used = ["t", "s", "N", "sin", "layer", "beat", "drums_low", "bass_low"]
+    assert signals.audio_names(used, ["drums"]) == ["beat", "drums_low"]  # bass is no declared stem; s and N are the clock
 
 
 @pytest.mark.parametrize("bad", ["Drums", "1kick", "drum-kit", "", "drums_1"])
@@ -39,6 +39,7 @@ def test_a_sample_reads_typical_values_for_every_name_with_s_from_the_frame():
     assert values["s"] == 2.5 and values["bpm"] == values["drums_bpm"] == signals.SAMPLE["bpm"]
     assert values["onset"] == values["drums_high"] == signals.SAMPLE["onset"]
     assert NO_AUDIO.at(7) == Signals.sample().at(7)
+    assert values["N"] == signals.SAMPLE_N and sample.lasting(48).at(3)["N"] == 48  # the frame count, once a builder knows it
 
 
 def test_a_track_reads_zero_past_its_end_and_tables_its_frames():

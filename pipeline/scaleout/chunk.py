@@ -12,6 +12,7 @@ worker (same device, same threads).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from .. import chain, video
 from ..config import RenderConfig
 from ..dream import Dreamer
 from ..frames import Frame, Stage
+from ..loop import Lap
 from ..plan import make_music, pin_threads, resolve_device
 from ..signals import Signals
 from ..sources import open_frames
@@ -47,6 +49,10 @@ class Job:
         Indices count from the render's first frame, as in a one-process render of the same
         range (a frame's randomness follows its index).
         """
+        if first < 0:  # a loop's lead: the range's last frames, run round (`loop.Lap`)
+            yield from itertools.islice(Lap(lambda k: self.frames(k, self.length), self.length, -first).iter_from(first),
+                                        None if end is None else end - first)
+            return
         stop = None if end is None else self.start + end
         for f in open_frames(self.source, self.cfg.source.size, start_frame=self.start + first, end_frame=stop, fps=self.fps):
             yield replace(f, index=first + f.index)
@@ -62,8 +68,9 @@ class ChunkRenderer:
         dreamer = Dreamer.from_config(cfg.dream, resolve_device(cfg.device), cfg.seed, signals=Signals.sample(cfg.audio.stems))
         music, _ = make_music(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps,
                               job.length)  # indices count from `start`
-        self.stages: list[Stage] = video.stages(cfg, dreamer, music)  # the very list a local render runs
-        self.carry_of = video.carry_of(cfg.video)
+        loop = video.looping(cfg, job.length or 0)
+        self.stages: list[Stage] = video.stages(cfg, dreamer, music, loop)  # the very list a local render runs
+        self.carry_of = video.carry_of(cfg.video, loop)
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
         with ExitStack() as stack:

@@ -15,11 +15,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import guard, sinks
+from .. import guard, sinks, video
 from ..config import RenderConfig
 from ..errors import DreamreelError
+from ..loop import Survey
 from ..media import probe
 from ..motion import is_cut
+from ..plan import note
 from ..renderer import outputs, recipe
 from ..resume import parts_dir
 from ..sources import open_frames
@@ -150,7 +152,12 @@ def prepare(cfg: RenderConfig) -> Work:
     found = cached_scan(parts, lambda: scan(job, end))
     job = replace(job, length=found.frames)
     sc = cfg.scaleout
-    chunks = plan(0, found.frames, found.cuts, job.fps, sc.chunk_seconds, sc.warmup_frames, sc.fade_frames)
+    if cfg.loop:  # one chunk, led in by the range's end run round: its closing blends toward that lead (`loop`)
+        if line := Survey.of(job.frames(0, end)).note(path.name):
+            note(line)
+        chunks: tuple[Chunk, ...] = (Chunk(0, 0, found.frames, video.looping(cfg, found.frames).lead),)
+    else:
+        chunks = plan(0, found.frames, found.cuts, job.fps, sc.chunk_seconds, sc.warmup_frames, sc.fade_frames)
     if cfg.audio.file:  # --audio: that track from its start, re-encoded (codec None: never copied)
         audio = Audio(Path(cfg.audio.file).expanduser(), None, 0.0, found.frames / job.fps)
     else:

@@ -160,7 +160,8 @@ def studio_config(cfg: RenderConfig, workdir: Path) -> RenderConfig:
         music = music.model_copy(update={"file": str(Path(music.file).expanduser().resolve()),
                                          "stems": {k: str(Path(v).expanduser().resolve()) for k, v in music.stems.items()}})
     return cfg.model_copy(update={"device": resolve_device(cfg.device).type, "threads": threads, "output": output,
-                                  "carve": carve, "source": source, "audio": music})
+                                  "carve": carve, "source": source, "audio": music,
+                                  "loop": False})  # a live render has no last frame to close a loop on
 
 
 def music_of(cfg: RenderConfig) -> Signals | None:
