@@ -40,10 +40,12 @@ def check_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path |
 
 
 def inputs(cfg: Any) -> list[str]:
-    """The files a render reads that a user made: the input image, video or folder, weights, music."""
+    """The files a render reads that a user made: the input image, video or folder, weights, music,
+    masks (an expression such as "luma > 0.7" names no file, and no output equals it)."""
     audio = getattr(cfg, "audio", None)
     music = [audio.file, *audio.stems.values()] if audio is not None else []
-    return [p for p in (cfg.source.input, cfg.dream.weights, *music) if p]
+    masks = [m.mask for m in (getattr(cfg, "mask", None), *getattr(cfg, "regions", ())) if m is not None]
+    return [p for p in (cfg.source.input, cfg.dream.weights, *music, *masks) if p]
 
 
 def written(cfg: Any) -> list[str]:

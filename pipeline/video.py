@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from . import mask
 from .chain import CarryOf, keep_last
 from .config import RenderConfig, VideoConfig
 from .dream import Dreamer, ScheduledDreamer, ShotDreamer
@@ -42,17 +43,20 @@ def stages(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None = None) ->
     v, size = cfg.video, cfg.dream.dream_size
     post = anchored(post_stages(cfg))
     per_frame = per_frame_objective(cfg, dreamer, music)
+    weighted, carried = mask.stages(cfg), mask.carried(cfg)
     if v.independent:
-        return [at_dream_size(per_frame or dreamer, size), *post]
+        return [*weighted, at_dream_size(per_frame or dreamer, size), *post]
     hold: list[Stage] = [HoldStrength(boost=v.boost)] if v.hold else []
-    return [SceneCut(v.cut_threshold),
-            FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=size),
-            at_dream_size(ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter, per_frame), size), *post, *hold]
+    held: list[Stage] = [mask.Held(carried)] if carried else []
+    return [*held, SceneCut(v.cut_threshold),
+            FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=size, masks=carried),
+            *weighted, at_dream_size(ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter, per_frame), size), *post, *hold]
 
 
 def carry_of(v: VideoConfig) -> CarryOf:
-    """What a frame hands the next: itself, plus earlier frames for long-term consistency."""
-    return keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term)
+    """What a frame hands the next: itself, plus earlier frames for long-term consistency, and
+    its masks (None without any)."""
+    return mask.Keeping(keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term))
 
 
 def per_frame_objective(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None) -> ScheduledDreamer | None:
@@ -67,6 +71,7 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
         raise DreamreelError("no input video", "give a video file or a folder of frames: dreamreel video IN.mp4 -o OUT.mp4")
     source = open_frames(Path(s.input).expanduser(), s.size, s.start_time, s.end_time, s.start_frame, s.end_frame,
                          s.frames, s.fps)
+    frames = mask.attached(cfg, source, source.frame_count or None, source.start_frame, source.fps)
     cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"fps": source.fps})})
     # the music: --audio FILE (muxed instead of the source's sound), else the source's own when the objective reads it
     music, track = make_music(cfg, source.fps, source.audio, source.start_seconds, source.frame_count or None)
@@ -81,7 +86,7 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
         h, w = frame.image.shape[:2]
         return shot.steps(frame.index > 0, h, w) if shot else ShotDreamer(dreamer, dreamer.ascent).steps(False, h, w)
 
-    return Plan(source, source.frame_count or None, chain, sinks, steps_of=steps_of, carry_of=carry_of(cfg.video))
+    return Plan(frames, source.frame_count or None, chain, sinks, steps_of=steps_of, carry_of=carry_of(cfg.video))
 
 
 def anchored(post: list[Stage]) -> list[Stage]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import mask
 from .config import RenderConfig
 from .dream import ScheduledDreamer
 from .errors import DreamreelError
@@ -90,6 +91,7 @@ def build_zoom(cfg: RenderConfig, progress: Progress) -> Plan:
                             _checked(m.translate_y, "translate_y", n, -image.shape[0], image.shape[0], music))
     steps = _checked(m.steps, "steps", n, 0, 1000, music) if m.steps is not None else None
     objective = cfg.dream.objective if uses_time(cfg.dream.objective) else None
+    source = mask.attached(cfg, StillLoop(image, n), n, check=True)  # a zoom's masks lie in the output's frame
     dreamer = ScheduledDreamer(make_dreamer(cfg, progress), steps, objective, music)
-    return Plan(StillLoop(image, n), n, [feedback, at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)], sinks,
-                steps_of=lambda f: dream_steps(dreamer.dreamer, f, dreamer.steps_at(f.index)))
+    return Plan(source, n, [feedback, *mask.stages(cfg), at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)],
+                sinks, steps_of=lambda f: dream_steps(dreamer.dreamer, f, dreamer.steps_at(f.index)))
