@@ -81,6 +81,24 @@ def crossing(frames: int, w: int, h: int) -> Clip:
     return out
 
 
+def moving(frames: int, w: int, h: int, travel: float = 70.0) -> tuple[Clip, list[np.ndarray]]:
+    """A textured square that moves `travel` px to the right over the still photo, and its mask in
+    every frame (``HxW uint8``, 255 on the square): a masked object for `dreamreel video --mask`."""
+    bg = camera(1, w, h)[0]
+    rng = np.random.default_rng(4)
+    side = h // 3
+    tex = cv2.resize(rng.integers(0, 255, (side // 4, side // 4, 3), dtype=np.uint8), (side, side), interpolation=cv2.INTER_NEAREST)
+    clip, masks = [], []
+    for t in range(frames):
+        x0 = round(w / 8 + travel * t / max(1, frames - 1))
+        f, m = bg.copy(), np.zeros((h, w), np.uint8)
+        f[h // 3: h // 3 + side, x0: x0 + side] = tex[:, : max(0, min(side, w - x0))]
+        m[h // 3: h // 3 + side, x0: x0 + side] = 255
+        clip.append(f)
+        masks.append(m)
+    return clip, masks
+
+
 def cut(frames: int, w: int, h: int, at: int | None = None) -> Clip:
     """A slow pan that cuts hard to another view (upside down, other colours) at frame `at`."""
     at = frames // 2 if at is None else at
@@ -96,6 +114,7 @@ CLIPS = {
     "occluder": lambda n, w, h: occluder(n, w, h),
     "handheld": lambda n, w, h: camera(n, w, h, pan=1.0, zoom=1.01, turn=0.3, shake=1.0),
     "crossing": crossing,
+    "moving": lambda n, w, h: moving(n, w, h)[0],
 }
 
 
@@ -186,11 +205,15 @@ def main() -> None:
     p.add_argument("--height", type=int, default=144)
     p.add_argument("--fps", type=float, default=12.0)
     p.add_argument("--audio", action="store_true")
+    p.add_argument("--mask", type=Path, help="with --clip moving: also write the square's first-frame mask (PNG)")
     a = p.parse_args()
     make = cut if a.clip == "cut" else CLIPS[a.clip]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     write_mp4(a.out, make(a.frames, a.width, a.height), a.fps, a.audio)
     print(f"wrote {a.out}")
+    if a.mask:
+        cv2.imwrite(str(a.mask), moving(a.frames, a.width, a.height)[1][0])
+        print(f"wrote {a.mask}")
 
 
 if __name__ == "__main__":

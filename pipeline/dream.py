@@ -54,15 +54,13 @@ class Dreamer:
 
 
 def masks_of(frame: Frame, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """The frame's step weight (1x1xHxW) and region masks (1x(K+1)xHxW: outside every region, then
-    each region) as tensors at the image's size, or None where the frame has none."""
+    """The frame's step weight (1x1xHxW) and region shares (1x(K+1)xHxW: outside every region, then
+    each region; `mask.Weighted` sets both) as tensors at the image's size, or None where it has none."""
     weight = None if frame.weight is None else torch.from_numpy(frame.weight)[None, None].to(device)
-    if frame.masks is None or frame.masks.shape[2] < 2:
+    if frame.regions is None:
         return weight, None
-    regions = torch.from_numpy(np.ascontiguousarray(frame.masks[..., 1:])).permute(2, 0, 1)[None].float().div_(255.0)
-    outside = (1.0 - regions.sum(1, keepdim=True)).clamp_(0.0, 1.0)
-    regions = resize(torch.cat([outside, regions], 1), frame.image.shape[:2])
-    return weight, regions.to(device)
+    regions = torch.from_numpy(np.ascontiguousarray(frame.regions)).permute(2, 0, 1)[None]
+    return weight, resize(regions, frame.image.shape[:2]).to(device)
 
 
 # --- video: cold start per shot, warm steps after -------------------------------------------

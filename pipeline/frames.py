@@ -40,7 +40,8 @@ class Frame:
     carry: Carry | None = None  # None at the start and after a scene cut
     alpha: Image | None = None  # HxW uint8 of a still with transparency: stages never touch it, PNG sinks write it back
     weight: np.ndarray | None = None  # H x W float32: share of the ascent's step per pixel (None: 1 everywhere)
-    masks: np.ndarray | None = None  # H x W x C uint8: channel 0 where to dream, 1.. each region's mask (`mask.Masks`)
+    masks: np.ndarray | None = None  # H x W x C uint8: channel 0 where to dream, 1.. each region's mask, sharp (`mask.Masks`)
+    regions: np.ndarray | None = None  # H x W x (K+1) float32: the feathered share of each pixel outside every region, then each region's
 
 
 class Stage(Protocol):

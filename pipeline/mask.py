@@ -10,18 +10,20 @@ A mask is white where the frame dreams, black where it keeps its input, grey in 
   (`NAMES`; comparisons give 0 or 1, ``and``/``or``/``not`` are min, max and 1 - x), computed on
   each frame's input (a zoom's: its start image).
 
-Then it is inverted if asked and feathered: blurred over `feather` pixels each side of an edge
-(exactly nothing past them), so no seam shows. A mask of another size than the frames is resized,
-with a one-line note on stderr.
+Then it is inverted if asked. A mask of another size than the frames is resized, with a one-line
+note on stderr.
 
 A render's masks travel as one ``HxWxC uint8`` array per frame (`Frame.masks`): channel 0 is
 ``[mask]`` (white when none is given), channels 1.. the ``[[regions]]`` masks. `Masks.attach`
-puts each frame's on it as the frame is read; `Weighted` turns them into the ascent's share of
-each pixel (`Frame.weight`, which the steps and the post stages honour); `objectives.region`
-weights each region's objective by its own (the dreamer hands them to the ascent as the `View`'s
-masks). Video: `Held` and `motion.FlowFeedback` carry the image masks from frame to frame
-(`fill` decides the pixels the previous frame did not show), and `Keeping` puts them in the
-`Carry`, so resume restores them; a scene cut keeps the last ones.
+puts each frame's on it as the frame is read. `Weighted` feathers them (blurred over `feather`
+pixels each side of an edge, nothing past them, so no seam shows) into the ascent's share of
+each pixel (`Frame.weight`, which the steps and the post stages honour) and each region's share
+(`Frame.regions`, by which `objectives.region` weights its objective: the dreamer hands them to
+the ascent as the `View`'s masks). Video: `Held` and `motion.FlowFeedback` carry the image masks
+from frame to frame (`fill` decides the pixels the previous frame did not show), and `Keeping`
+puts them in the `Carry`, so resume restores them; a scene cut keeps the last ones. What is
+carried is the sharp mask: a feathered edge carried along would leave its soft rim behind on the
+background the object leaves.
 """
 
 from __future__ import annotations
@@ -182,14 +184,14 @@ def _read(path: Path, where: str) -> Grey:
         raise DreamreelError(f"{where}: {e.problem}", e.fix) from None
 
 
-def feathered(mask: Grey, feather: int) -> Grey:
-    """`mask` softened over `feather` pixels each side of an edge: a Gaussian cut off at `feather`
-    pixels (sigma feather / 2), so nothing spreads further than that."""
+def feathered(mask: np.ndarray, feather: int) -> np.ndarray:
+    """`mask` (``HxW``, any type) softened over `feather` pixels each side of an edge, as float32: a
+    Gaussian cut off at `feather` pixels (sigma feather / 2), so nothing spreads further than that."""
+    mask = mask.astype(np.float32)
     if feather <= 0:
         return mask
     k = 2 * feather + 1
-    soft = cv2.GaussianBlur(mask.astype(np.float32), (k, k), feather / 2.0, borderType=cv2.BORDER_REPLICATE)
-    return np.rint(soft).astype(np.uint8)
+    return cv2.GaussianBlur(mask, (k, k), feather / 2.0, borderType=cv2.BORDER_REPLICATE)
 
 
 @dataclass(frozen=True)
@@ -243,8 +245,7 @@ class Mask:
                     noted.add(self.where)
                 shrink = grey.shape[0] > size[0]
                 grey = cv2.resize(grey, size[::-1], interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        grey = 255 - grey if self.invert else grey
-        return feathered(grey, self.feather)
+        return 255 - grey if self.invert else grey
 
     def check(self, grey: Grey) -> Grey:
         """Refuse a mask that selects nothing: black everywhere, nothing would be dreamed."""
@@ -386,7 +387,10 @@ def attached(cfg: Any, source: Iterable[Frame], count: int | None = None, start:
 
 def stages(cfg: Any) -> list[Stage]:
     """The stage that weights each frame's steps by its masks (none without masks)."""
-    return [Weighted(tuple(r.strength for r in cfg.regions))] if cfg.mask is not None or cfg.regions else []
+    if cfg.mask is None and not cfg.regions:
+        return []
+    feathers = (0 if cfg.mask is None else cfg.mask.feather, *(r.feather for r in cfg.regions))
+    return [Weighted(tuple(r.strength for r in cfg.regions), feathers)]
 
 
 def carried(cfg: Any) -> tuple[int, ...]:
@@ -399,30 +403,34 @@ def carried(cfg: Any) -> tuple[int, ...]:
 # --- stages ----------------------------------------------------------------------------------
 
 
-def share(masks: np.ndarray, strengths: Sequence[float]) -> np.ndarray:
-    """The step's share per pixel (``HxW float32``): `[mask]` times (outside every region, plus
-    each region times its strength)."""
-    m = masks.astype(np.float32) * np.float32(1 / 255)
-    weight = m[..., 0]
-    if m.shape[2] > 1:
-        regions = m[..., 1:]
-        outside = np.clip(1.0 - regions.sum(-1), 0.0, 1.0)
-        weight = weight * (outside + regions @ np.asarray(strengths, np.float32))
-    return weight.astype(np.float32)
+def shares(masks: np.ndarray, strengths: Sequence[float], feathers: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """From a frame's sharp masks: the step's share per pixel (``HxW float32``: `[mask]` times
+    (outside every region, plus each region times its strength)), and with regions their shares
+    (``HxWx(K+1) float32``: outside every region, then each), every mask feathered first."""
+    m = [feathered(masks[..., c], f) * np.float32(1 / 255) for c, f in enumerate(feathers)]
+    weight = m[0]
+    if len(m) == 1:
+        return weight, None
+    regions = np.stack(m[1:], -1)
+    outside = np.clip(1.0 - regions.sum(-1), 0.0, 1.0)
+    weight = weight * (outside + regions @ np.asarray(strengths, np.float32))
+    return weight.astype(np.float32), np.concatenate([outside[..., None], regions], -1)
 
 
 @dataclass(frozen=True)
 class Weighted:
-    """The frame's masks as the ascent's share of each pixel (`Frame.weight`), times what a video
-    held there: the steps, `post.Drift`, `post.Blend` and `post.HoldStrength` leave black alone."""
+    """The frame's masks, feathered, as the ascent's share of each pixel (`Frame.weight`, times what
+    a video held there: the steps, `post.Drift`, `post.Blend` and `post.HoldStrength` leave black
+    alone) and each region's share (`Frame.regions`, for the regions' objectives)."""
 
     strengths: tuple[float, ...] = ()
+    feathers: tuple[int, ...] = (0,)  # per channel: `[mask]`, then each region
 
     def __call__(self, frame: Frame) -> Frame:
         if frame.masks is None:
             return frame
-        weight = share(frame.masks, self.strengths)
-        return replace(frame, weight=weight if frame.weight is None else frame.weight * weight)
+        weight, regions = shares(frame.masks, self.strengths, self.feathers)
+        return replace(frame, weight=weight if frame.weight is None else frame.weight * weight, regions=regions)
 
 
 @dataclass(frozen=True)
@@ -456,6 +464,7 @@ class Keeping:
 RADII = (1, 2, 4, 8, 16, 32, 64)  # pixels: how far `fill` looks for a carried pixel that looks alike
 DIRECTIONS = ((0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1))
 FILL_SIZE = 256  # short side `fill` searches at (larger frames: at this size, then scaled up)
+NEAR = 8.0  # grey levels (R + G + B) a look-alike pixel one pixel further away must be closer in colour
 
 
 def _shifted(a: np.ndarray, dy: int, dx: int, empty: float) -> np.ndarray:
@@ -478,7 +487,7 @@ def _nearest_alike(values: np.ndarray, solid: np.ndarray, guide: np.ndarray) -> 
         for uy, ux in DIRECTIONS:
             dy, dx = uy * r, ux * r
             ok = _shifted(solid, dy, dx, False)
-            cost = np.abs(_shifted(guide, dy, dx, 0.0) - guide).sum(-1) + 0.25 * r
+            cost = np.abs(_shifted(guide, dy, dx, 0.0) - guide).sum(-1) + NEAR * r
             better = ok & (cost < best)
             best[better] = cost[better]
             out[better] = _shifted(values, dy, dx, 0.0)[better]
@@ -501,7 +510,7 @@ def fill(carried: np.ndarray, covered: np.ndarray, source: Image) -> np.ndarray:
     k = min(1.0, FILL_SIZE / min(h, w))
     small = (lambda a, mode: cv2.resize(a, (max(1, round(w * k)), max(1, round(h * k))), interpolation=mode)) if k < 1 else \
         (lambda a, _mode: a)  # noqa: E731
-    guide = cv2.blur(small(source, cv2.INTER_AREA).astype(np.float32), (5, 5))
+    guide = small(source, cv2.INTER_AREA).astype(np.float32)
     sv = small(values, cv2.INTER_AREA).reshape(guide.shape[0], guide.shape[1], -1)
     near = _nearest_alike(sv, small(solid.astype(np.uint8), cv2.INTER_NEAREST).astype(bool), guide)
     if k < 1:

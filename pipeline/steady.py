@@ -125,22 +125,28 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
         base = flow.warp(prev_source, field, cubic).astype(np.float32)
         dream = flow.warp(prev_dream, field, cubic).astype(np.float32)
         total += full(take)[..., None] * (dream - (base if residual else src))
-        if k == 0 and masks is not None:
-            moved = full(take).reshape(h, w, 1) * flow.warp(masks, field).reshape(h, w, -1)
-            covered = full(take)
+        if k == 0 and masks is not None:  # masks: where t-1's warp lines the input up, or in place where it did not change
+            moved, covered = _masks_moved(masks, full(agree), full((1.0 - agree) * _unchanged(prev_s, src_s)), field)
         held += take * agree
         left -= take
         if k == 0:  # where the check fails but the input did not change in place: the dream stays in place
             keep = left * _unchanged(prev_s, src_s)
             total += full(keep)[..., None] * (prev_dream.astype(np.float32) - (prev_source if residual else src))
-            if masks is not None:
-                moved += full(keep).reshape(h, w, 1) * masks.reshape(h, w, -1)
-                covered += full(keep)
             held += keep
             left -= keep
         if left.max() < 1e-3:
             break
     return Carried(total, full(held), moved, covered)
+
+
+def _masks_moved(masks: np.ndarray, warped: np.ndarray, kept: np.ndarray, field: flow.Field) -> tuple[np.ndarray, np.ndarray]:
+    """t-1's masks (``HxWxc``) on frame t: warped along `field` where `warped` says the warp lines
+    the input up (inside a textured object the forward-backward check fails often while the warp
+    is right; where an object uncovers the background, the warped input is the object's and does
+    not agree), in place where `kept`; with the share of each pixel that covers."""
+    h, w = warped.shape
+    moved = warped.reshape(h, w, 1) * flow.warp(masks, field, nearest=True).reshape(h, w, -1) + kept.reshape(h, w, 1) * masks.reshape(h, w, -1)
+    return moved, warped + kept
 
 
 def _unchanged(prev: Image, curr: Image) -> np.ndarray:
