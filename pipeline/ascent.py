@@ -122,15 +122,15 @@ def step(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascen
 
 
 def by_region(grad: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """1x1xHxW: per pixel, 1 / each region's mean |grad| mixed by the region masks (1xKxHxW).
-
-    One region over the whole frame gives the plain L1 normalisation; a region with no pixels
-    gets none of the step."""
+    """1x1xHxW: per pixel, 1 / each region's mean |grad| over its mask (1xKxHxW), mixed by the
+    masks' shares of that pixel. One region over the whole frame is the plain L1 normalisation;
+    a region with no pixels, and pixels in no region, get none of the step (`mask` gives the
+    step's share: this only normalises)."""
     masks = resize(masks, tuple(grad.shape[-2:]))
     area = masks.sum((2, 3))  # 1xK
     mean = (grad.abs().mean(1, keepdim=True) * masks).sum((2, 3)) / area.clamp_min(1e-6) + 1e-8
-    share = torch.where(area > 1e-3, 1.0 / mean, torch.zeros_like(mean))
-    return (masks * share[..., None, None]).sum(1, keepdim=True)
+    inverse = torch.where(area > 1e-3, 1.0 / mean, torch.zeros_like(mean))
+    return (masks * inverse[..., None, None]).sum(1, keepdim=True) / masks.sum(1, keepdim=True).clamp_min(1e-6)
 
 
 def ascend(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator,

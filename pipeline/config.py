@@ -195,7 +195,7 @@ class RenderConfig(Section):
             if isinstance(parsed, objectives.Objective) and (past := max(parsed.regions, default=0)) > len(self.regions):
                 raise DreamreelError(f"{e.where} reads region {past}, but the recipe has {len(self.regions)} [[regions]]",
                                      "add a [[regions]] entry for it, or count regions from 1 (0: outside every region)")
-        for k, part in enumerate(self._parts(), 0 if self.regions else 1):
+        for k, part in enumerate(self._parts()):
             try:
                 objectives.parse(part, where="regions", signals=music)
             except DreamreelError as e:
@@ -204,8 +204,12 @@ class RenderConfig(Section):
         return self
 
     def _parts(self) -> list[str]:
-        """With `[[regions]]`: the terms `objective()` adds up, each weighted by its region."""
-        if not self.regions or objectives.parse(self.dream.objective, signals=Signals.sample(self.audio.stems)).regions:
+        """With `[[regions]]` or a `[mask]`: the terms `objective()` adds up, each weighted by its
+        region within the mask (a mask alone: the dream's objective within it, where it can be)."""
+        if self.mask is None and not self.regions:
+            return []
+        base = objectives.parse(self.dream.objective, signals=Signals.sample(self.audio.stems))
+        if base.regions or not self.regions and not base.local:
             return []
         return [f"region(0, {self.dream.objective})", *(f"region({k}, {r.objective})" for k, r in enumerate(self.regions, 1))]
 
@@ -223,12 +227,14 @@ class RenderConfig(Section):
     def objective(self) -> str:
         """The objective the dreamer runs: `[dream] objective`, or with `[[regions]]` each region's
         weighted by its mask and the dream's by the pixels outside them (`objectives.region`), one
-        ascent. An objective that places regions itself (``region(1, ...)``) is run as written."""
+        ascent, all within `[mask]`. An objective that places regions itself (``region(1, ...)``)
+        is run as written, and so is one a mask cannot weight (a class logit) under a mask alone:
+        its steps are still masked."""
         return " + ".join(self._parts()) or self.dream.objective
 
     def composed(self) -> RenderConfig:
         """This recipe as the builders run it: the dream's objective is `objective()`."""
-        if not self.regions:
+        if self.mask is None and not self.regions:
             return self
         return self.model_copy(update={"dream": self.dream.model_copy(update={"objective": self.objective()})})
 

@@ -29,6 +29,7 @@ background the object leaves.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -149,20 +150,27 @@ def picture(tree: ast.AST, image: Image) -> Grey:
 
 def _expression(text: str) -> ast.Expression | None:
     """`text` parsed as an expression over the picture, or None when it reads as a path
-    (``mask.png`` parses as an attribute, ``masks/`` not at all; a bare name is a path unless it is one of `NAMES`)."""
+    (``mask.png`` parses with an attribute, ``masks/`` not at all; a bare name is a path unless it is one of `NAMES`)."""
     try:
         tree = expr.parse(text)
     except expr.ExprError:
         return None
     body = tree.body
-    if isinstance(body, ast.Attribute) or (isinstance(body, ast.Name) and body.id not in NAMES):
-        return None
+    if any(isinstance(n, ast.Attribute) for n in ast.walk(tree)) or (isinstance(body, ast.Name) and body.id not in NAMES):
+        return None  # expressions have no attributes: "masks/m.png", "a-b.png" are paths
     if isinstance(body, ast.Constant) and not isinstance(body.value, (int, float)):
         return None
     return tree
 
 
 # --- one configured mask ---------------------------------------------------------------------
+
+
+def placed(m: Any) -> Any:
+    """A `[mask]` or `[[regions]]` entry whose mask names a path, with the path made absolute (an
+    export renders from any folder); an expression as it is."""
+    path = Path(m.mask).expanduser()
+    return m.model_copy(update={"mask": str(path.resolve())}) if path.exists() else m
 
 
 def is_image(text: str) -> bool:
@@ -184,14 +192,24 @@ def _read(path: Path, where: str) -> Grey:
         raise DreamreelError(f"{where}: {e.problem}", e.fix) from None
 
 
+@functools.lru_cache(maxsize=16)
+def _disc_kernel(feather: int) -> np.ndarray:
+    """A Gaussian (sigma feather / 2) cut off at a radius of `feather` pixels, summing to 1."""
+    y, x = np.mgrid[-feather:feather + 1, -feather:feather + 1].astype(np.float32)
+    d2 = x * x + y * y
+    k = np.where(d2 <= feather * feather, np.exp(-d2 / (2 * (feather / 2.0) ** 2)), 0.0).astype(np.float32)
+    return k / k.sum()
+
+
 def feathered(mask: np.ndarray, feather: int) -> np.ndarray:
-    """`mask` (``HxW``, any type) softened over `feather` pixels each side of an edge, as float32: a
-    Gaussian cut off at `feather` pixels (sigma feather / 2), so nothing spreads further than that."""
+    """`mask` (``HxW``, any type) softened over `feather` pixels each side of an edge, as float32:
+    a round Gaussian cut off at `feather` pixels, so nothing spreads further than that."""
     mask = mask.astype(np.float32)
     if feather <= 0:
         return mask
-    k = 2 * feather + 1
-    return cv2.GaussianBlur(mask, (k, k), feather / 2.0, borderType=cv2.BORDER_REPLICATE)
+    soft = cv2.filter2D(mask, -1, _disc_kernel(feather), borderType=cv2.BORDER_REPLICATE)
+    soft[np.abs(soft) < 1e-3] = 0.0  # large kernels go through a DFT: its round-off is not a dream
+    return soft
 
 
 @dataclass(frozen=True)
@@ -403,18 +421,19 @@ def carried(cfg: Any) -> tuple[int, ...]:
 # --- stages ----------------------------------------------------------------------------------
 
 
-def shares(masks: np.ndarray, strengths: Sequence[float], feathers: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]:
-    """From a frame's sharp masks: the step's share per pixel (``HxW float32``: `[mask]` times
-    (outside every region, plus each region times its strength)), and with regions their shares
-    (``HxWx(K+1) float32``: outside every region, then each), every mask feathered first."""
+def shares(masks: np.ndarray, strengths: Sequence[float], feathers: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """From a frame's sharp masks, each feathered: the step's share per pixel (``HxW float32``:
+    `[mask]` times (outside every region, plus each region times its strength)) and the regions'
+    shares within `[mask]` (``HxWx(K+1) float32``: outside every region, then each), by which
+    their objectives are weighted and their gradients normalised."""
     m = [feathered(masks[..., c], f) * np.float32(1 / 255) for c, f in enumerate(feathers)]
-    weight = m[0]
+    base = m[0]
     if len(m) == 1:
-        return weight, None
+        return base, base[..., None]
     regions = np.stack(m[1:], -1)
     outside = np.clip(1.0 - regions.sum(-1), 0.0, 1.0)
-    weight = weight * (outside + regions @ np.asarray(strengths, np.float32))
-    return weight.astype(np.float32), np.concatenate([outside[..., None], regions], -1)
+    weight = base * (outside + regions @ np.asarray(strengths, np.float32))
+    return weight.astype(np.float32), np.concatenate([outside[..., None], regions], -1) * base[..., None]
 
 
 @dataclass(frozen=True)

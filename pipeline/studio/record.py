@@ -40,6 +40,8 @@ FIXED = {
     "output": "the studio writes no outputs; export the preset and render it",
     "scaleout": "chunked renders are not previewed",
     "carve.animate": "the studio writes no outputs",
+    "mask": "masks are named on the command line (--mask)",
+    "regions": "regions name masks: give them in the preset the studio starts from",
 }
 SAFE_FACTORIES = frozenset({"layer", "layers", "channel", "class_logit"})  # objectives that read no file
 
