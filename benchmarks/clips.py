@@ -82,12 +82,13 @@ def crossing(frames: int, w: int, h: int) -> Clip:
 
 
 def moving(frames: int, w: int, h: int, travel: float = 70.0) -> tuple[Clip, list[np.ndarray]]:
-    """A textured square that moves `travel` px to the right over the still photo, and its mask in
-    every frame (``HxW uint8``, 255 on the square): a masked object for `dreamreel video --mask`."""
+    """A square of the photo (turned upside down, red and blue swapped: textured like a real object,
+    unlike the background around it) that moves `travel` px to the right over the still photo, and
+    its mask in every frame (``HxW uint8``, 255 on the square): a masked object for `dreamreel video --mask`."""
     bg = camera(1, w, h)[0]
-    rng = np.random.default_rng(4)
     side = h // 3
-    tex = cv2.resize(rng.integers(0, 255, (side // 4, side // 4, 3), dtype=np.uint8), (side, side), interpolation=cv2.INTER_NEAREST)
+    img = photo()
+    tex = cv2.resize(np.ascontiguousarray(img[60:240, 140:320][::-1, ::-1, ::-1]), (side, side), interpolation=cv2.INTER_AREA)
     clip, masks = [], []
     for t in range(frames):
         x0 = round(w / 8 + travel * t / max(1, frames - 1))

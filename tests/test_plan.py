@@ -41,10 +41,6 @@ def test_a_given_track_is_read_from_its_start_whatever_the_video_s_range(track):
 
 
 def test_a_region_objective_that_reads_the_music_needs_audio():
-    from pipeline import config
-    from pipeline.errors import DreamreelError
-    from pipeline.plan import make_music
-
     cfg = config.from_mapping({"kind": "zoom", "regions": [{"mask": "x < 0.5", "objective": 'beat * layer("blocks.4")'}]})
     with pytest.raises(DreamreelError, match=r"regions\[1\].objective reads 'beat' but no audio is given"):
         make_music(cfg, 25.0)
