@@ -71,6 +71,8 @@ def recipe(cfg: RenderConfig) -> dict:
     a = cfg.audio  # the music's bytes, not its name: a changed track is a different render
     data["audio"]["hashes"] = {name: audio.file_hash(Path(p).expanduser())
                                for name, p in [("file", a.file), *a.stems.items()] if p and Path(p).expanduser().is_file()}
+    masks = [m.mask for m in (cfg.mask, *cfg.regions) if m is not None]  # a mask image's bytes too
+    data["mask_hashes"] = [audio.file_hash(Path(m).expanduser()) if mask.is_image(m) else None for m in masks]
     for key in ("contact_sheet", "animate_steps", "fps", "crf"):  # encoding only: the frames are the same
         data["output"].pop(key, None)
     return data

@@ -390,3 +390,12 @@ def test_the_page_on_a_clip_without_sound_shows_no_broken_image_and_takes_a_vide
     assert not [s for s in seen if "curves" in s or s[:1].isdigit() or s.startswith("failed")], seen
     objective = tomllib.loads(exported.read_text())["dream"]["objective"]
     assert f'sched("0:(0.5), {at - 1}:(0.5), {at}:(0.25)")' in objective
+
+
+def test_masks_come_from_the_command_line_and_the_page_cannot_name_one(tmp_path):
+    rec = Recording.start(tiny(mask={"mask": "x > 0.5"}))
+    for change in ({"mask": {"mask": "/etc/passwd"}}, {"mask": {"invert": True}},
+                   {"regions": [{"mask": "/etc/passwd", "objective": 'layer("blocks.3")'}]}):
+        with pytest.raises(DreamreelError, match="cannot be changed here"):
+            rec.change(change, 3)
+    assert rec.config().mask.mask == "x > 0.5"
