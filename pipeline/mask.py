@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import math
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -105,7 +104,9 @@ def _evaluate(tree: ast.AST, planes: dict[str, Callable[[], np.ndarray]]) -> Any
         match node:
             case ast.Expression(body=body):
                 return walk(body)
-            case ast.Constant(value=v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            case ast.Constant(value=v) if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if abs(v) > 1e30:  # no picture needs it; a 400-digit integer would not even become a float
+                    raise expr.ExprError(f"the number {str(v)[:12]}... is too large")
                 return np.float32(v)
             case ast.Name(id=name) if name in planes:
                 if name not in seen:
@@ -138,7 +139,7 @@ def _evaluate(tree: ast.AST, planes: dict[str, Callable[[], np.ndarray]]) -> Any
     with np.errstate(all="ignore"):
         try:
             return walk(tree)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, ArithmeticError) as e:
             raise expr.ExprError(str(e)) from None
 
 
@@ -166,17 +167,26 @@ def _expression(text: str) -> ast.Expression | None:
 # --- one configured mask ---------------------------------------------------------------------
 
 
+def _path(text: str) -> Path | None:
+    """The existing file or folder `text` names, or None (an expression; a name too long for a path)."""
+    try:
+        path = Path(text).expanduser()
+        return path if path.exists() else None
+    except (OSError, ValueError, RuntimeError):  # ENAMETOOLONG, a NUL byte, an unknown ~user
+        return None
+
+
 def placed(m: Any) -> Any:
     """A `[mask]` or `[[regions]]` entry whose mask names a path, with the path made absolute (an
     export renders from any folder); an expression as it is."""
-    path = Path(m.mask).expanduser()
-    return m.model_copy(update={"mask": str(path.resolve())}) if path.exists() else m
+    path = _path(m.mask)
+    return m.model_copy(update={"mask": str(path.resolve())}) if path else m
 
 
 def is_image(text: str) -> bool:
     """Whether a mask names an image file (one mask; a video carries it along the flow)."""
-    path = Path(text).expanduser()
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTS
+    path = _path(text)
+    return path is not None and path.is_file() and path.suffix.lower() in IMAGE_EXTS
 
 
 def _grey_of(rgb: Image, alpha: Image | None) -> Grey:
@@ -227,12 +237,12 @@ class Mask:
     @classmethod
     def of(cls, text: str, where: str, invert: bool = False, feather: int = 0) -> Mask:
         """The mask `text` names (an existing path wins over an expression of the same spelling)."""
-        path = Path(text).expanduser()
-        if is_image(text):
+        path = _path(text)
+        if path is not None and is_image(text):
             mask = cls(text, where, invert, feather, image=_read(path, where))
             mask.check(255 - mask.image if invert else mask.image)
             return mask
-        if path.exists():
+        if path is not None:
             return cls(text, where, invert, feather, sequence=path)
         if (tree := _expression(text)) is None:
             raise DreamreelError(f"{where}: {text!r} is neither a file nor a picture expression",
@@ -268,7 +278,8 @@ class Mask:
     def check(self, grey: Grey) -> Grey:
         """Refuse a mask that selects nothing: black everywhere, nothing would be dreamed."""
         if not grey.any():
-            fix = "white dreams, black keeps: check the file" + (", or drop --invert-mask" if self.invert else ", or invert it")
+            what = "the expression" if self.tree is not None else "the file"
+            fix = f"white dreams, black keeps: check {what}" + (", or drop --invert-mask" if self.invert else ", or invert it")
             raise DreamreelError(f"{self.where} {self.text} is black everywhere: nothing would be dreamed", fix)
         return grey
 

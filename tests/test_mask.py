@@ -68,6 +68,8 @@ def test_picture_expressions_read_brightness_colour_and_place():
     ("lumaa > 0.7", "name 'lumaa' is not allowed"),
     ('__import__("os").system("true")', "neither a file nor a picture expression"),
     ("max(luma, __import__)", "name '__import__' is not allowed"),
+    ("luma > " + "9" * 400, "too large"),
+    ("luma > 1e999", "too large"),
     ("luma.real", "neither a file nor a picture expression"),
     ("masks/m.png", "neither a file nor a picture expression"),
     ("luma > (", "neither a file nor a picture expression"),
