@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean demo-video docs-video docs-audio docs-studio docs gpu-wheels
+.PHONY: install demo test bench clean demo-video docs-video docs-audio docs-studio docs-masks docs gpu-wheels
 
 $(STAMP): pyproject.toml setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,24 @@ docs-audio: $(STAMP)
 docs-studio: $(STAMP)
 	$(BIN)/python -m pipeline.studio.browser docs/studio.png zoom 192
 
+# Masks: a still dreamed inside an ellipse given as an expression, beside the preset whose regions
+# dream two objectives; a square moving 70 px carried by the flow from its first-frame mask (clip | dream).
+docs-masks: $(STAMP)
+	mkdir -p out
+	$(BIN)/dreamreel dream pipeline/data/chelsea.png -o out/mask-still.png --mask "(x - 0.5)**2 + (y - 0.45)**2 < 0.06" \
+	  --feather 12 --quiet
+	$(BIN)/dreamreel render regions -o out/regions.png --quiet
+	$(BIN)/python -m benchmarks.clips out/mask-input.mp4 --clip moving --frames 24 --width 256 --height 192 --mask out/mask-first.png
+	$(BIN)/dreamreel video out/mask-input.mp4 --mask out/mask-first.png -o out/mask-video.mp4 --quiet
+	$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())') -v error -y \
+	  -i out/mask-still.png -i out/regions.png -filter_complex "[0:v][1:v]hstack" -q:v 3 docs/mask-still.jpg
+	$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())') -v error -y \
+	  -i out/mask-input.mp4 -i out/mask-video.mp4 -filter_complex \
+	  "[0:v][1:v]hstack,scale=384:-2,fps=8,split[a][b];[a]palettegen=stats_mode=diff:max_colors=96[p];[b][p]paletteuse=dither=none" \
+	  -loop 0 docs/mask-video.gif
+
 # Every picture in the README's gallery, from the bundled sample (a few minutes on 2 cores).
-docs: docs-video docs-studio docs-audio
+docs: docs-video docs-studio docs-audio docs-masks
 	$(BIN)/dreamreel render default -o docs/default.jpg --quiet
 	$(BIN)/dreamreel zoom -o docs/zoom.gif --frames 30 --size 112 --fps 20 --threads 1 --quiet
 	$(BIN)/dreamreel zoom --preset zoom-loop -o docs/zoom-loop.gif --frames 48 --size 112 --threads 1 --quiet

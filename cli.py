@@ -64,6 +64,10 @@ Loop = Annotated[bool, typer.Option("--loop", help="Make the output play round: 
                                                   "(a zoom's schedules should end where they start, e.g. sin(2*pi*t/N)).")]
 Audio = Annotated[Optional[Path], typer.Option(help="Music for the schedules (beat, onset, low, ...), muxed into MP4/WebM; "
                                                     "a zoom then lasts as long as the track unless --frames is given.")]
+Mask = Annotated[Optional[str], typer.Option(help="Dream only where this is white: an image (a video carries it along the flow), "
+                                                  "a frames folder or video (one mask a frame), or e.g. 'luma > 0.7'.")]
+InvertMask = Annotated[bool, typer.Option("--invert-mask", help="Dream where the mask is black instead.")]
+Feather = Annotated[Optional[int], typer.Option(help="Soften the mask's edges over this many pixels (8).")]
 
 
 def _with_audio(cfg: Any, audio: Path | None, frames: int | None) -> Any:
@@ -82,11 +86,14 @@ def overrides(*, input: Path | None = None, output: list[str] | None = None, mod
               octaves: int | None = None, octave_scale: float | None = None, steps: int | None = None,
               step_size: float | None = None, jitter: int | None = None, size: int | None = None,
               seed: int | None = None, device: str | None = None, threads: int | None = None,
-              dream_size: int | None = None) -> dict[str, Any]:
+              dream_size: int | None = None, mask: str | None = None, invert_mask: bool = False,
+              feather: int | None = None) -> dict[str, Any]:
     """CLI flags as a nested mapping shaped like a preset (None = not given)."""
     if objective and layers:
         raise DreamreelError("--objective and --layers both given", "use one of them")
+    given = {k: v for k, v in {"mask": mask, "invert": invert_mask or None, "feather": feather}.items() if v is not None}
     return {
+        **({"mask": given} if given else {}),  # absent unless given: a preset without [mask] stays without
         "seed": seed, "device": device, "threads": threads,
         "source": {"input": str(input) if input else None, "size": size},
         "dream": {"model": model, "weights": str(weights) if weights else None,
@@ -114,11 +121,13 @@ def dream(input: Annotated[Path, typer.Argument(help="Image to dream on.")], out
           fps: Fps = None,
           guide: Annotated[Optional[Path], typer.Option(help="Guide image: adds guide(GUIDE, LAYER) + 0.3 * objective.")] = None,
           guide_layer: Annotated[Optional[str], typer.Option(help="Layer the guide is compared at (default per model).")] = None,
-          guide_metric: Annotated[str, typer.Option(help="dot, l1 or l2.")] = "dot") -> None:
+          guide_metric: Annotated[str, typer.Option(help="dot, l1 or l2.")] = "dot",
+          mask: Mask = None, invert_mask: InvertMask = False, feather: Feather = None) -> None:
     """Dream on one image: dreamreel dream IMG -o OUT.png"""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
-                      size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
+                      size=size, seed=seed, device=device, threads=threads, dream_size=dream_size, mask=mask,
+                      invert_mask=invert_mask, feather=feather)
     flags = presets.merge(flags, {"output": {"animate_steps": animate_steps, "fps": fps}})
     cfg = presets.load(preset, flags)
     if guide:
@@ -149,9 +158,10 @@ def render(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
            input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Input instead of the preset's.")] = None,
            size: Size = None, dream_size: DreamSize = None, seed: Seed = None, device: Device = None,
            threads: Threads = None, quiet: Quiet = False, resume: Resume = False, frames: Frames = None,
-           audio: Audio = None) -> None:
+           audio: Audio = None, mask: Mask = None, invert_mask: InvertMask = False, feather: Feather = None) -> None:
     """Render a preset, a complete recipe: dreamreel render classic -o out.png"""
-    flags = overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
+    flags = overrides(input=input, output=output, size=size, seed=seed, device=device, threads=threads, dream_size=dream_size,
+                      mask=mask, invert_mask=invert_mask, feather=feather)
     cfg = _with_audio(presets.load(preset, presets.merge(flags, {"source": {"frames": frames}})), audio, frames)
     if not cfg.output.paths:
         ext = ".png" if cfg.kind == "dream" else ".mp4"
@@ -184,11 +194,13 @@ def zoom(output: Output, input: Annotated[Optional[Path], typer.Argument(help="S
          model: Model = None, weights: Weights = None, objective: Objective = None, layers: Layers = None,
          octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None, step_size: StepSize = None,
          jitter: Jitter = None, size: Size = None, dream_size: DreamSize = None, seed: Seed = None, device: Device = None,
-         threads: Threads = None, resume: Resume = False, quiet: Quiet = False, audio: Audio = None, loop: Loop = False) -> None:
+         threads: Threads = None, resume: Resume = False, quiet: Quiet = False, audio: Audio = None, loop: Loop = False,
+         mask: Mask = None, invert_mask: InvertMask = False, feather: Feather = None) -> None:
     """Fractal zoom: dreamreel zoom [INPUT] -o OUT.mp4 --frames N (each frame zooms into the last dream)."""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
-                      size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
+                      size=size, seed=seed, device=device, threads=threads, dream_size=dream_size, mask=mask,
+                      invert_mask=invert_mask, feather=feather)
     flags = presets.merge(flags, {
         "kind": "zoom", "loop": loop or None, "source": {"frames": frames, "start": start},
         "motion": {"zoom": zoom, "angle": angle, "translate_x": translate_x, "translate_y": translate_y,
@@ -248,13 +260,15 @@ def video(input: Annotated[Path, typer.Argument(help="Video file (mp4, mov, avi,
           crf: Crf = None, contact_sheet: ContactSheet = None,
           engine: Engine = "local", address: Address = None, gpus_per_task: GpusPerTask = None, workers: Workers = None,
           chunk_seconds: ChunkSeconds = None, warmup_frames: WarmupFrames = None, fade_frames: FadeFrames = None,
-          keep_parts: KeepParts = False, verbose: Verbose = False, audio: Audio = None, loop: Loop = False) -> None:
+          keep_parts: KeepParts = False, verbose: Verbose = False, audio: Audio = None, loop: Loop = False,
+          mask: Mask = None, invert_mask: InvertMask = False, feather: Feather = None) -> None:
     """Stylise a video with dreams that stay steady through motion: dreamreel video IN.mp4 -o OUT.mp4
 
     With --engine ray it renders in chunks across a Ray cluster; rerunning resumes."""
     flags = overrides(input=input, output=output, model=model, weights=weights, objective=objective, layers=layers,
                       octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
-                      size=size, seed=seed, device=device, threads=threads, dream_size=dream_size)
+                      size=size, seed=seed, device=device, threads=threads, dream_size=dream_size, mask=mask,
+                      invert_mask=invert_mask, feather=feather)
     flags["kind"], flags["loop"] = "video", loop or None
     flags["source"].update(start_time=start, end_time=end, frames=max_frames, fps=fps)
     flags["video"] = {"independent": independent or None, "steps_warm": steps_warm, "blend": blend, "flow": flow, "evolve": evolve}
@@ -397,13 +411,17 @@ def studio(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
            host: Annotated[str, typer.Option(help="Address to listen on; other than loopback, a token is required.")] = "127.0.0.1",
            no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL only.")] = False,
            size: Annotated[int, typer.Option(min=16, max=8192, help="Preview size, longest side in pixels.")] = 192,
-           seed: Seed = None, device: Device = None, threads: Threads = None, audio: Audio = None) -> None:
-    """A live page: the render tuned while it runs, then exported as a preset (needs dreamreel[studio])."""
+           seed: Seed = None, device: Device = None, threads: Threads = None, audio: Audio = None,
+           mask: Mask = None, invert_mask: InvertMask = False, feather: Feather = None) -> None:
+    """A live page: the render tuned while it runs, then exported as a preset (needs dreamreel[studio]).
+
+    A mask comes from the command line only (the page sends no paths)."""
     try:
         from pipeline import studio as studio_
     except ImportError as e:
         raise DreamreelError(f"dreamreel studio needs its extra ({e.name} is missing)", "pip install 'dreamreel[studio]'") from None
-    flags = overrides(input=input, size=size, seed=seed, device=device, threads=threads)
+    flags = overrides(input=input, size=size, seed=seed, device=device, threads=threads, mask=mask, invert_mask=invert_mask,
+                      feather=feather)
     studio_.serve(_with_audio(presets.load(preset, flags), audio, None), host=host, port=port, open_browser=not no_browser,
                   announce=lambda line: typer.echo(line, err=True))
 

@@ -89,6 +89,23 @@ def circle(frames: int, w: int, h: int, radius: float = 0.1) -> Clip:
     r = radius * img.shape[0]
     return [_view(img, img.shape[1] / 2 + r * np.cos(2 * np.pi * t / frames), img.shape[0] / 2 + r * np.sin(2 * np.pi * t / frames),
                   base, 0.0, w, h) for t in range(frames)]
+def moving(frames: int, w: int, h: int, travel: float = 70.0) -> tuple[Clip, list[np.ndarray]]:
+    """A square of the photo (turned upside down, red and blue swapped: textured like a real object,
+    unlike the background around it) that moves `travel` px to the right over the still photo, and
+    its mask in every frame (``HxW uint8``, 255 on the square): a masked object for `dreamreel video --mask`."""
+    bg = camera(1, w, h)[0]
+    side = h // 3
+    img = photo()
+    tex = cv2.resize(np.ascontiguousarray(img[60:240, 140:320][::-1, ::-1, ::-1]), (side, side), interpolation=cv2.INTER_AREA)
+    clip, masks = [], []
+    for t in range(frames):
+        x0 = round(w / 8 + travel * t / max(1, frames - 1))
+        f, m = bg.copy(), np.zeros((h, w), np.uint8)
+        f[h // 3: h // 3 + side, x0: x0 + side] = tex[:, : max(0, min(side, w - x0))]
+        m[h // 3: h // 3 + side, x0: x0 + side] = 255
+        clip.append(f)
+        masks.append(m)
+    return clip, masks
 
 
 def cut(frames: int, w: int, h: int, at: int | None = None) -> Clip:
@@ -107,6 +124,7 @@ CLIPS = {
     "handheld": lambda n, w, h: camera(n, w, h, pan=1.0, zoom=1.01, turn=0.3, shake=1.0),
     "crossing": crossing,
     "circle": circle,
+    "moving": lambda n, w, h: moving(n, w, h)[0],
 }
 
 
@@ -197,11 +215,15 @@ def main() -> None:
     p.add_argument("--height", type=int, default=144)
     p.add_argument("--fps", type=float, default=12.0)
     p.add_argument("--audio", action="store_true")
+    p.add_argument("--mask", type=Path, help="with --clip moving: also write the square's first-frame mask (PNG)")
     a = p.parse_args()
     make = cut if a.clip == "cut" else CLIPS[a.clip]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     write_mp4(a.out, make(a.frames, a.width, a.height), a.fps, a.audio)
     print(f"wrote {a.out}")
+    if a.mask:
+        cv2.imwrite(str(a.mask), moving(a.frames, a.width, a.height)[1][0])
+        print(f"wrote {a.mask}")
 
 
 if __name__ == "__main__":

@@ -105,23 +105,42 @@ def step(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascen
     """One ascent step in place: roll jitter, gradient, L1 normalisation, clamp. Returns the value.
 
     `view.reference` is the frame being dreamed (pixel/guide/style targets); the roll is added here.
-    `mask` (1x1xHxW, or None for 1) scales the step per pixel: video holds what it carried."""
+    `mask` (1x1xHxW, or None for 1) scales the step per pixel: video holds what it carried, and a
+    user's mask keeps what is black. With region masks (`view.masks`) each region's gradient is
+    normalised by its own mean, so a region dreaming a layer of small gradients is not starved."""
     dy, dx = (torch.randint(-a.jitter, a.jitter + 1, (2,), generator=gen).tolist() if a.jitter else (0, 0))
     rolled = torch.roll(img, (dy, dx), (2, 3))  # random tile offsets come with the roll
     grad, value = gradient(features, objective, rolled, a.tile, view.rolled(dy, dx))  # targets roll with the image
-    l1 = grad.abs().sum() / grad.numel() + 1e-8  # mean |grad|, rolled or not (~3x vector_norm's speed on CPU)
     update = torch.roll(grad, (-dy, -dx), (2, 3))
+    if view.masks is not None:
+        scale = by_region(update, view.masks)
+        img.addcmul_(update, scale if mask is None else scale * mask, value=a.step_size).clamp_(0.0, 1.0)
+        return value
+    l1 = grad.abs().sum() / grad.numel() + 1e-8  # mean |grad|, rolled or not (~3x vector_norm's speed on CPU)
     img.addcdiv_(update if mask is None else update * mask, l1, value=a.step_size).clamp_(0.0, 1.0)  # no host sync
     return value
 
 
+def by_region(grad: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """1x1xHxW: per pixel, 1 / each region's mean |grad| over its mask (1xKxHxW), mixed by the
+    masks' shares of that pixel. One region over the whole frame is the plain L1 normalisation;
+    a region with no pixels, and pixels in no region, get none of the step (`mask` gives the
+    step's share: this only normalises)."""
+    masks = resize(masks, tuple(grad.shape[-2:]))
+    area = masks.sum((2, 3))  # 1xK
+    mean = (grad.abs().mean(1, keepdim=True) * masks).sum((2, 3)) / area.clamp_min(1e-6) + 1e-8
+    inverse = torch.where(area > 1e-3, 1.0 / mean, torch.zeros_like(mean))
+    return (masks * inverse[..., None, None]).sum(1, keepdim=True) / masks.sum(1, keepdim=True).clamp_min(1e-6)
+
+
 def ascend(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator,
            steps: int, on_step: OnStep | None = None, reference: torch.Tensor | None = None,
-           mask: torch.Tensor | None = None) -> torch.Tensor:
+           mask: torch.Tensor | None = None, regions: torch.Tensor | None = None) -> torch.Tensor:
     """`steps` ascent steps on a copy of `img`, stopping early past `a.max_loss`.
 
-    `reference`: the frame being dreamed, for objectives that compare with it (default: `img`)."""
-    view = View(reference=img if reference is None else reference)
+    `reference`: the frame being dreamed, for objectives that compare with it (default: `img`).
+    `regions`: 1xKxHxW region masks (0: outside every region) that `objectives.region` weights by."""
+    view = View(reference=img if reference is None else reference, masks=regions)
     img = img.clone()
     for _ in range(steps):
         value = step(features, objective, img, a, gen, view, mask)
@@ -143,10 +162,12 @@ def add_noise(img: torch.Tensor, a: Ascent, gen: torch.Generator) -> torch.Tenso
 
 
 def octaves(features: FeatureNet, objective: Objective, img: torch.Tensor, a: Ascent, gen: torch.Generator,
-            steps: int | None = None, on_step: OnStep | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+            steps: int | None = None, on_step: OnStep | None = None, mask: torch.Tensor | None = None,
+            regions: torch.Tensor | None = None) -> torch.Tensor:
     """DeepDream over octaves, smallest first; after each, the detail lost by downscaling returns.
 
     ``img += resize(orig, shape) - resize(resize(orig, smaller), shape)``, as in the Keras lab.
+    `mask` (the step's share per pixel) and `regions` are resized to each octave.
     """
     steps = a.steps if steps is None else steps
     orig = img  # also the reference of pixel/guide/style objectives, at every octave
@@ -155,8 +176,9 @@ def octaves(features: FeatureNet, objective: Objective, img: torch.Tensor, a: As
     out = shrunk
     for size in sizes:
         level_mask = None if mask is None else resize(mask, size)
+        level_regions = None if regions is None else resize(regions, size)
         out = ascend(features, objective, add_noise(resize(out, size), a, gen), a, gen, steps, on_step, reference=orig,
-                     mask=level_mask)
+                     mask=level_mask, regions=level_regions)
         out = out + (resize(orig, size) - resize(shrunk, size))  # zero at the first octave
         shrunk = resize(orig, size)
     return out.clamp_(0.0, 1.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -157,6 +157,21 @@ class AudioConfig(Section):
         return v
 
 
+class MaskConfig(Section):
+    """Where the frame dreams (`pipeline.mask`): white dreams, black keeps the input, grey in between."""
+
+    mask: str = Field(min_length=1, max_length=4096)  # an image, a frames folder or a video (one mask a frame), or "luma > 0.7"
+    invert: bool = False  # dream where the mask is black instead
+    feather: int = Field(8, ge=0, le=256)  # pixels each side of an edge over which the mask softens (0: hard)
+
+
+class RegionConfig(MaskConfig):
+    """A `[[regions]]` entry: a mask with its own objective, dreamed in the one ascent."""
+
+    objective: str = Field(min_length=1)  # objective language, like [dream] objective (t, sched(...), the music too)
+    strength: float = Field(1.0, ge=0.0, le=1.0)  # the share of the step its pixels take
+
+
 class RenderConfig(Section):
     description: str = ""
     kind: Literal["dream", "zoom", "video", "carve"] = "dream"  # each has a builder in renderer.BUILDERS
@@ -173,6 +188,8 @@ class RenderConfig(Section):
     scaleout: ScaleoutConfig = ScaleoutConfig()
     carve: CarveConfig = CarveConfig()
     audio: AudioConfig = AudioConfig()
+    mask: MaskConfig | None = None  # where the frame dreams at all
+    regions: tuple[RegionConfig, ...] = Field((), max_length=8)  # each mask dreams its own objective
 
     @model_validator(mode="after")
     def _loops_animate(self) -> RenderConfig:
@@ -184,21 +201,60 @@ class RenderConfig(Section):
     @model_validator(mode="after")
     def _expressions_parse(self) -> RenderConfig:
         """Schedules and the objective parse, reading only names that exist (the stems' included):
-        a DreamreelError naming the column and the known names."""
+        a DreamreelError naming the column and the known names. With regions, the objective they
+        compose to parses too (each region's objective must be one a mask can weight)."""
+        if self.kind == "carve" and (self.mask is not None or self.regions):
+            raise DreamreelError("carving takes no [mask] or [[regions]]", "drop them, or dream the image (kind = \"dream\")")
         music = Signals.sample(self.audio.stems)
         for e in self.expressions():
-            e.parse(music)
+            parsed = e.parse(music)
+            if isinstance(parsed, objectives.Objective) and (past := max(parsed.regions, default=0)) > len(self.regions):
+                raise DreamreelError(f"{e.where} reads region {past}, but the recipe has {len(self.regions)} [[regions]]",
+                                     "add a [[regions]] entry for it, or count regions from 1 (0: outside every region)")
+        for k, part in enumerate(self._parts()):
+            try:
+                objectives.parse(part, where="regions", signals=music)
+            except DreamreelError as e:
+                where = f"regions[{k}].objective" if k else "dream.objective (outside the [[regions]])"
+                raise DreamreelError(f"{where}: {e.problem}", e.fix) from None
         return self
 
+    def _parts(self) -> list[str]:
+        """With `[[regions]]` or a `[mask]`: the terms `objective()` adds up, each weighted by its
+        region within the mask (a mask alone: the dream's objective within it, where it can be)."""
+        if self.mask is None and not self.regions:
+            return []
+        base = objectives.parse(self.dream.objective, signals=Signals.sample(self.audio.stems))
+        if base.regions or not self.regions and not base.local:
+            return []
+        return [f"region(0, {self.dream.objective})", *(f"region({k}, {r.objective})" for k, r in enumerate(self.regions, 1))]
+
     def expressions(self) -> Iterator[Expression]:
-        """Every expression of the recipe, in its order: the objective, the tracks it reads, then each
-        motion schedule given. The one walk the validator and the builders' "does it read the music" both use."""
+        """Every expression of the recipe, in its order: the objective, the tracks it reads, each
+        region's objective, then each motion schedule given. The one walk the validator and the
+        builders' "does it read the music" both use."""
         yield Expression("dream.objective", self.dream.objective, objective=True, tracks=self.dream.tracks)
         for name, track in self.dream.tracks.items():
             yield Expression(f"dream.tracks.{name}", track)
+        for k, r in enumerate(self.regions, 1):
+            yield Expression(f"regions[{k}].objective", r.objective, objective=True, tracks=self.dream.tracks)
         for name in MotionConfig.SCHEDULES:
             if (v := getattr(self.motion, name)) is not None:
                 yield Expression(f"motion.{name}", v)
+
+    def objective(self) -> str:
+        """The objective the dreamer runs: `[dream] objective`, or with `[[regions]]` each region's
+        weighted by its mask and the dream's by the pixels outside them (`objectives.region`), one
+        ascent, all within `[mask]`. An objective that places regions itself (``region(1, ...)``)
+        is run as written, and so is one a mask cannot weight (a class logit) under a mask alone:
+        its steps are still masked."""
+        return " + ".join(self._parts()) or self.dream.objective
+
+    def composed(self) -> RenderConfig:
+        """This recipe as the builders run it: the dream's objective is `objective()`."""
+        if self.mask is None and not self.regions:
+            return self
+        return self.model_copy(update={"dream": self.dream.model_copy(update={"objective": self.objective()})})
 
 
 @dataclass(frozen=True)
@@ -228,9 +284,13 @@ def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:
     """The section model that holds the field at `loc` (all but its last part)."""
     model = root
     for part in loc[:-1]:
+        if isinstance(part, int) or str(part) not in model.model_fields:  # an entry of a list of sections
+            continue
         ann = model.model_fields[str(part)].annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            model = ann
+        inner = [a for a in (ann, *get_args(ann), *(b for a in get_args(ann) for b in get_args(a)))
+                 if isinstance(a, type) and issubclass(a, BaseModel)]
+        if inner:  # a section, an optional one (`X | None`) or a list of them (`tuple[X, ...]`)
+            model = inner[0]
     return model
 
 
@@ -255,8 +315,12 @@ def from_mapping(data: Mapping[str, Any], where: str = "config") -> RenderConfig
 def _explain(e: ValidationError, where: str) -> DreamreelError:
     err = e.errors()[0]
     loc = tuple(err["loc"])
-    dotted = ".".join(map(str, loc))
+    dotted = ".".join(map(str, loc)).replace("regions.", "regions[", 1)
+    if dotted.startswith("regions[") and len(loc) > 1 and isinstance(loc[1], int):  # regions count from 1 (0: outside them)
+        dotted = f"regions[{loc[1] + 1}]" + dotted[len(f"regions[{loc[1]}"):]
     model = _model_at(RenderConfig, loc)
+    if err["type"] == "missing":
+        return DreamreelError(f"{where}: {dotted} is missing", f"give {dotted}")
     if err["type"] == "extra_forbidden":
         known = list(model.model_fields)
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 
 from . import models, objectives, runtime
-from .ascent import Ascent, OnStep, octave_sizes, octaves
+from .ascent import Ascent, OnStep, octave_sizes, octaves, resize
 from .config import DreamConfig
 from .features import FeatureNet
 from .frames import Frame, to_image, to_tensor
@@ -46,8 +47,20 @@ class Dreamer:
 
     def __call__(self, frame: Frame) -> Frame:
         x = to_tensor(frame.image, self.device)
-        y = octaves(self.features, self.objective, x, self.ascent, self.generator(frame.index), on_step=self.on_step)
+        weight, regions = masks_of(frame, self.device)
+        y = octaves(self.features, self.objective, x, self.ascent, self.generator(frame.index), on_step=self.on_step,
+                    mask=weight, regions=regions)
         return replace(frame, image=to_image(y))
+
+
+def masks_of(frame: Frame, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The frame's step weight (1x1xHxW) and region shares (1x(K+1)xHxW: outside every region, then
+    each region; `mask.Weighted` sets both) as tensors at the image's size, or None where it has none."""
+    weight = None if frame.weight is None else torch.from_numpy(frame.weight)[None, None].to(device)
+    if frame.regions is None:
+        return weight, None
+    regions = torch.from_numpy(np.ascontiguousarray(frame.regions)).permute(2, 0, 1)[None]
+    return weight, resize(regions, frame.image.shape[:2]).to(device)
 
 
 # --- video: cold start per shot, warm steps after -------------------------------------------
@@ -76,8 +89,9 @@ class ShotDreamer:
         if frame.carry is None:
             return d(frame)
         gen = d.generator(0 if self.fixed_jitter else frame.index)  # fixed: the same rolls every warm frame
-        mask = None if frame.weight is None else torch.from_numpy(frame.weight)[None, None].to(d.device)
-        y = octaves(d.features, d.objective, to_tensor(frame.image, d.device), self.warm, gen, on_step=d.on_step, mask=mask)
+        mask, regions = masks_of(frame, d.device)
+        y = octaves(d.features, d.objective, to_tensor(frame.image, d.device), self.warm, gen, on_step=d.on_step, mask=mask,
+                    regions=regions)
         return replace(frame, image=to_image(y))
 
 

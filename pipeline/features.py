@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import backprop
@@ -91,8 +91,11 @@ class FeatureNet(nn.Module):
         """``fn(self(x), view)`` and its gradient with respect to `x` (``Nx3xHxW``).
 
         On CPU, for nets `backprop` knows, the gradient is computed by hand through the chain
-        (autograd only differentiates `fn` on the activations); otherwise by autograd.
+        (autograd only differentiates `fn` on the activations); otherwise by autograd. With region
+        masks the view learns the input's size here, so they can be cut to it.
         """
+        if view.masks is not None:
+            view = replace(view, size=(x.shape[-2], x.shape[-1]))
         if self.hand is None or x.device.type != "cpu":
             x = x.detach().requires_grad_(True)
             value = fn(self(x, view), view)
@@ -179,8 +182,4 @@ class FeatureNet(nn.Module):
 
 def aligned(image: torch.Tensor, x: torch.Tensor, view: View) -> torch.Tensor:
     """`image` resized to the full frame, rolled and cut like `x` (as `view` places it)."""
-    y0, x0, h, w = view.window or (0, 0, *x.shape[-2:])
-    if tuple(image.shape[-2:]) != (h, w):
-        image = F.interpolate(image, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-    image = torch.roll(image, view.shift, (2, 3)) if any(view.shift) else image
-    return image[..., y0:y0 + x.shape[-2], x0:x0 + x.shape[-1]]
+    return view.cut(image, tuple(x.shape[-2:]))

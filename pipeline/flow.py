@@ -54,15 +54,16 @@ def grid(h: int, w: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float3
     return xs, ys
 
 
-def warp(image: np.ndarray, field: Field, cubic: bool = False) -> np.ndarray:
+def warp(image: np.ndarray, field: Field, cubic: bool = False, nearest: bool = False) -> np.ndarray:
     """Sample `image` at p + field[p] (edges replicated): pulls `prev` onto `curr`.
 
     Bilinear by default (the metric's convention); `cubic` blurs less, which matters when a
-    dream is warped again every frame (bilinear resampling softens it a little each time).
+    dream is warped again every frame (bilinear resampling softens it a little each time);
+    `nearest` moves values without mixing them (a mask carried every frame keeps its edges).
     """
     h, w = field.shape[:2]
     xs, ys = grid(h, w)
-    mode = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
+    mode = cv2.INTER_NEAREST if nearest else cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
     return cv2.remap(image, xs + field[..., 0], ys + field[..., 1], mode, borderMode=cv2.BORDER_REPLICATE)
 
 

@@ -31,6 +31,7 @@ class Carry(NamedTuple):
     past_dreams: np.ndarray | None = None  # K x H x W x 3 uint8: their finished dreams
     past_index: np.ndarray | None = None  # K int64: their frame indices
     lead: np.ndarray | None = None  # C x H x W x 3 uint8: a loop's last lead frames, oldest first (`loop.Keep`)
+    masks: np.ndarray | None = None  # H x W x C uint8: the frame's masks (`mask.Masks`), carried along the flow by video
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ class Frame:
     carry: Carry | None = None  # None at the start and after a scene cut
     alpha: Image | None = None  # HxW uint8 of a still with transparency: stages never touch it, PNG sinks write it back
     weight: np.ndarray | None = None  # H x W float32: share of the ascent's step per pixel (None: 1 everywhere)
+    masks: np.ndarray | None = None  # H x W x C uint8: channel 0 where to dream, 1.. each region's mask, sharp (`mask.Masks`)
+    regions: np.ndarray | None = None  # H x W x (K+1) float32: the feathered share of each pixel outside every region, then each region's
 
 
 class Stage(Protocol):

@@ -37,22 +37,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _key(path: Path) -> Path:
-    """One spelling per file: `~`, `..`, symlinks and a trailing slash resolved."""
-    return Path(os.path.realpath(path.expanduser()))
+    """One spelling per file: `~`, `..`, symlinks and a trailing slash resolved (`~nobody/x`, a user
+    that does not exist, stays as it is spelled rather than raising)."""
+    try:
+        path = path.expanduser()
+    except RuntimeError:
+        pass
+    return Path(os.path.realpath(path))
 
 
 def inputs(cfg: RenderConfig) -> list[str]:
     """Every file a render reads that a user made: the input (image, video or frames folder), the
-    weights, the music and its stems, and the images the objective reads (guide and style images,
-    ``LAYER@IMAGE``). The one walk over a config's inputs: a new kind of input is one line here."""
+    weights, the music and its stems, the images the objectives read (guide and style images,
+    ``LAYER@IMAGE``) and the masks. The one walk over a config's inputs: a new kind of input is one line here."""
     music = cfg.audio
-    return [p for p in (cfg.source.input, cfg.dream.weights, music.file, *music.stems.values(), *images(cfg)) if p]
+    return [p for p in (cfg.source.input, cfg.dream.weights, music.file, *music.stems.values(), *images(cfg), *masks(cfg))
+            if p]
 
 
 def images(cfg: RenderConfig) -> list[str]:
-    """Image files the objective reads: its ``LAYER@IMAGE`` pseudo-layers (guide and style make them)."""
-    objective = next(e for e in cfg.expressions() if e.objective).parse(Signals.sample(cfg.audio.stems))
-    return sorted({name.split("@", 1)[1] for name in objective.layers if "@" in name} - {REFERENCE})
+    """Image files the objectives read: their ``LAYER@IMAGE`` pseudo-layers (guide and style make them)."""
+    music = Signals.sample(cfg.audio.stems)
+    layers = {name for e in cfg.expressions() if e.objective for name in e.parse(music).layers}
+    return sorted({name.split("@", 1)[1] for name in layers if "@" in name} - {REFERENCE})
+
+
+def masks(cfg: RenderConfig) -> list[str]:
+    """Mask files and folders (`[mask]`, `[[regions]]`); an expression such as "luma > 0.7" names none."""
+    return [m.mask for m in (cfg.mask, *cfg.regions) if m is not None and _key(Path(m.mask)).exists()]
 
 
 def written(cfg: Any) -> list[str]:

@@ -28,15 +28,15 @@ import torch
 from . import models, objectives
 from .errors import DreamreelError
 from .features import INPUT, REFERENCE
-from .objectives import Activations, Objective, _inner
+from .objectives import Activations, Objective, _inner, _mean
 from .view import View
 
 DATA = Path(__file__).resolve().parent / "data"
-Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per element: its mean is the similarity
 METRICS: dict[str, Metric] = {
-    "dot": lambda x, g: (x * g).mean(),
-    "l1": lambda x, g: -(x - g).abs().mean(),
-    "l2": lambda x, g: -(x - g).square().mean(),
+    "dot": lambda x, g: x * g,
+    "l1": lambda x, g: -(x - g).abs(),
+    "l2": lambda x, g: -(x - g).square(),
 }
 
 
@@ -60,14 +60,14 @@ def _metric(metric: str, allowed: tuple[str, ...] = tuple(METRICS)) -> Metric:
 def guide(image: str, layer: str, metric: str = "dot") -> Objective:
     """Similarity of the dream's features at `layer` to `image`'s (resized to the frame)."""
     key, compare = f"{layer}@{image_path(image)}", _metric(metric)
-    return Objective(lambda a, v: compare(_inner(a[layer], v), _inner(a[key], v)), frozenset({layer, key}),
+    return Objective(lambda a, v: _mean(compare(_inner(a[layer], v), _inner(a[key], v)), a[layer], v), frozenset({layer, key}),
                      f"guide({image!r}, {layer!r}, {metric!r})")
 
 
 def pixel(weight: float = 1.0, metric: str = "l2") -> Objective:
     """Minus the pixel distance to the frame being dreamed: pulls the dream back to its source."""
     compare = _metric(metric, ("l1", "l2"))
-    return Objective(lambda a, _v: weight * compare(a[INPUT], a[REFERENCE]), frozenset({INPUT, REFERENCE}),
+    return Objective(lambda a, v: weight * _mean(compare(a[INPUT], a[REFERENCE]), a[INPUT], v), frozenset({INPUT, REFERENCE}),
                      f"pixel({weight:g}, {metric!r})", gain=abs(weight))
 
 
@@ -99,7 +99,7 @@ def style(image: str, content: str, layers: Mapping[str, float], content_weight:
 
     gain = max(abs(content_weight), *(abs(style_weight * w) for w in layers.values()))
     return Objective(fn, frozenset({content, content_key, *layers, *style_keys.values()}),
-                     f"style({image!r}, {content!r}, {dict(layers)})", gain=gain)
+                     f"style({image!r}, {content!r}, {dict(layers)})", gain=gain, local=False)
 
 
 def guide_layer(model: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from . import flow, steady
+from . import flow, mask, steady
 from .frames import Frame, Image
 
 Curve = Callable[[float], float]  # a Schedule, or any function of the frame index
@@ -109,13 +109,21 @@ class FlowFeedback:
     cubic: bool = True  # bicubic warp: a dream resampled every frame stays sharp
     evolve: float = 1.0  # share of the warm steps held pixels still take (`steady.step_weight`); 1: no weight
     flow_size: int | None = None  # short side flow runs at (None: the frame's)
+    masks: tuple[int, ...] = ()  # channels of `Frame.masks` carried along the flow (they arrive as t-1's: `mask.Held`)
 
     def __call__(self, frame: Frame) -> Frame:
         if frame.carry is None:
             return frame  # first frame or after a cut: the dreamer starts cold
         earlier = [(s, d) for _, s, d in steady.earlier_frames(frame.carry, frame.index)]  # t-1, then long-term
-        residual, held = steady.carried(frame.source, earlier, self.method, residual=self.residual,
-                                        feather=self.feather, cubic=self.cubic, flow_size=self.flow_size)
+        ours = frame.masks[..., self.masks] if self.masks and frame.masks is not None else None
+        residual, held, moved, covered = steady.carried(frame.source, earlier, self.method, residual=self.residual,
+                                                        feather=self.feather, cubic=self.cubic, flow_size=self.flow_size,
+                                                        masks=ours)
         carried = frame.source.astype(np.float32) + residual * self.blend
         weight = steady.step_weight(held, self.evolve) if self.evolve < 1.0 else None
-        return replace(frame, image=np.clip(carried + 0.5, 0, 255).astype(np.uint8), weight=weight)
+        frame = replace(frame, image=np.clip(carried + 0.5, 0, 255).astype(np.uint8), weight=weight)
+        if moved is None:
+            return frame
+        masks = frame.masks.copy()
+        masks[..., self.masks] = mask.fill(moved, covered, frame.source)
+        return replace(frame, masks=masks)

@@ -36,13 +36,18 @@ class Objective:
 
     `gain` is the largest factor any of its values is multiplied by (weights, and multiples of
     multiples): `parse` refuses one past `MAX_GAIN`, since the dream computes in float32 and
-    ``1e30 * (1e30 * layer(...))`` would come out infinite, the picture blank."""
+    ``1e30 * (1e30 * layer(...))`` would come out infinite, the picture blank.
+    `local`: its value is a mean over the picture, so a region's mask can weight it per pixel
+    (`region`); a class logit or a Gram matrix looks at the whole picture and cannot be confined.
+    `regions`: the region indices it reads (checked against the recipe's ``[[regions]]``)."""
 
     fn: Value  # scalar to MAXIMISE
     layers: frozenset[str]
     label: str
     by_hand: Gradient | None = None
     gain: float = 1.0
+    local: bool = True
+    regions: frozenset[int] = frozenset()
 
     def __call__(self, acts: Activations, view: View = WHOLE) -> torch.Tensor:
         return self.fn(acts, view)
@@ -52,7 +57,7 @@ class Objective:
             return NotImplemented
         both = _plus(self.by_hand, other.by_hand) if self.by_hand and other.by_hand else None
         return Objective(lambda a, v: self.fn(a, v) + other.fn(a, v), self.layers | other.layers, f"{self.label} + {other.label}",
-                         both, max(self.gain, other.gain))
+                         both, max(self.gain, other.gain), self.local and other.local, self.regions | other.regions)
 
     def __sub__(self, other: Objective) -> Objective:
         return self + (-1.0) * other
@@ -61,7 +66,8 @@ class Objective:
         if not isinstance(k, (int, float)) or isinstance(k, bool):
             return NotImplemented
         scaled = _times(self.by_hand, k) if self.by_hand else None
-        return Objective(lambda a, v: k * self.fn(a, v), self.layers, f"{k:g} * {self.label}", scaled, self.gain * abs(k))
+        return Objective(lambda a, v: k * self.fn(a, v), self.layers, f"{k:g} * {self.label}", scaled, self.gain * abs(k),
+                         self.local, self.regions)
 
     __rmul__ = __mul__
 
@@ -103,6 +109,24 @@ def _inner(a: torch.Tensor, view: View = WHOLE, border: int = 2) -> torch.Tensor
     return a
 
 
+def _weight(values: torch.Tensor, act: torch.Tensor, view: View) -> torch.Tensor:
+    """The view's region weight under `values`, a map made from activation `act` (trimmed like it
+    by `_inner` or not, one channel or all): the per-pixel weight of a region's mean."""
+    w = view.weight_on(act)
+    if values.shape[-2:] != w.shape[-2:]:
+        w = _inner(w, view)
+    return w if values.ndim == 4 else w[:, 0]
+
+
+def _mean(values: torch.Tensor, act: torch.Tensor, view: View) -> torch.Tensor:
+    """``values.mean()``, weighted per pixel by the view's region weight where one applies
+    (`region`): divided by the map's size, not the weight's, so regions that share the picture
+    add up to the whole picture's objective."""
+    if view.weight is None:
+        return values.mean()
+    return (values * _weight(values, act, view)).mean()
+
+
 def layer(name: str, weight: float = 1.0) -> Objective:
     """mean(activation^2) of one layer, a 2-px border excluded (the classic DeepDream loss)."""
 
@@ -110,11 +134,16 @@ def layer(name: str, weight: float = 1.0) -> Objective:
     def by_hand(a: Activations, view: View) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         act = a[name]
         inner, grad = _inner(act, view), torch.zeros_like(act)
+        if view.weight is not None:  # a region: d/dx mean(w x^2) = 2wx/n
+            w = _weight(inner, act, view)
+            torch.mul(inner * w, 2.0 * weight / inner.numel(), out=_inner(grad, view))
+            return weight * (inner.square() * w).mean(), {name: grad}
         torch.mul(inner, 2.0 * weight / inner.numel(), out=_inner(grad, view))  # d/dx mean(x^2) = 2x/n
         return weight * inner.square().mean(), {name: grad}
 
     label = f"layer({name!r})" if weight == 1 else f"layer({name!r}, {weight:g})"
-    return Objective(lambda a, v: weight * _inner(a[name], v).square().mean(), frozenset({name}), label, by_hand, abs(weight))
+    return Objective(lambda a, v: weight * _mean(_inner(a[name], v).square(), a[name], v), frozenset({name}), label, by_hand,
+                     abs(weight))
 
 
 def layers(weights: Mapping[str, float]) -> Objective:
@@ -125,7 +154,7 @@ def layers(weights: Mapping[str, float]) -> Objective:
     total = parts[0]
     for p in parts[1:]:
         total = total + p
-    return Objective(total.fn, total.layers, f"layers({dict(weights)})", total.by_hand, total.gain)
+    return Objective(total.fn, total.layers, f"layers({dict(weights)})", total.by_hand, total.gain, total.local)
 
 
 def channel(name: str, index: int) -> Objective:
@@ -136,7 +165,7 @@ def channel(name: str, index: int) -> Objective:
         if not 0 <= index < act.shape[1]:
             raise DreamreelError(f"channel {index} is out of range for {name!r} ({act.shape[1]} channels)",
                                  f"pick 0..{act.shape[1] - 1}")
-        return _inner(act[:, index], view).mean()
+        return _mean(_inner(act[:, index], view), act, view)
 
     return Objective(fn, frozenset({name}), f"channel({name!r}, {index})")
 
@@ -150,12 +179,30 @@ def class_logit(index: int, softmax: bool = False, layer: str = "logits") -> Obj
             raise DreamreelError(f"class {index} is out of range ({out.shape[1]} classes)", f"pick 0..{out.shape[1] - 1}")
         return (out.softmax(1) if softmax else out)[:, index].mean()
 
-    return Objective(fn, frozenset({layer}), f"class_logit({index}{', softmax=True' if softmax else ''})")
+    return Objective(fn, frozenset({layer}), f"class_logit({index}{', softmax=True' if softmax else ''})", local=False)
+
+
+def region(k: int, objective: Objective) -> Objective:
+    """`objective` weighted per pixel by region `k`'s mask (``[[regions]]`` entry k, counted from 1;
+    0: the pixels outside every region), in the one ascent with the other regions: its means
+    over the picture become means weighted by that mask, cut and rolled with the input (`View`)."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+        raise DreamreelError(f"region({k!r}, ...): the region is a whole number from 0", "write e.g. region(1, layer(\"blocks.4\"))")
+    if not isinstance(objective, Objective):
+        raise DreamreelError(f"region({k}, {objective!r}): the second argument is not an objective",
+                             "write e.g. region(1, layer(\"blocks.4\"))")
+    if not objective.local:
+        raise DreamreelError(f"{objective.label} looks at the whole picture: a region cannot confine it",
+                             "use a layer, channel, guide or pixel objective in a region (class and style only as the whole dream)")
+    hand = objective.by_hand
+    within = (lambda a, v: hand(a, v.within(k))) if hand else None
+    return Objective(lambda a, v: objective.fn(a, v.within(k)), objective.layers, f"region({k}, {objective.label})", within,
+                     gain=objective.gain, local=True, regions=objective.regions | {k})
 
 
 # Factories the expression language may call; other modules add theirs with `register`.
 FACTORIES: dict[str, Callable[..., Objective]] = {
-    "layer": layer, "layers": layers, "channel": channel, "class_logit": class_logit,
+    "layer": layer, "layers": layers, "channel": channel, "class_logit": class_logit, "region": region,
 }
 # One example per factory for docs and for the test sweep (Lite0 layer names).
 EXAMPLES: dict[str, str] = {
@@ -163,6 +210,7 @@ EXAMPLES: dict[str, str] = {
     "layers": 'layers({"blocks.3": 0.5, "blocks.5": 1.0})',
     "channel": 'channel("blocks.5", 12)',
     "class_logit": "class_logit(107)",
+    "region": 'region(0, layer("blocks.5"))',  # 0: outside every [[regions]] mask (all of a frame without any)
 }
 
 

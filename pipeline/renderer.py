@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from . import audio, chain, guard
+from . import audio, chain, guard, mask
 from .config import RenderConfig
 from .errors import DiskFull, DreamreelError
 from .frames import Carry
@@ -37,7 +37,7 @@ def outputs(cfg: RenderConfig) -> list[Path]:
 def build_still(cfg: RenderConfig, progress: Progress) -> Plan:
     """kind = "dream": one image through the dreamer and the post stages."""
     sinks = make_sinks(cfg, 1)
-    frames = still_frames(cfg)
+    frames = list(mask.attached(cfg, still_frames(cfg), 1, check=True))
     extras, on_step = [], None
     if steps_out := cfg.output.animate_steps:  # one GIF frame per ascent step
         sinks_.check_output(steps_out)
@@ -45,7 +45,7 @@ def build_still(cfg: RenderConfig, progress: Progress) -> Plan:
         on_step = StepFrames(gif, frames[0].image.shape[1::-1], progress.step)
         extras.append(gif)
     dreamer = make_dreamer(cfg, progress, on_step)
-    return Plan(frames, 1, [at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)], sinks, extras,
+    return Plan(frames, 1, [*mask.stages(cfg), at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)], sinks, extras,
                 steps_of=lambda f: dream_steps(dreamer, f))
 
 
@@ -61,7 +61,7 @@ def build(cfg: RenderConfig, progress: Progress) -> Plan:
     """Choose and check everything (paths, device, model, layers) before any work is done."""
     if cfg.kind not in BUILDERS:
         raise DreamreelError(f"kind {cfg.kind!r} is not available in this build", f"use one of: {', '.join(BUILDERS)}")
-    return BUILDERS[cfg.kind](cfg, progress)
+    return BUILDERS[cfg.kind](cfg.composed(), progress)  # regions: their objectives in the one the dreamer runs
 
 
 def recipe(cfg: RenderConfig) -> dict:
@@ -71,6 +71,8 @@ def recipe(cfg: RenderConfig) -> dict:
     a = cfg.audio  # the music's bytes, not its name: a changed track is a different render
     data["audio"]["hashes"] = {name: audio.file_hash(Path(p).expanduser())
                                for name, p in [("file", a.file), *a.stems.items()] if p and Path(p).expanduser().is_file()}
+    masks = [m.mask for m in (cfg.mask, *cfg.regions) if m is not None]  # a mask image's bytes too
+    data["mask_hashes"] = [audio.file_hash(Path(m).expanduser()) if mask.is_image(m) else None for m in masks]
     for key in ("contact_sheet", "animate_steps", "fps", "crf"):  # encoding only: the frames are the same
         data["output"].pop(key, None)
     return data

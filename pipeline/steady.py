@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -76,8 +77,17 @@ def _feathered(reliable: np.ndarray, feather: int) -> np.ndarray:
     return weight
 
 
+class Carried(NamedTuple):
+    """What `carried` returns: the residual, the share held, and (given masks) where they went."""
+
+    residual: np.ndarray  # H x W x 3 float32
+    held: np.ndarray  # H x W float32 in [0, 1]
+    masks: np.ndarray | None = None  # H x W x c float32: t-1's masks warped, weighted by `covered`
+    covered: np.ndarray | None = None  # H x W float32: the share of each pixel t-1's masks reach
+
+
 def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "dis", *, residual: bool = True,
-            feather: int = 1, cubic: bool = True, flow_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+            feather: int = 1, cubic: bool = True, flow_size: int | None = None, masks: np.ndarray | None = None) -> Carried:
     """The earlier dreams' residual warped onto `source`, and the share of each pixel held.
 
     `earlier` runs newest first (t-1, then the long-term frames). Each frame fills what the
@@ -89,7 +99,8 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
     covers get no residual (the fresh input). Returns
     ``(residual HxWx3 float32, held HxW float32 in [0, 1])``; `held` counts a pixel only as far
     as its warped input still agrees with the new one (`AGREE`): a lighting change or a flow
-    error there is new content, to be dreamed again.
+    error there is new content, to be dreamed again. `masks` (t-1's, ``HxWxc uint8``) go where t-1's
+    dream goes, by the same warp and the same decisions (`Carried.masks`, `Carried.covered`).
     """
     h, w = source.shape[:2]
     scale = flow_size / min(h, w) if flow_size and flow_size < min(h, w) else 1.0
@@ -100,6 +111,7 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
     total = np.zeros_like(src)
     held = np.zeros(src_s.shape[:2], np.float32)
     left = np.ones(src_s.shape[:2], np.float32)
+    moved = covered = None
     for k, (prev_source, prev_dream) in enumerate(earlier):
         prev_s = small(prev_source)  # the decisions at flow size; the warps at full size
         field, reliable = flow.track(prev_s, src_s, method)
@@ -113,6 +125,8 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
         base = flow.warp(prev_source, field, cubic).astype(np.float32)
         dream = flow.warp(prev_dream, field, cubic).astype(np.float32)
         total += full(take)[..., None] * (dream - (base if residual else src))
+        if k == 0 and masks is not None:  # masks: where t-1's warp lines the input up, or in place where it did not change
+            moved, covered = _masks_moved(masks, full(agree), full((1.0 - agree) * _unchanged(prev_s, src_s)), field)
         held += take * agree
         left -= take
         if k == 0:  # where the check fails but the input did not change in place: the dream stays in place
@@ -122,7 +136,17 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
             left -= keep
         if left.max() < 1e-3:
             break
-    return total, full(held)
+    return Carried(total, full(held), moved, covered)
+
+
+def _masks_moved(masks: np.ndarray, warped: np.ndarray, kept: np.ndarray, field: flow.Field) -> tuple[np.ndarray, np.ndarray]:
+    """t-1's masks (``HxWxc``) on frame t: warped along `field` where `warped` says the warp lines
+    the input up (inside a textured object the forward-backward check fails often while the warp
+    is right; where an object uncovers the background, the warped input is the object's and does
+    not agree), in place where `kept`; with the share of each pixel that covers."""
+    h, w = warped.shape
+    moved = warped.reshape(h, w, 1) * flow.warp(masks, field, nearest=True).reshape(h, w, -1) + kept.reshape(h, w, 1) * masks.reshape(h, w, -1)
+    return moved, warped + kept
 
 
 def _unchanged(prev: Image, curr: Image) -> np.ndarray:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from . import mask
 from .chain import CarryOf, keep_last
 from .config import RenderConfig, VideoConfig
 from .dream import Dreamer, ScheduledDreamer, ShotDreamer
@@ -47,18 +48,22 @@ def stages(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None = None, lo
     v, size = cfg.video, cfg.dream.dream_size
     post = anchored(post_stages(cfg))
     per_frame = per_frame_objective(cfg, dreamer, music)
+    weighted, carried = mask.stages(cfg), mask.carried(cfg)
     if v.independent:
-        return loop.stages([at_dream_size(per_frame or dreamer, size), *post])
+        return loop.stages([*weighted, at_dream_size(per_frame or dreamer, size), *post])
     hold: list[Stage] = [HoldStrength(boost=v.boost)] if v.hold else []
-    return loop.stages([SceneCut(v.cut_threshold),
-                        FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=size),
-                        at_dream_size(ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter, per_frame), size),
+    held: list[Stage] = [mask.Held(carried)] if carried else []
+    return loop.stages([*held, SceneCut(v.cut_threshold),
+                        FlowFeedback(v.blend, v.residual, v.flow, feather=v.feather, evolve=v.evolve, flow_size=size,
+                                     masks=carried),
+                        *weighted, at_dream_size(ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter, per_frame), size),
                         *post, *hold])
 
 
 def carry_of(v: VideoConfig, loop: Loop = OFF) -> CarryOf:
-    """What a frame hands the next: itself, plus earlier frames for long-term consistency (and a loop's lead)."""
-    return loop.carry_of(keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term))
+    """What a frame hands the next: itself, plus earlier frames for long-term consistency, its masks
+    (None without any) and a loop's lead."""
+    return loop.carry_of(mask.Keeping(keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term)))
 
 
 def looping(cfg: RenderConfig, frames: int) -> Loop:
@@ -80,6 +85,7 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
     path = Path(s.input).expanduser()
     source = open_frames(path, s.size, s.start_time, s.end_time, s.start_frame, s.end_frame, s.frames, s.fps)
     count = source.frame_count or None
+    mask.check_loop(cfg, video=True)
     if cfg.loop:  # the exact length, and whether the clip's end flows into its start
         survey = Survey.of(source)
         count = survey.frames
@@ -101,7 +107,8 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
         warm = frame.index > -loop.lead
         return shot.steps(warm, h, w) if shot else ShotDreamer(dreamer, dreamer.ascent).steps(False, h, w)
 
-    frames = Lap(source.iter_from, count, loop.lead) if loop.lead else source
+    laps = Lap(source.iter_from, count, loop.lead) if loop.lead else source
+    frames = mask.attached(cfg, laps, count, source.start_frame, source.fps)
     return Plan(frames, count, chain, sinks, steps_of=steps_of, carry_of=carry_of(cfg.video, loop))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import mask
 from .config import RenderConfig
 from .dream import ScheduledDreamer
 from .errors import DreamreelError
@@ -105,8 +106,10 @@ def build_zoom(cfg: RenderConfig, progress: Progress) -> Plan:
     steps = _checked(cfg.motion.steps, "steps", frames, 0, 1000, music) if cfg.motion.steps is not None else None
     if cfg.loop and (line := motion_note(motion, n)):
         note(line)
+    mask.check_loop(cfg, video=False)
     objective = cfg.dream.objective if uses_time(cfg.dream.objective, cfg.dream.tracks) else None
     dreamer = ScheduledDreamer(make_dreamer(cfg, progress), steps, objective, music, cfg.dream.tracks)
-    stages = [ZoomFeedback(**motion), at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)]
-    return Plan(StillLoop(image, n, loop.lead), n, loop.stages(stages), sinks, carry_of=loop.carry_of(keep_last),
+    source = mask.attached(cfg, StillLoop(image, n, loop.lead), n, check=True)  # a zoom's masks lie in the output's frame
+    stages = [ZoomFeedback(**motion), *mask.stages(cfg), at_dream_size(dreamer, cfg.dream.dream_size), *post_stages(cfg)]
+    return Plan(source, n, loop.stages(stages), sinks, carry_of=loop.carry_of(keep_last),
                 steps_of=lambda f: dream_steps(dreamer.dreamer, f, dreamer.steps_at(f.index)))

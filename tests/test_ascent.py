@@ -70,3 +70,18 @@ def test_noise_is_seeded_and_bounded():
     assert n1.min() >= 0 and n1.max() <= 1
     flipped = ((n1 == 0) | (n1 == 1)).all(1).float().mean().item()
     assert 0.005 < flipped < 0.05
+
+
+def test_one_region_over_the_frame_is_the_plain_normalisation_and_each_region_its_own(feats, tiny_image):
+    from pipeline.ascent import by_region
+
+    grad = torch.randn(1, 3, 20, 30, generator=torch.Generator().manual_seed(0))
+    plain = 1 / (grad.abs().sum() / grad.numel() + 1e-8)
+    assert torch.allclose(by_region(grad, torch.ones(1, 1, 20, 30)), plain.expand(1, 1, 20, 30), rtol=1e-5)
+    grad[..., :15] *= 10  # the left region's gradients are ten times the right's
+    left = torch.zeros(1, 1, 20, 30)
+    left[..., :15] = 1
+    scale = by_region(grad, torch.cat([left, 1 - left], 1))
+    step = (grad * scale).abs()
+    assert step[..., :15].mean().item() == pytest.approx(step[..., 15:].mean().item(), rel=1e-4)  # both step alike
+    assert by_region(grad, torch.cat([left, torch.zeros_like(left)], 1))[..., 15:].abs().max() == 0  # an empty region: no step

@@ -32,3 +32,37 @@ def test_the_validator_checks_every_expression_of_the_walk(where):
     with pytest.raises(DreamreelError) as e:
         config.from_mapping({section: {key: bad}})
     assert str(e.value).startswith(where) and "\n" not in str(e.value) and "'kick'" in str(e.value)
+
+
+def test_mask_and_regions_are_typed_and_compose_one_objective():
+    cfg = config.from_mapping({"mask": {"mask": "luma > 0.2"}, "regions": [
+        {"mask": "x < 0.5", "objective": 'layer("blocks.4")', "strength": 0.5},
+        {"mask": "y < 0.5", "objective": 'sched("0:(1), 10:(0)") * layer("blocks.10")', "invert": True}]})
+    assert cfg.mask.feather == 8 and cfg.regions[1].invert and cfg.regions[0].strength == 0.5
+    assert cfg.objective() == ('region(0, layer("blocks.9")) + region(1, layer("blocks.4")) + '
+                               'region(2, sched("0:(1), 10:(0)") * layer("blocks.10"))')
+    assert cfg.composed().dream.objective == cfg.objective() and cfg.composed().composed() == cfg.composed()
+    assert [e.where for e in cfg.expressions()][:3] == ["dream.objective", "regions[1].objective", "regions[2].objective"]
+    assert config.from_mapping({}).composed() == config.from_mapping({})  # no masks: the recipe as it is
+    masked_class = config.from_mapping({"mask": {"mask": "x < 0.5"}, "dream": {"objective": "class_logit(3)"}})
+    assert masked_class.objective() == "class_logit(3)"  # a mask alone still masks the steps of what it cannot weight
+
+
+@pytest.mark.parametrize("data, said", [
+    ({"regions": [{"mask": "x < 0.5", "objective": 'layer("blocks.4")', "strenght": 1}]}, "regions[1].strenght'; did you mean 'strength'"),
+    ({"regions": [{"mask": "x < 0.5"}]}, "regions[1].objective is missing"),
+    ({"mask": {"invert": True}}, "mask.mask is missing"),
+    ({"mask": {"mask": "x", "feather": 300}}, "mask.feather = 300 is invalid"),
+    ({"regions": [{"mask": "x < 0.5", "objective": "class_logit(3)"}]}, "regions[1].objective: class_logit(3) looks at the whole picture"),
+    ({"regions": [{"mask": "x < 0.5", "objective": 'layer("blocks.99")'}]}, None),  # layer names are the net's: checked at build
+    ({"dream": {"objective": 'region(2, layer("blocks.3"))'}}, "reads region 2, but the recipe has 0 [[regions]]"),
+    ({"regions": [{"mask": "x < 0.5", "objective": 'layer("blocks.4") * beat'}]}, None),
+    ({"kind": "carve", "mask": {"mask": "x < 0.5"}}, "carving takes no [mask]"),
+])
+def test_bad_masks_and_regions_in_a_recipe_are_one_line(data, said):
+    if said is None:
+        config.from_mapping(data)
+        return
+    with pytest.raises(DreamreelError) as e:
+        config.from_mapping(data)
+    assert said in str(e.value) and "\n" not in str(e.value)

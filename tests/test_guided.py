@@ -125,3 +125,15 @@ def test_style_command_renders_the_style(tiny_png, tmp_path, lite0):
     assert score(feats, loss, to_tensor(read_rgb(out)), view) > 0.68 * score(feats, loss, before, view)
     bad = runner.invoke(app, ["style", str(tiny_png), "swirls.png", "-o", str(out), "--style-layers", "blocks.99", *FAST])
     assert bad.exit_code == 2 and "unknown layer" in bad.stderr
+
+
+def test_a_region_pixel_gradient_is_the_same_tiled_or_whole(lite0):
+    obj = objectives.layer("blocks.1") * 0.0 + objectives.region(1, guided.pixel(1.0, "l2"))
+    feats = FeatureNet(lite0, obj.layers)
+    masks = torch.rand(1, 2, 96, 96, generator=torch.Generator().manual_seed(3))
+    view = View(reference=torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(1)), masks=masks).rolled(5, -7)
+    x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(2))
+    whole, _ = gradient(feats, obj, x, 512, view)
+    tiled, _ = gradient(feats, obj, x, 40, view)
+    assert torch.allclose(whole, tiled, atol=1e-9)
+    assert whole.abs().sum() > 0

@@ -38,3 +38,9 @@ def test_a_given_track_is_read_from_its_start_whatever_the_video_s_range(track):
     cfg = recipe(audio={"file": str(track)})
     whole, path = make_music(cfg, 10.0, soundtrack=Path("video.mp4"), start=1.0)
     assert path == track and whole.frames == 20  # 2 s from 0, not from the video's 1 s
+
+
+def test_a_region_objective_that_reads_the_music_needs_audio():
+    cfg = config.from_mapping({"kind": "zoom", "regions": [{"mask": "x < 0.5", "objective": 'beat * layer("blocks.4")'}]})
+    with pytest.raises(DreamreelError, match=r"regions\[1\].objective reads 'beat' but no audio is given"):
+        make_music(cfg, 25.0)

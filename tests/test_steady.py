@@ -44,7 +44,7 @@ def test_background_uncovered_by_a_passing_object_gets_its_earlier_dream_back():
     truth = dreams[0].astype(np.float32)[strip] - clip[0][strip]
     found = {}
     for name, back in (("t-1 only", [1]), ("long-term", [1, 2, 4, 8])):
-        residual, held = steady.carried(clip[t], [(clip[t - j], dreams[t - j]) for j in back])
+        residual, held, _, _ = steady.carried(clip[t], [(clip[t - j], dreams[t - j]) for j in back])
         found[name] = (np.abs(residual[strip] - truth).mean(), held[strip].mean())
     assert found["long-term"][0] < 0.6 * found["t-1 only"][0] and found["long-term"][1] > 0.8, found
     assert found["t-1 only"][1] < 0.1, found

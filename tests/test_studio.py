@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 import tomli_w
 import torch
 
@@ -29,7 +30,7 @@ from pipeline import flow, media, presets
 from pipeline.errors import DreamreelError
 from pipeline.schedule import Schedule
 from pipeline.studio import background, browser
-from pipeline.studio.app import MAX_BODY
+from pipeline.studio.app import MAX_BODY, Change
 from pipeline.studio.record import Recording, picked, splice, weight_slots, with_weight
 from pipeline.studio import session as session_
 from pipeline.studio.session import Session
@@ -328,7 +329,8 @@ FILE_KEYS = [{"source": {"input": "/etc/passwd"}}, {"audio": {"file": "/etc/pass
              {"carve": {"animate": "/tmp/x.gif"}}, {"dream": {"tracks": {"w": "1"}}}, {"kind": "dream"},
              {"dream": {"objective": 'guide("/etc/passwd", "blocks.5")'}},
              {"dream": {"objective": 'style("/etc/passwd", "blocks.2", {"stem": 1})'}},
-             {"dream": {"objective": 'layer("blocks.4@/etc/passwd")'}}, {"masks": {"file": "/etc/passwd"}}]
+             {"dream": {"objective": 'layer("blocks.4@/etc/passwd")'}}, {"masks": {"file": "/etc/passwd"}},
+             {"mask": {"mask": "/etc/passwd"}}, {"regions": [{"mask": "/etc/passwd", "objective": 'layer("blocks.3")'}]}]
 
 
 def test_nothing_from_the_page_names_a_file_and_the_export_keeps_the_command_line_s_paths(tmp_path, one_thread):
@@ -554,3 +556,10 @@ def test_the_page_on_a_clip_without_sound_shows_no_broken_image_and_takes_a_vide
     assert not [s for s in seen if "curves" in s or s[:1].isdigit() or s.startswith("failed")], seen
     dream = tomllib.loads(exported.read_text())["dream"]
     assert "weight0" in dream["objective"] and dream["tracks"]["weight0"] == f"0:(0.5), {at - 1}:(0.5), {at}:(0.25)"
+
+
+@pytest.mark.parametrize("change", [{"mask": {"mask": "/etc/passwd"}}, {"mask": {"invert": True}},
+                                    {"regions": [{"mask": "/etc/passwd", "objective": 'layer("blocks.3")'}]}])
+def test_masks_come_from_the_command_line_and_the_page_cannot_name_one(change):
+    with pytest.raises(ValidationError, match="not one of the page's controls"):
+        Change.model_validate(change)

@@ -193,6 +193,8 @@ def render(cfg: RenderConfig, engine: str = "serial", *, address: str | None = N
     `verbose`: Ray's own log lines too (the engine's, silenced otherwise)."""
     if engine not in ENGINES:
         raise DreamreelError(f"unknown engine {engine!r}", f"use one of {', '.join(ENGINES)}")
+    if cfg.mask is not None or cfg.regions:  # a chunk starts mid-video, where a carried mask is known only by the frames before
+        raise DreamreelError("chunked renders take no [mask] or [[regions]] yet", "render masks with --engine local")
     if engine == "ray":
         try:
             from . import ray_engine  # the only place Ray is imported

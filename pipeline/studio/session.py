@@ -26,7 +26,7 @@ import numpy as np
 import tomli_w
 import torch
 
-from .. import audio_plot, chain, metrics, models
+from .. import audio_plot, chain, mask, metrics, models
 from ..config import RenderConfig
 from ..errors import DreamreelError
 from ..frames import Carry, Frame, Image
@@ -159,8 +159,9 @@ def studio_config(cfg: RenderConfig, workdir: Path) -> RenderConfig:
     if music.file:
         music = music.model_copy(update={"file": str(Path(music.file).expanduser().resolve()),
                                          "stems": {k: str(Path(v).expanduser().resolve()) for k, v in music.stems.items()}})
+    masks = {"mask": cfg.mask and mask.placed(cfg.mask), "regions": tuple(map(mask.placed, cfg.regions))}
     return cfg.model_copy(update={"device": resolve_device(cfg.device).type, "threads": threads, "output": output,
-                                  "carve": carve, "source": source, "audio": music,
+                                  "carve": carve, "source": source, "audio": music, **masks,
                                   "loop": False})  # a live render has no last frame to close a loop on
 
 
