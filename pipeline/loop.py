@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from . import flow
+from . import flow, steady
 from .chain import CarryOf
 from .errors import DreamreelError
 from .frames import Carry, Frame, Image, Stage
@@ -116,7 +116,10 @@ class Close:
         if w <= 0.0 or lead is None or len(lead) != self.loop.closing:  # a cut dropped the lead: nothing to close on
             return frame
         target = lead[frame.index - (self.loop.frames - self.loop.closing)]
-        return replace(frame, image=blend(frame.image, target, w, frame.source if self.loop.over_source else None))
+        image = blend(frame.image, target, w, frame.source if self.loop.over_source else None)
+        if frame.masks is not None:  # what a mask keeps stays as it is (the bands' spread is matched frame-wide)
+            image = steady.weighted(image, frame.image, frame.weight)
+        return replace(frame, image=image)
 
 
 def bands(image: np.ndarray) -> list[np.ndarray]:

@@ -314,3 +314,26 @@ def test_chunked_renders_refuse_masks_for_now(moving, tmp_path):
     src, m, _, _ = moving
     with pytest.raises(DreamreelError, match="chunked renders take no"):
         scaleout.render(video_cfg(src, str(m), tmp_path / "c"), "serial", quiet=True)
+
+
+# --- masks with loops ------------------------------------------------------------------------
+
+
+def test_a_looping_zoom_keeps_its_mask_through_the_lead_and_the_wrap(tmp_path, one_thread):
+    out = tmp_path / "z"
+    render(presets.load("zoom", {"source": {"size": 48, "frames": 6}, "motion": {"zoom": 1.0}, "loop": True,
+                                 "dream": {"octaves": 1, "steps": 2}, "threads": one_thread, "post": {"drift": 0.0},
+                                 "mask": {"mask": "x > 0.5", "feather": 2}, "output": {"paths": [f"{out}/"]}}), quiet=True)
+    frames = [read_rgb(p) for p in sorted(out.glob("*.png"))]
+    start = frames[0]
+    assert len(frames) == 6  # the lead is dreamed, never written
+    for f in frames:
+        assert change(f, start)[:, :20].max() == 0  # the kept half never moves, the lead's frames included
+    assert change(start, fit(read_image(SAMPLE), 48))[:, 28:].mean() > 1  # the other half dreamed (in the lead too)
+
+
+def test_a_looping_video_with_a_first_frame_mask_is_refused_in_one_line(moving, tmp_path):
+    src, m, _, _ = moving
+    r = runner.invoke(app, ["video", str(src), "-o", str(tmp_path / "o.mp4"), "--mask", str(m), "--loop", "--quiet"])
+    assert r.exit_code == 2 and "a loop starts its chain before it" in r.output and r.output.count("\n") == 1, r.output
+    assert not list(tmp_path.glob("o*"))
