@@ -28,14 +28,13 @@ from torch import nn
 
 from . import backprop
 from .frames import to_tensor
-from .models import DreamNet, fold_batchnorm
+from .models.net import DreamNet, fold_batchnorm
 from .sources import read_image
-from .view import WHOLE, View
+from .view import INPUT, REFERENCE, WHOLE, View
 
 Activations = dict[str, torch.Tensor]
 Scalar = Callable[[Activations, View], torch.Tensor]  # an Objective: activations, their view -> the value to maximise
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-INPUT, REFERENCE = "input", "reference"
 
 
 def real_layer(name: str) -> str | None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from . import expr
 from .errors import DreamreelError
@@ -19,9 +18,12 @@ from .schedule import Schedule
 from .signals import NO_AUDIO, Signals
 from .view import WHOLE, View
 
-Activations = Mapping[str, torch.Tensor]
-Value = Callable[[Activations, View], torch.Tensor]  # activations, where they sit -> the value to maximise
-Gradient = Callable[[Activations, View], tuple[torch.Tensor, dict[str, torch.Tensor]]]  # -> value, d value / d activation
+if TYPE_CHECKING:  # objectives compute on tensors, yet parsing one needs no torch: config validates with this module
+    import torch
+
+Activations = Mapping[str, "torch.Tensor"]
+Value = Callable[[Activations, View], "torch.Tensor"]  # activations, where they sit -> the value to maximise
+Gradient = Callable[[Activations, View], tuple["torch.Tensor", dict[str, "torch.Tensor"]]]  # -> value, d value / d activation
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,10 @@ def _inner(a: torch.Tensor, view: View = WHOLE, border: int = 2) -> torch.Tensor
 def layer(name: str, weight: float = 1.0) -> Objective:
     """mean(activation^2) of one layer, a 2-px border excluded (the classic DeepDream loss)."""
 
-    @torch.no_grad()
     def by_hand(a: Activations, view: View) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        act = a[name]
-        inner, grad = _inner(act, view), torch.zeros_like(act)
-        torch.mul(inner, 2.0 * weight / inner.numel(), out=_inner(grad, view))  # d/dx mean(x^2) = 2x/n
+        act = a[name].detach()
+        inner, grad = _inner(act, view), act.new_zeros(act.shape)
+        _inner(grad, view).copy_(inner).mul_(2.0 * weight / inner.numel())  # d/dx mean(x^2) = 2x/n
         return weight * inner.square().mean(), {name: grad}
 
     label = f"layer({name!r})" if weight == 1 else f"layer({name!r}, {weight:g})"

@@ -76,8 +76,8 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """Deep merge; `None` in `over` means "not given" and keeps the base value."""
     out = dict(base)
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = merge(out[k], v)
+        if isinstance(v, Mapping):  # a section the base lacks gets only the keys given, not their Nones
+            out[k] = merge(out[k] if isinstance(out.get(k), Mapping) else {}, v)
         elif v is not None:
             out[k] = v
     return out

@@ -11,9 +11,12 @@ the objective), so no object is mutated and no context variable is read.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # a View is made and read by torch code; this module itself stays light (config imports it)
+    import torch
 
+INPUT, REFERENCE = "input", "reference"  # pseudo-layers: the image being dreamed, and the frame it sits in (`features`)
 Edges = tuple[bool, bool, bool, bool]  # (top, bottom, left, right): the sides that are the frame's own
 
 
