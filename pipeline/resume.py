@@ -4,7 +4,11 @@
 
     recipe.json     the validated config (seed included; output paths left out)
     000000.png ...  each finished frame, lossless
-    carry.npz       the last finished frame's index and its `Carry` (what the next frame needs)
+    carry.npz       the last finished frame's index and its `Carry` (what the next frame needs):
+                    a field that is that frame's own image is named, not stored again (``dream``:
+                    it is the PNG just written); other images of a MiB or more are stored as PNG
+                    bytes (``source.png``, a stack as ``past_sources.png.0`` ...); the rest raw.
+                    Lossless all: at 4K a frame's parts are tens of MB, not 200.
 
 Every file is written (on a background thread, in order) under a partial name and renamed,
 frame first, carry second, so a SIGKILL at any moment leaves a consistent state: the carry
@@ -35,6 +39,7 @@ from .sinks import committed, frame_name, write_png
 from .version import version
 
 RECIPE, CARRY = "recipe.json", "carry.npz"
+PNG_FROM = 1 << 20  # bytes: a carried image this large is stored as PNG (compression 1: ~5x smaller on video, fast)
 
 
 def parts_dir(first_output: str | Path) -> Path:
@@ -112,25 +117,39 @@ class Parts:
         path = self.folder / CARRY
         if path.is_file():
             index, fields = self._carry(path)
-            broken = next((i for i in range(index + 1) if not _intact(self.folder / frame_name(i))), None)
-            if broken is not None:
-                what = "missing" if not (self.folder / frame_name(broken)).exists() else "truncated"
-                raise DreamreelError(f"--resume: frame {self.folder / frame_name(broken)} is {what}",
-                                     "rerun without --resume to start afresh")
             self.start, self.carry = index + 1, Carry(**fields)
         for f in self.folder.glob("*.png"):  # frames past the carry were never confirmed
             if f.stem.isdigit() and int(f.stem) >= self.start:
                 f.unlink()
 
-    @staticmethod
-    def _carry(path: Path) -> tuple[int, dict[str, Any]]:
+    def _carry(self, path: Path) -> tuple[int, dict[str, Any]]:
         """The saved carry and the frame it follows, or one line saying the file is damaged."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 index = int(data["index"])
-                return index, {k: data[k].item() if data[k].ndim == 0 else data[k] for k in Carry._fields if k in data.files}
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                self._check_frames(index)  # before any field is read: one may be that frame's PNG
+                return index, {k: v for k in Carry._fields if (v := self._field(data, k, index)) is not None}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, cv2.error):
             raise DreamreelError(f"--resume: {path} is damaged", "rerun without --resume to start afresh") from None
+
+    def _check_frames(self, index: int) -> None:
+        """Frames 0..index are all there and complete, or one line naming the first that is not."""
+        broken = next((i for i in range(index + 1) if not _intact(self.folder / frame_name(i))), None)
+        if broken is not None:
+            what = "missing" if not (self.folder / frame_name(broken)).exists() else "truncated"
+            raise DreamreelError(f"--resume: frame {self.folder / frame_name(broken)} is {what}",
+                                 "rerun without --resume to start afresh")
+
+    def _field(self, data: Any, name: str, index: int) -> Any:
+        """One `Carry` field as `_packed` stored it (None: left out, its default)."""
+        if name in data.files:
+            return data[name].item() if data[name].ndim == 0 else data[name]
+        if f"{name}@frame" in data.files:  # the frame's own image: its PNG, intact (checked before the carry is used)
+            return _rgb(np.fromfile(self.folder / frame_name(index), np.uint8))
+        if f"{name}.png" in data.files:
+            return _rgb(data[f"{name}.png"])
+        stack = sorted((k for k in data.files if k.startswith(f"{name}.png.")), key=lambda k: int(k.rsplit(".", 1)[1]))
+        return np.stack([_rgb(data[k]) for k in stack]) if stack else None
 
     def finished(self) -> Iterator[Frame]:
         """The frames already rendered, in order (source = image: only the dream was kept)."""
@@ -158,12 +177,50 @@ class Parts:
         frame, carry = item
         with committed(self.folder / frame_name(frame.index)) as partial:
             write_png(partial, frame.image, compression=1)
-        arrays = {k: np.asarray(v) for k, v in carry._asdict().items() if v is not None}  # None: the field's default
         with committed(self.folder / CARRY) as partial, open(partial, "wb") as f:
-            np.savez(f, index=np.int64(frame.index), **arrays)
+            np.savez(f, index=np.int64(frame.index), **_packed(carry, frame.image))
 
     def empty(self) -> bool:
         return not (self.folder / CARRY).exists()
 
     def clean(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _packed(carry: Carry, image: np.ndarray) -> dict[str, np.ndarray]:
+    """The carry's fields as arrays for ``carry.npz`` (None fields left out: their default): the
+    finished frame's own image named (``NAME@frame``), large images as PNG bytes, the rest raw."""
+    out: dict[str, np.ndarray] = {}
+    for name, value in carry._asdict().items():
+        if value is None:
+            continue
+        if value is image:
+            out[f"{name}@frame"] = np.int8(1)
+        elif _pictures(value):
+            if value.ndim == 3:
+                out[f"{name}.png"] = _png(value)
+            else:
+                out.update({f"{name}.png.{i}": _png(v) for i, v in enumerate(value)})
+        else:
+            out[name] = np.asarray(value)
+    return out
+
+
+def _pictures(value: Any) -> bool:
+    """An RGB image (or a stack of them) large enough that PNG pays."""
+    return (isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim in (3, 4) and value.shape[-1] == 3
+            and value.nbytes >= PNG_FROM)
+
+
+def _png(image: np.ndarray) -> np.ndarray:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise DreamreelError("cannot encode the carry for --resume", "report this as a bug")
+    return buf.reshape(-1)
+
+
+def _rgb(png: np.ndarray) -> np.ndarray:
+    bgr = cv2.imdecode(png, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("not a PNG")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -50,9 +50,10 @@ def stages(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None = None) ->
             at_dream_size(ShotDreamer(dreamer, dreamer.ascent.warm(v), v.fixed_jitter, per_frame), size), *post, *hold]
 
 
-def carry_of(v: VideoConfig) -> CarryOf:
-    """What a frame hands the next: itself, plus earlier frames for long-term consistency."""
-    return keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term)
+def carry_of(v: VideoConfig, dream_size: int | None = None) -> CarryOf:
+    """What a frame hands the next: itself, plus earlier frames for long-term consistency (kept at
+    the dream size, where flow runs, when there is one)."""
+    return keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term, dream_size)
 
 
 def per_frame_objective(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None) -> ScheduledDreamer | None:
@@ -81,7 +82,7 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
         h, w = frame.image.shape[:2]
         return shot.steps(frame.index > 0, h, w) if shot else ShotDreamer(dreamer, dreamer.ascent).steps(False, h, w)
 
-    return Plan(source, source.frame_count or None, chain, sinks, steps_of=steps_of, carry_of=carry_of(cfg.video))
+    return Plan(source, source.frame_count or None, chain, sinks, steps_of=steps_of, carry_of=carry_of(cfg.video, cfg.dream.dream_size))
 
 
 def anchored(post: list[Stage]) -> list[Stage]:

@@ -63,7 +63,7 @@ class ChunkRenderer:
         music, _ = make_music(cfg, job.fps, job.source if job.source.is_file() else None, job.start / job.fps,
                               job.length)  # indices count from `start`
         self.stages: list[Stage] = video.stages(cfg, dreamer, music)  # the very list a local render runs
-        self.carry_of = video.carry_of(cfg.video)
+        self.carry_of = video.carry_of(cfg.video, cfg.dream.dream_size)
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
         with ExitStack() as stack:
