@@ -162,15 +162,17 @@ class Bench:
                 *(f"{n} objective / naive" for n in self.names), "host peak MiB (" + " / ".join(variants) + ")",
                 "GFLOP/s (" + " / ".join(self.names) + ")"]
         table(f"speed against the naive loop (device={a.device}, threads={a.threads})", head)
-        rows: list[Callable[[], None]] = []
-        if "still" in cases:
-            rows += [lambda s=s, n=n: self.still(s, n, variants) for s, n in ((256, a.seeds), (512, a.seeds), (1024, 1))]
-        if "zoom" in cases:
-            rows.append(lambda: self.zoom(256, 24, variants))
-        if "video" in cases:
-            rows.append(lambda: self.video(854, 480, 6, variants))
-        for measure in rows:
-            measure()
+        gpu = a.device.startswith("cuda")  # a GPU's rows start where a CPU's end (SPEC: Performance)
+        stills = [(512, 512, a.seeds), (1920, 1080, 2), (3840, 2160, 1)] if gpu else [(256, 256, a.seeds), (512, 512, a.seeds),
+                                                                                     (1024, 1024, 1)]
+        zooms = [(512, 48), (1080, 16)] if gpu else [(256, 24)]
+        videos = [(1920, 1080, 24), (3840, 2160, 8)] if gpu else [(854, 480, 6)]
+        for w, h, seeds in stills if "still" in cases else []:
+            self.still(w, h, seeds, variants)
+        for size, frames in zooms if "zoom" in cases else []:
+            self.zoom(size, frames, variants)
+        for w, h, frames in videos if "video" in cases else []:
+            self.video(w, h, frames, variants)
 
     def _line(self, name: str, runs: dict[str, list[dict]], key: str, per: float, flop: float,
               objective: str | None) -> None:
@@ -181,13 +183,13 @@ class Bench:
         rate = " / ".join(f"{flop / secs[n] / 1e9:.0f}" for n in self.names)
         row([name, *(f"{s:.3f}" for s in secs.values()), *ratio, *obj, peak, rate])
 
-    def still(self, size: int, seeds: int, variants: list[str]) -> None:
+    def still(self, w: int, h: int, seeds: int, variants: list[str]) -> None:
         """Repeat i renders seed i on every side: one seed's objective ratio swings by ~4 % either
         way (sd over 24 seeds at 256 px), so the row compares mean objectives."""
         runs = interleaved(variants, seeds, lambda v, i: self.run(v, "one", v if v == "naive" else "dreamreel",
-                                                                   f"{size}x{size}", "--seed", str(i)))
-        self._line(f"still {size}px ({seeds} seed{'s' * (seeds > 1)})", runs, "seconds", 1, flops("still", size, size),
-                   "objective")
+                                                                   f"{w}x{h}", "--seed", str(i)))
+        name = f"still {w}px" if w == h else f"still {w}x{h}"
+        self._line(f"{name} ({seeds} seed{'s' * (seeds > 1)})", runs, "seconds", 1, flops("still", h, w), "objective")
 
     def zoom(self, size: int, frames: int, variants: list[str]) -> None:
         runs = interleaved(variants, self.a.repeats, lambda v, _i: self.run(
