@@ -131,6 +131,15 @@ class Bench:
     def run(self, name: str, module: str, *args: str) -> dict:
         return child(self.side(name), module, *args, device=self.a.device, threads=self.a.threads)
 
+    def clip(self, w: int, h: int, frames: int) -> str:
+        """A generated pan, made once by this checkout (`benchmarks.clips` needs its media layer) and
+        read by every side."""
+        path = self.scratch / f"pan-{w}x{h}-{frames}.mp4"
+        if not path.is_file():
+            subprocess.run([sys.executable, "-m", "benchmarks.clips", str(path), "--clip", "pan", "--frames", str(frames),
+                            "--width", str(w), "--height", str(h)], check=True, capture_output=True, cwd=HERE)
+        return str(path)
+
     # --- start-up ---------------------------------------------------------------------------
 
     def startup(self) -> None:
@@ -201,7 +210,8 @@ class Bench:
         """Warm s/frame = (T(n) - T(1)) / (n - 1): the cold first frame, model load and start-up cancel."""
         def run(v: str, _i: int) -> dict:
             variant = v if v == "naive" else "dreamreel"
-            one, many = (self.run(v, "video_one", variant, f"{w}x{h}", str(n)) for n in (1, frames))
+            one, many = (self.run(v, "video_one", variant, f"{w}x{h}", str(n), "--clip", self.clip(w, h, frames))
+                         for n in (1, frames))
             return {**many, "per_frame": (many["seconds"] - one["seconds"]) / (frames - 1)}
 
         runs = interleaved(variants, max(1, self.a.repeats - 2), run)
@@ -213,7 +223,8 @@ class Bench:
         table(f"studio: the render thread's frames/s at the preview size (threads={self.a.threads})",
               ["preset kind @ preview px", *(f"{n} frames/s" for n in self.names)])
         for kind, size, frames in (("zoom", 128, 24), ("zoom", 192, 16), ("video", 192, 12), ("still", 192, 1)):
-            fps = [f"{med([self.run(n, 'studio_one', kind, str(size), str(frames)) for _ in range(max(1, self.a.repeats - 2))], 'fps'):.2f}"
+            clip = ["--clip", self.clip(size, size * 3 // 4 // 2 * 2, frames + 4)] if kind == "video" else []
+            fps = [f"{med([self.run(n, 'studio_one', kind, str(size), str(frames), *clip) for _ in range(max(1, self.a.repeats - 2))], 'fps'):.2f}"
                    for n in self.names]
             row([f"{kind} @ {size}", *fps])
 
@@ -223,12 +234,12 @@ class Bench:
         """Whole renders of a generated 4K pan with the `video` preset at dream size 540 (decode, cut
         check, flow, dream, upsampling, post, encode, resume's parts; the cold first frame included)."""
         short, long = self.a.dream_frames
-        clip = self.scratch / f"pan-3840x2160-{long}.mp4"
+        clip = self.clip(3840, 2160, long)
         table(f"4K video, dream size 540: whole renders of {short} and {long} frames",
               ["side", f"s/frame ({long})", f"peak MiB ({short})", f"peak MiB ({long})", "growth",
                f"MB written/frame ({long})"])
         for n in self.names:
-            runs = [self.run(n, "video_one", "dreamreel", "3840x2160", str(k), "--dream-size", "540", "--clip", str(clip))
+            runs = [self.run(n, "video_one", "dreamreel", "3840x2160", str(k), "--dream-size", "540", "--clip", clip)
                     for k in (short, long)]
             grow = runs[1]["peak_mib"] / runs[0]["peak_mib"] - 1
             row([n, f"{runs[1]['seconds'] / long:.2f}", f"{runs[0]['peak_mib']:.0f}", f"{runs[1]['peak_mib']:.0f}",
@@ -245,6 +256,7 @@ class Bench:
                  ("video, dreamreel", "video_one", "dreamreel")]
         for label, module, variant in cases:
             extra = ["--octaves", "1", "--steps", "1"] if module == "zoom" else []
+            extra += ["--clip", self.clip(self.a.mem_size, self.a.mem_size * 3 // 4 // 2 * 2, long)] if module == "video_one" else []
             mib = [self.run(variant, module, variant, str(self.a.mem_size), str(k), *extra)["peak_mib"] for k in (short, long)]
             row([label, f"{mib[0]:.0f}", f"{mib[1]:.0f}", f"{mib[1] / mib[0]:.2f}"])
 

@@ -32,15 +32,17 @@ def main() -> None:
     p.add_argument("frames", type=int)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--clip", type=Path, help="video: the source clip (made there if missing)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory() as tmp:
         flags: dict = {"source": {"size": a.size}, "device": a.device, "threads": a.threads}
         if a.kind == "video":
-            clip = Path(tmp) / "in.mp4"
-            w, h = a.size, a.size * 3 // 4 // 2 * 2
-            subprocess.run([sys.executable, "-m", "benchmarks.clips", str(clip), "--clip", "pan", "--frames",
-                            str(a.frames + 4), "--width", str(w), "--height", str(h)], check=True, capture_output=True)
+            clip = a.clip or Path(tmp) / "in.mp4"
+            if not clip.is_file():
+                w, h = a.size, a.size * 3 // 4 // 2 * 2
+                subprocess.run([sys.executable, "-m", "benchmarks.clips", str(clip), "--clip", "pan", "--frames",
+                                str(a.frames + 4), "--width", str(w), "--height", str(h)], check=True, capture_output=True)
             flags["source"]["input"] = str(clip)
         session = Session(presets.load(PRESETS[a.kind], flags), Path(tmp))
         try:
