@@ -170,7 +170,9 @@ class Bench:
         head = ["case", *(f"{v} s/frame" for v in variants), *(f"{n} speed-up" for n in self.names),
                 *(f"{n} objective / naive" for n in self.names), "host peak MiB (" + " / ".join(variants) + ")",
                 "GFLOP/s (" + " / ".join(self.names) + ")"]
-        table(f"speed against the naive loop (device={a.device}, threads={a.threads})", head)
+        limit = flops("limit", a.device)
+        table(f"speed against the naive loop (device={a.device}, threads={a.threads}; the device's limit: "
+              f"{limit:.0f} GFLOP/s, a {'bf16' if a.device.startswith('cuda') else 'fp32'} matmul measured now)", head)
         gpu = a.device.startswith("cuda")  # a GPU's rows start where a CPU's end (SPEC: Performance)
         stills = [(512, 512, a.seeds), (1920, 1080, 2), (3840, 2160, 1)] if gpu else [(256, 256, a.seeds), (512, 512, a.seeds),
                                                                                      (1024, 1024, 1)]
@@ -291,9 +293,7 @@ def main() -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dreamreel-bench-") as scratch:
         bench = Bench(a, Path(scratch))
-        limit = flops("limit", a.device)
         print(f"device={a.device} threads={a.threads}; sides: naive loop, {', '.join(f'{s.name} ({s.root})' for s in bench.sides)}; "
-              f"limit {limit:.0f} GFLOP/s ({'bf16' if a.device.startswith('cuda') else 'fp32'} matmul, measured now); "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
         if "startup" in cases:
             bench.startup()
