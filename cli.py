@@ -11,9 +11,8 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
-from pipeline import models, objectives, presets
+from pipeline import guard, models, objectives, presets
 from pipeline.errors import DreamreelError
-from pipeline.renderer import render as run_render
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Render DeepDream images and animations.")
@@ -102,6 +101,15 @@ def overrides(*, input: Path | None = None, output: list[str] | None = None, mod
                   "dream_size": dream_size},
         "output": {"paths": [str(p) for p in output] if output else None},
     }
+
+
+def run_render(cfg: Any, quiet: bool = False, resume: bool = False) -> list[Path]:
+    """`pipeline.render`, imported here: torch and the media layer load only once a render starts,
+    so help, listings and every one-line error about arguments, presets or paths come at once."""
+    guard.check_found(cfg)  # (`render` checks it too, after its imports)
+    from pipeline.renderer import render
+
+    return render(cfg, quiet=quiet, resume=resume)
 
 
 def _done(paths: list[Path], quiet: bool) -> None:
@@ -416,14 +424,14 @@ def studio(preset: Annotated[str, typer.Argument(help="Preset name or .toml path
     """A live page: the render tuned while it runs, then exported as a preset (needs dreamreel[studio]).
 
     A mask comes from the command line only (the page sends no paths)."""
+    flags = overrides(input=input, size=size, seed=seed, device=device, threads=threads, mask=mask, invert_mask=invert_mask,
+                      feather=feather)
+    cfg = _with_audio(presets.load(preset, flags), audio, None)  # a bad recipe is one line before the server's imports
     try:
         from pipeline import studio as studio_
     except ImportError as e:
         raise DreamreelError(f"dreamreel studio needs its extra ({e.name} is missing)", "pip install 'dreamreel[studio]'") from None
-    flags = overrides(input=input, size=size, seed=seed, device=device, threads=threads, mask=mask, invert_mask=invert_mask,
-                      feather=feather)
-    studio_.serve(_with_audio(presets.load(preset, flags), audio, None), host=host, port=port, open_browser=not no_browser,
-                  announce=lambda line: typer.echo(line, err=True))
+    studio_.serve(cfg, host=host, port=port, open_browser=not no_browser, announce=lambda line: typer.echo(line, err=True))
 
 
 @app.command("train-digits")
@@ -434,12 +442,13 @@ def train_digits(output: Annotated[Path, typer.Option("-o", "--output", help="We
                  seed: Annotated[int, typer.Option(help="Seed for the init, shuffles and split.")] = 0,
                  threads: Threads = None) -> None:
     """Train the digits CNN (seeded, about 10 s on 2 CPU cores) and print its held-out accuracy."""
+    from pipeline.sinks import check_writable
+
+    check_writable(output)  # a bad path is one line before torch loads
     import torch
 
     from pipeline.models import digits
-    from pipeline.sinks import check_writable
 
-    check_writable(output)
     torch.set_num_threads(threads or 1)  # tiny convs: one thread is fastest, and the result is reproducible
     split = digits.mnist(mnist) if mnist else digits.uci_digits(seed)
     net, acc = digits.train(split, epochs=epochs, seed=seed)

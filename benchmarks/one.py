@@ -34,6 +34,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0, help="the start image and the jitter")
+    p.add_argument("--precision", default="fp32", help="dreamreel's network compute type (fp32, bf16)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.variant == "dreamreel":
@@ -41,7 +42,8 @@ def main() -> None:
     device = torch.device(a.device)
     model = models.load(device=device)
     obj = objectives.layer(LAYER)
-    feats = FeatureNet(model, obj.layers)
+    feats = FeatureNet(model, obj.layers, precision=a.precision)
+    measure = FeatureNet(model, obj.layers)  # the objective is read in fp32 whatever the ascent ran in
     plain = textbook(model)
     w, _, h = a.size.partition("x")
     img = torch.rand(1, 3, int(h or w), int(w), generator=torch.Generator().manual_seed(a.seed)).to(device) * 0.2 + 0.4
@@ -65,7 +67,7 @@ def main() -> None:
     cold, _ = timed()  # still pays for oneDNN's kernels at each new octave size
     seconds, out = timed()  # warm: as every frame after the first
     with torch.no_grad():
-        value = obj(feats(out)).item()
+        value = obj(measure(out)).item()
     print(json.dumps({"seconds": seconds, "cold_seconds": cold, "objective": value, **peaks(device)}))
 
 

@@ -1,17 +1,21 @@
-"""One timed video render in a fresh process: prints a JSON line (seconds, frames, peak MiB).
+"""One timed video render in a fresh process: prints a JSON line (seconds, frames, peak MiB, MB written).
 
     dreamreel  `pipeline.render` of the `video` preset: decode/encode threads, flow-warped
                carry, warm frames take `steps_warm` steps on the cut network
     naive      the loop a typical script writes: read a frame, dream it from scratch with the
                full network (`benchmarks.naive`), write it; no overlap of I/O and compute
 
-Frames come from a generated camera pan over the bundled photo (`benchmarks.clips`).
+Frames come from a generated camera pan over the bundled photo (`benchmarks.clips`), made in
+another process (`--clip PATH`: made there once, then reused). `written_mb` is what the render
+wrote to disk: this process's block writes (resume's parts among them) and its ffmpeg
+children's (the encoded file), from `getrusage`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -60,17 +64,26 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dream-size", type=int, help="dreamreel: dream at this short side (the naive loop ignores it)")
+    p.add_argument("--clip", type=Path, help="the source clip: made there if missing (at least `frames` long), else reused")
     a = p.parse_args()
     w, _, h = a.size.partition("x")
     w, h = int(w), int(h) if h else int(w) * 3 // 4 // 2 * 2
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "in.mp4"  # made in another process: its frames must not count in this one's peak memory
-        subprocess.run([sys.executable, "-m", "benchmarks.clips", str(src), "--clip", "pan", "--frames", str(a.frames),
-                        "--width", str(w), "--height", str(h)], check=True, capture_output=True)
+        src = a.clip or Path(tmp) / "in.mp4"  # made in another process: its frames must not count in this one's peak memory
+        if not src.is_file():
+            subprocess.run([sys.executable, "-m", "benchmarks.clips", str(src), "--clip", "pan", "--frames", str(a.frames),
+                            "--width", str(w), "--height", str(h)], check=True, capture_output=True)
+        blocks = written()
         t0 = time.perf_counter()
         (dreamreel if a.variant == "dreamreel" else naive)(src, Path(tmp) / "out.mp4", a.frames, a.threads, a.device, a.dream_size)
         seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "frames": a.frames, **peaks(torch.device(a.device))}))
+        mb = (written() - blocks) * 512 / 1e6
+    print(json.dumps({"seconds": seconds, "frames": a.frames, "written_mb": mb, **peaks(torch.device(a.device))}))
+
+
+def written() -> int:
+    """512-byte blocks written so far by this process and its waited-for children (ffmpeg)."""
+    return sum(resource.getrusage(who).ru_oublock for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
 
 if __name__ == "__main__":

@@ -179,6 +179,7 @@ def octaves(features: FeatureNet, objective: Objective, img: torch.Tensor, a: As
         level_regions = None if regions is None else resize(regions, size)
         out = ascend(features, objective, add_noise(resize(out, size), a, gen), a, gen, steps, on_step, reference=orig,
                      mask=level_mask, regions=level_regions)
-        out = out + (resize(orig, size) - resize(shrunk, size))  # zero at the first octave
-        shrunk = resize(orig, size)
+        here = resize(orig, size)  # the next level's `shrunk`: one antialiased resize per level, not two
+        out = out + (here - resize(shrunk, size))  # zero at the first octave
+        shrunk = here
     return out.clamp_(0.0, 1.0)

@@ -171,21 +171,26 @@ class Strided:
 
     def __init__(self, conv: SameConv2d) -> None:
         self.conv, self.weight = conv, conv.weight.detach()
-        self._plans: dict[tuple[int, int], Kernel] = {}
+        self._plans: dict[tuple[tuple[int, int], torch.dtype], Kernel] = {}
 
-    def plan(self, size: tuple[int, int]) -> Kernel:
-        """The convolution for an input of `size`: one leading zero tap on an uneven axis, symmetric padding."""
-        if size not in self._plans:
+    def plan(self, size: tuple[int, int], dtype: torch.dtype | None = None) -> Kernel:
+        """The convolution for an input of `size`: one leading zero tap on an uneven axis, symmetric
+        padding; its weight in `dtype` (default: the layer's)."""
+        dtype = dtype or self.weight.dtype
+        if (size, dtype) not in self._plans:
             c = self.conv
-            w, pads = same_padded(self.weight, size, c.stride)
-            self._plans[size] = Kernel(w, c.bias, c.stride, pads, c.groups)
-        return self._plans[size]
+            w, pads = same_padded(self.weight.to(dtype), size, c.stride)
+            self._plans[size, dtype] = Kernel(w, None if c.bias is None else c.bias.to(dtype), c.stride, pads, c.groups)
+        return self._plans[size, dtype]
 
     def forward(self, x: torch.Tensor, relu6: bool = False) -> torch.Tensor:
         return self.plan(tuple(x.shape[-2:]))(x, relu6)
 
     def backward(self, grad: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """d/d input, for an input of `size` pixels."""
+        """d/d input, for an input of `size` pixels. A bf16 gradient goes through the transposed
+        convolution in fp32: oneDNN has no fast bf16 kernel for it here (~20x slower than fp32)."""
+        if grad.dtype == torch.bfloat16:
+            return self.plan(size, torch.float32).input_grad(grad.float(), size).to(torch.bfloat16)
         return self.plan(size).input_grad(grad, size)
 
 
@@ -208,8 +213,8 @@ class SpaceToDepth(Strided):
         o, i = w.shape[:2]
         w2 = w.view(o, i, 2, 2, 2, 2).permute(0, 3, 5, 1, 2, 4).reshape(o, 4 * i, 2, 2)  # [o, (dy, dx, c), a, b]
         taps = w2.transpose(0, 1).flip(2, 3)
-        if input_scale is not None:
-            taps = taps * input_scale.reshape(-1).repeat(4).view(-1, 1, 1, 1)  # after every mask: exact up to rounding
+        if input_scale is not None:  # after every mask: exact up to rounding
+            taps = (taps * input_scale.reshape(-1).repeat(4).view(-1, 1, 1, 1)).to(taps.dtype)
         self.taps = Kernel(taps, None, (1, 1), (1, 1), 1)
 
     def _lead(self, n: int, k: int) -> int:

@@ -28,14 +28,13 @@ from torch import nn
 
 from . import backprop
 from .frames import to_tensor
-from .models import DreamNet, fold_batchnorm
+from .models.net import DreamNet, fold_batchnorm
 from .sources import read_image
-from .view import WHOLE, View
+from .view import INPUT, REFERENCE, WHOLE, View
 
 Activations = dict[str, torch.Tensor]
 Scalar = Callable[[Activations, View], torch.Tensor]  # an Objective: activations, their view -> the value to maximise
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-INPUT, REFERENCE = "input", "reference"
 
 
 def real_layer(name: str) -> str | None:
@@ -68,7 +67,7 @@ class FeatureNet(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
         on_cpu = all(p.device.type == "cpu" for p in self.stages.parameters())
-        handable = fast and on_cpu and self.dtype == torch.float32 and self.real <= set(self.names)
+        handable = fast and on_cpu and self.dtype in (torch.float32, torch.bfloat16) and self.real <= set(self.names)
         scale = 1 / model.std  # the chain's gradient comes back with respect to the raw image
         self.hand = backprop.Chain.of(self.names, self.stages, scale) if handable else None  # see value_and_grad
         self._scale, self._shift = scale, -model.mean / model.std  # normalise as one multiply-add
@@ -105,14 +104,16 @@ class FeatureNet(nn.Module):
 
     def _by_hand(self, fn: Scalar, x: torch.Tensor, view: View) -> tuple[torch.Tensor, torch.Tensor]:
         """`value_and_grad` through `self.hand`: autograd sees only `fn` on the activations (and the image)."""
-        h = torch.empty(x.shape, dtype=x.dtype, memory_format=torch.channels_last)
-        torch.addcmul(self._shift, x.detach(), self._scale, out=h)  # normalised, channels-last, in one pass
+        h = torch.empty(x.shape, dtype=self.dtype, memory_format=torch.channels_last)
+        torch.addcmul(self._shift, x.detach(), self._scale, out=h)  # normalised, channels-last, cast, in one pass
         with torch.no_grad():
             acts, tape = self.hand.forward(h, self.real)
+        if self.dtype != torch.float32:  # the objective and its gradient in fp32, as on the autograd path
+            acts = {n: a.float() for n, a in acts.items()}
         value, grads = self._objective_grads(fn, acts, x, view)
-        reached = {n: g for n, g in grads.items() if g is not None and n in acts}
+        reached = {n: g.to(self.dtype) for n, g in grads.items() if g is not None and n in acts}
         with torch.no_grad():
-            grad = self.hand.backward(reached, tape) if reached else torch.zeros_like(x)
+            grad = self.hand.backward(reached, tape).float() if reached else torch.zeros_like(x)
             if grads.get(INPUT) is not None:
                 grad += grads[INPUT]
         return grad, value.detach()

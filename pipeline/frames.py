@@ -8,11 +8,13 @@ Inside the dreamer it is a torch ``1x3xHxW float32`` tensor in [0, 1]. `to_tenso
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import torch
+
+if TYPE_CHECKING:  # the edges (sinks, sources, `dreamreel audio`) use frames without torch; the crossing imports it
+    import torch
 
 Image = npt.NDArray[np.uint8]  # H x W x 3 RGB; exists only at the edges
 
@@ -54,6 +56,8 @@ class Stage(Protocol):
 
 def to_tensor(image: Image, device: torch.device | str = "cpu") -> torch.Tensor:
     """``HxWx3 uint8`` -> ``1x3xHxW float32`` in [0, 1] on `device`."""
+    import torch  # loaded already wherever a tensor is made: a dictionary look-up
+
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 image, got {image.shape} {image.dtype}")
     t = torch.from_numpy(np.ascontiguousarray(image))
@@ -64,6 +68,8 @@ def to_tensor(image: Image, device: torch.device | str = "cpu") -> torch.Tensor:
 
 def to_image(tensor: torch.Tensor) -> Image:
     """``1x3xHxW`` float in [0, 1] -> ``HxWx3 uint8`` (rounded, clamped)."""
+    import torch  # as in `to_tensor`
+
     if tensor.ndim != 4 or tensor.shape[:2] != (1, 3):
         raise ValueError(f"expected a 1x3xHxW tensor, got {tuple(tensor.shape)}")
     t = tensor.detach()[0].clamp(0, 1).mul(255.0).round_().to(torch.uint8)

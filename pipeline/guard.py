@@ -67,6 +67,17 @@ def masks(cfg: RenderConfig) -> list[str]:
     return [m.mask for m in (cfg.mask, *cfg.regions) if m is not None and _key(Path(m.mask)).exists()]
 
 
+def check_found(cfg: Any) -> None:
+    """Every file a render reads that a user named exists: a mistyped path is one line at once,
+    before the render path's imports (torch alone takes seconds) and before a model loads."""
+    audio = getattr(cfg, "audio", None)
+    named = [("input", cfg.source.input), ("weights file", cfg.dream.weights),
+             *([("audio file", audio.file), *((f"audio stem {k}", v) for k, v in audio.stems.items())] if audio else [])]
+    for what, path in named:
+        if path and not Path(path).expanduser().exists():
+            raise DreamreelError(f"{what} not found: {path}", "check the path")
+
+
 def written(cfg: Any) -> list[str]:
     """Every path a render writes, as given (a trailing slash marks a frames folder)."""
     out = cfg.output
@@ -101,10 +112,11 @@ def check_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path |
 
 
 def guarded(render: F) -> F:
-    """Wrap a ``render(cfg, ...)``: refuse an output that is an input, then hold every output's lock."""
+    """Wrap a ``render(cfg, ...)``: refuse a missing input and an output that is an input, then hold every output's lock."""
 
     @functools.wraps(render)
     def wrapper(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        check_found(cfg)
         check_not_input(written(cfg), inputs(cfg))
         with locked(written(cfg)):
             return render(cfg, *args, **kwargs)

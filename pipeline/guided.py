@@ -22,17 +22,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from . import models, objectives
 from .errors import DreamreelError
-from .features import INPUT, REFERENCE
 from .objectives import Activations, Objective, _inner, _mean
-from .view import View
+from .view import INPUT, REFERENCE, View
+
+if TYPE_CHECKING:  # parsing a guide/pixel/style objective needs no torch (config validates them); running one does
+    import torch
 
 DATA = Path(__file__).resolve().parent / "data"
-Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per element: its mean is the similarity
+Metric = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]  # per element: its mean is the similarity
 METRICS: dict[str, Metric] = {
     "dot": lambda x, g: x * g,
     "l1": lambda x, g: -(x - g).abs(),

@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from . import expr
 from .errors import DreamreelError
@@ -20,9 +19,12 @@ from .schedule import Schedule
 from .signals import NO_AUDIO, Signals, is_variable
 from .view import WHOLE, View
 
-Activations = Mapping[str, torch.Tensor]
-Value = Callable[[Activations, View], torch.Tensor]  # activations, where they sit -> the value to maximise
-Gradient = Callable[[Activations, View], tuple[torch.Tensor, dict[str, torch.Tensor]]]  # -> value, d value / d activation
+if TYPE_CHECKING:  # objectives compute on tensors, yet parsing one needs no torch: config validates with this module
+    import torch
+
+Activations = Mapping[str, "torch.Tensor"]
+Value = Callable[[Activations, View], "torch.Tensor"]  # activations, where they sit -> the value to maximise
+Gradient = Callable[[Activations, View], tuple["torch.Tensor", dict[str, "torch.Tensor"]]]  # -> value, d value / d activation
 
 
 MAX_GAIN = 1e6  # the largest factor a layer's value may be multiplied by (only ratios matter: the step is L1-normalised)
@@ -130,15 +132,14 @@ def _mean(values: torch.Tensor, act: torch.Tensor, view: View) -> torch.Tensor:
 def layer(name: str, weight: float = 1.0) -> Objective:
     """mean(activation^2) of one layer, a 2-px border excluded (the classic DeepDream loss)."""
 
-    @torch.no_grad()
     def by_hand(a: Activations, view: View) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        act = a[name]
-        inner, grad = _inner(act, view), torch.zeros_like(act)
+        act = a[name].detach()
+        inner, grad = _inner(act, view), act.new_zeros(act.shape)
         if view.weight is not None:  # a region: d/dx mean(w x^2) = 2wx/n
             w = _weight(inner, act, view)
-            torch.mul(inner * w, 2.0 * weight / inner.numel(), out=_inner(grad, view))
+            _inner(grad, view).copy_(inner * w).mul_(2.0 * weight / inner.numel())
             return weight * (inner.square() * w).mean(), {name: grad}
-        torch.mul(inner, 2.0 * weight / inner.numel(), out=_inner(grad, view))  # d/dx mean(x^2) = 2x/n
+        _inner(grad, view).copy_(inner).mul_(2.0 * weight / inner.numel())  # d/dx mean(x^2) = 2x/n
         return weight * inner.square().mean(), {name: grad}
 
     label = f"layer({name!r})" if weight == 1 else f"layer({name!r}, {weight:g})"

@@ -4,7 +4,11 @@
 
     recipe.json     the validated config (seed included; output paths left out)
     000000.png ...  each finished frame, lossless
-    carry.npz       the last finished frame's index and its `Carry` (what the next frame needs)
+    carry.npz       the last finished frame's index and its `Carry` (what the next frame needs):
+                    a field that is that frame's own image is named, not stored again (``dream``:
+                    it is the PNG just written); other images of a MiB or more are stored as PNG
+                    bytes (``source.png``, a stack as ``past_sources.png.0`` ...); the rest raw.
+                    Lossless all: at 4K a frame's parts are tens of MB, not 200.
 
 Every file is written (on a background thread, in order) under a partial name and renamed,
 frame first, carry second, so a SIGKILL at any moment leaves a consistent state: the carry
@@ -35,6 +39,7 @@ from .sinks import committed, frame_name, write_png
 from .version import version
 
 RECIPE, CARRY = "recipe.json", "carry.npz"
+PNG_FROM = 1 << 20  # bytes: a carried image this large is stored as PNG (compression 1: ~5x smaller on video, fast)
 
 
 def parts_dir(first_output: str | Path) -> Path:
@@ -67,17 +72,22 @@ def _intact(path: Path) -> bool:
 
 
 def _carries(fields: dict[str, np.ndarray]) -> bool:
-    """Whether saved arrays make a `Carry`: two HxWx3 uint8 images, and the earlier frames (if any)
-    K of the same size with K indices."""
+    """Whether saved arrays make a `Carry`: two HxWx3 uint8 images; a loop's lead frames (CxHxWx3)
+    and the masks (HxWxC) of that size, if any; and the earlier frames (if any), K alike with K indices."""
     source, dream = fields.get("source"), fields.get("dream")
     if source is None or dream is None or source.ndim != 3 or source.shape[2:] != (3,) or dream.shape != source.shape:
+        return False
+    lead, masks = fields.get("lead"), fields.get("masks")
+    if lead is not None and (lead.dtype != np.uint8 or lead.ndim != 4 or lead.shape[1:] != source.shape):
+        return False
+    if masks is not None and (masks.dtype != np.uint8 or masks.ndim != 3 or masks.shape[:2] != source.shape[:2]):
         return False
     past = [fields.get(k) for k in ("past_sources", "past_dreams", "past_index")]
     if any(a is None for a in past):
         return all(a is None for a in past) and source.dtype == dream.dtype == np.uint8
-    images, dreams, index = past
+    images, dreams, index = past  # kept at the dream size when a render has one: any size, both alike
     return (source.dtype == dream.dtype == images.dtype == dreams.dtype == np.uint8 and images.shape == dreams.shape
-            and images.shape[1:] == source.shape and index.shape == images.shape[:1] and index.dtype.kind in "iu")
+            and images.ndim == 4 and images.shape[3:] == (3,) and index.shape == images.shape[:1] and index.dtype.kind in "iu")
 
 
 @dataclass
@@ -126,31 +136,49 @@ class Parts:
         path = self.folder / CARRY
         if path.is_file():
             index, fields = self._carry(path)
-            broken = next((i for i in range(index + 1) if not _intact(self.folder / frame_name(i))), None)
-            if broken is not None:
-                what = "missing" if not (self.folder / frame_name(broken)).exists() else "truncated"
-                raise DreamreelError(f"--resume: frame {self.folder / frame_name(broken)} is {what}",
-                                     "rerun without --resume to start afresh")
             self.start, self.carry = index + 1, Carry(**fields)
         for f in self.folder.glob("*.png"):  # frames past the carry were never confirmed
             if f.stem.isdigit() and int(f.stem) >= self.start:
                 f.unlink()
 
-    @staticmethod
-    def _carry(path: Path) -> tuple[int, dict[str, Any]]:
+    def _carry(self, path: Path) -> tuple[int, dict[str, Any]]:
         """The saved carry and the frame it follows, or one line saying the file is damaged: the index
         a whole number >= 0 (a negative one would have every saved frame deleted as unconfirmed) and
         each array of the shape and type a `Carry` holds."""
+        damaged = DreamreelError(f"--resume: {path} is damaged (its index or arrays are not a render's)",
+                                 "rerun without --resume to start afresh")
         try:
             with np.load(path, allow_pickle=False) as data:
                 index = data["index"]
-                fields = {k: data[k] for k in Carry._fields if k in data.files}
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                if index.shape != () or index.dtype.kind not in "iu" or int(index) < 0:
+                    raise damaged
+                index = int(index)
+                self._check_frames(index)  # before any field is read: one may be that frame's PNG
+                fields = {k: v for k in Carry._fields if (v := self._field(data, k, index)) is not None}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, cv2.error):
             raise DreamreelError(f"--resume: {path} is damaged", "rerun without --resume to start afresh") from None
-        if index.shape != () or index.dtype.kind not in "iu" or int(index) < 0 or not _carries(fields):
-            raise DreamreelError(f"--resume: {path} is damaged (its index or arrays are not a render's)",
+        if not _carries(fields):
+            raise damaged
+        return index, fields
+
+    def _check_frames(self, index: int) -> None:
+        """Frames 0..index are all there and complete, or one line naming the first that is not."""
+        broken = next((i for i in range(index + 1) if not _intact(self.folder / frame_name(i))), None)
+        if broken is not None:
+            what = "missing" if not (self.folder / frame_name(broken)).exists() else "truncated"
+            raise DreamreelError(f"--resume: frame {self.folder / frame_name(broken)} is {what}",
                                  "rerun without --resume to start afresh")
-        return int(index), fields
+
+    def _field(self, data: Any, name: str, index: int) -> Any:
+        """One `Carry` field as `_packed` stored it (None: left out, its default)."""
+        if name in data.files:
+            return data[name].item() if data[name].ndim == 0 else data[name]
+        if f"{name}@frame" in data.files:  # the frame's own image: its PNG, intact (checked before the carry is used)
+            return _rgb(np.fromfile(self.folder / frame_name(index), np.uint8))
+        if f"{name}.png" in data.files:
+            return _rgb(data[f"{name}.png"])
+        stack = sorted((k for k in data.files if k.startswith(f"{name}.png.")), key=lambda k: int(k.rsplit(".", 1)[1]))
+        return np.stack([_rgb(data[k]) for k in stack]) if stack else None
 
     def finished(self) -> Iterator[Frame]:
         """The frames already rendered, in order (source = image: only the dream was kept)."""
@@ -178,12 +206,50 @@ class Parts:
         frame, carry = item
         with committed(self.folder / frame_name(frame.index)) as partial:
             write_png(partial, frame.image, compression=1)
-        arrays = {k: np.asarray(v) for k, v in carry._asdict().items() if v is not None}  # None: the field's default
         with committed(self.folder / CARRY) as partial, open(partial, "wb") as f:
-            np.savez(f, index=np.int64(frame.index), **arrays)
+            np.savez(f, index=np.int64(frame.index), **_packed(carry, frame.image))
 
     def empty(self) -> bool:
         return not (self.folder / CARRY).exists()
 
     def clean(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _packed(carry: Carry, image: np.ndarray) -> dict[str, np.ndarray]:
+    """The carry's fields as arrays for ``carry.npz`` (None fields left out: their default): the
+    finished frame's own image named (``NAME@frame``), large images as PNG bytes, the rest raw."""
+    out: dict[str, np.ndarray] = {}
+    for name, value in carry._asdict().items():
+        if value is None:
+            continue
+        if value is image:
+            out[f"{name}@frame"] = np.int8(1)
+        elif _pictures(value):
+            if value.ndim == 3:
+                out[f"{name}.png"] = _png(value)
+            else:
+                out.update({f"{name}.png.{i}": _png(v) for i, v in enumerate(value)})
+        else:
+            out[name] = np.asarray(value)
+    return out
+
+
+def _pictures(value: Any) -> bool:
+    """An RGB image (or a stack of them) large enough that PNG pays."""
+    return (isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim in (3, 4) and value.shape[-1] == 3
+            and value.nbytes >= PNG_FROM)
+
+
+def _png(image: np.ndarray) -> np.ndarray:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise DreamreelError("cannot encode the carry for --resume", "report this as a bug")
+    return buf.reshape(-1)
+
+
+def _rgb(png: np.ndarray) -> np.ndarray:
+    bgr = cv2.imdecode(png, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("not a PNG")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -60,10 +60,11 @@ def stages(cfg: RenderConfig, dreamer: Dreamer, music: Signals | None = None, lo
                         *post, *hold])
 
 
-def carry_of(v: VideoConfig, loop: Loop = OFF) -> CarryOf:
-    """What a frame hands the next: itself, plus earlier frames for long-term consistency, its masks
-    (None without any) and a loop's lead."""
-    return loop.carry_of(mask.Keeping(keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term)))
+def carry_of(v: VideoConfig, loop: Loop = OFF, dream_size: int | None = None) -> CarryOf:
+    """What a frame hands the next: itself, plus earlier frames for long-term consistency (kept at
+    the dream size, where flow runs, when there is one), its masks (None without any) and a loop's lead."""
+    inner = keep_last if v.independent or len(v.long_term) == 1 else History(v.long_term, dream_size)
+    return loop.carry_of(mask.Keeping(inner))
 
 
 def looping(cfg: RenderConfig, frames: int) -> Loop:
@@ -109,7 +110,7 @@ def build_video(cfg: RenderConfig, progress: Progress) -> Plan:
 
     laps = Lap(source.iter_from, count, loop.lead) if loop.lead else source
     frames = mask.attached(cfg, laps, count, source.start_frame, source.fps)
-    return Plan(frames, count, chain, sinks, steps_of=steps_of, carry_of=carry_of(cfg.video, loop))
+    return Plan(frames, count, chain, sinks, steps_of=steps_of, carry_of=carry_of(cfg.video, loop, cfg.dream.dream_size))
 
 
 def anchored(post: list[Stage]) -> list[Stage]:

@@ -15,12 +15,14 @@ input (`cut`) and brought to each activation map's size (`weight_on`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from .errors import DreamreelError
 
+if TYPE_CHECKING:  # a View is made and read by torch code; this module itself stays light (config imports it)
+    import torch
+
+INPUT, REFERENCE = "input", "reference"  # pseudo-layers: the image being dreamed, and the frame it sits in (`features`)
 Edges = tuple[bool, bool, bool, bool]  # (top, bottom, left, right): the sides that are the frame's own
 
 
@@ -55,14 +57,18 @@ class View:
     def cut(self, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """`image` (in the frame, any size) resized to the full frame, rolled and cut like an input of
         `size` (h, w) that this view places."""
+        from torch.nn import functional as F  # torch once a gradient is computed, not when a config is checked
+
         y0, x0, h, w = self.window or (0, 0, *size)
         if tuple(image.shape[-2:]) != (h, w):
             image = F.interpolate(image, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-        image = torch.roll(image, self.shift, (2, 3)) if any(self.shift) else image
+        image = image.roll(self.shift, (2, 3)) if any(self.shift) else image
         return image[..., y0:y0 + size[0], x0:x0 + size[1]]
 
     def weight_on(self, act: torch.Tensor) -> torch.Tensor:
         """`weight` under an activation map of this view's input (``...xhxw``): 1x1xhxw, area-averaged."""
+        from torch.nn import functional as F  # as in `cut`
+
         if self.weight is None or self.size is None:
             raise ValueError("weight_on needs a weight and the input's size (FeatureNet sets it)")
         return F.adaptive_avg_pool2d(self.cut(self.weight, self.size), tuple(act.shape[-2:]))

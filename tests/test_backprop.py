@@ -118,10 +118,10 @@ def test_space_to_depth_refuses_what_it_cannot_unshuffle():
 
 
 def test_autograd_serves_what_the_hand_chain_does_not_know(lite0):
-    """Other nets, reduced precision and the plain (unfolded) copy take the autograd path."""
+    """Other nets, fp16 and the plain (unfolded) copy take the autograd path (bf16 has the hand chain)."""
     digits = models.load("digits")
     assert FeatureNet(digits, {digits.order[1]}).hand is None
-    assert FeatureNet(lite0, {"blocks.3"}, precision="bf16").hand is None
+    assert FeatureNet(lite0, {"blocks.3"}, precision="fp16").hand is None
     assert FeatureNet(lite0, {"blocks.3"}, fast=False).hand is None
     pixel_only = guided.pixel()
     feats = FeatureNet(lite0, pixel_only.layers)
@@ -143,3 +143,24 @@ def test_a_hand_ascent_is_deterministic_and_dreams(lite0):
     with torch.no_grad():
         assert obj(feats(one)).item() > obj(feats(x)).item()
     assert F.l1_loss(one, x).item() > 0.005
+
+
+@pytest.mark.parametrize("size", [(48, 48), (47, 61)])
+def test_bf16_on_the_cpu_runs_the_hand_chain_close_to_its_own_autograd_and_to_fp32(lite0, size):
+    """`precision = "bf16"` on a CPU: the same hand-written chain with bf16 weights and activations
+    (the strided depthwise gradients in fp32), not autograd. bf16 keeps ~3 significant digits, so
+    the gradient's direction, not its bits, is what must agree."""
+    obj = objectives.parse("layers({'blocks.4': 1, 'blocks.9': 1})")
+    x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(3))
+    bf16 = FeatureNet(lite0, obj.layers, precision="bf16")
+    with by_hand(bf16):
+        hand, value = bf16.value_and_grad(obj, x)
+    assert hand.dtype == torch.float32 and value.dtype == torch.float32
+
+    def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a * b).sum() / a.norm() / b.norm())
+
+    ref, ref_value = autograd_gradient(bf16, obj, x)  # bf16 through autograd
+    fp32, fp32_value = FeatureNet(lite0, obj.layers).value_and_grad(obj, x)
+    assert cosine(hand, ref.float()) > 0.9 and cosine(hand, fp32) > 0.9
+    assert value.item() == pytest.approx(fp32_value.item(), rel=0.03)

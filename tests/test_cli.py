@@ -143,3 +143,39 @@ def test_a_one_pixel_image_is_dreamed(tmp_path):
     assert result.exit_code == 0, result.output
     got = read_rgb(tmp_path / "out.png")
     assert got.shape == (1, 1, 3) and got.tolist() != [[[90, 90, 90]]]
+
+
+# Commands that dream nothing answer without the heavy libraries (torch alone takes 2-3 s on 2 cores).
+HEAVY = ("torch", "librosa", "ray", "uvicorn")
+LIGHT = [["--help"], ["zoom", "--help"], ["presets"], ["models"], ["layers", "efficientnet-lte0"], ["render", "nope"],
+         ["render", "default", "--input", "missing.png"], ["dream", "missing.png", "-o", "x.png"],
+         ["zoom", "-o", "x.mp4", "--preset", "zoom", "--objective", 'layer("blocks.9") +'],
+         ["zoom", "-o", "x.mp4", "--objective", 'guide("nope.png", "blocks.5")'], ["zoom", "-o", "x.mp4", "--frames", "0"],
+         ["video", "missing.mp4", "-o", "x.mp4"], ["audio", "missing.wav"], ["audio", "missing.wav", "--fps", "0"],
+         ["carve", "missing.png", "-o", "x.png"], ["studio", "nope"], ["train-digits", "-o", "/proc/no/x.pt"],
+         ["dream", "--bogus"]]
+PROBE = """
+import json, sys
+from cli import main
+for argv in json.loads(sys.argv[1]):
+    rc = main(argv)
+    print(json.dumps({"argv": argv, "rc": rc, "heavy": [m for m in %r if m in sys.modules]}))
+""" % (HEAVY,)
+
+
+def test_commands_that_dream_nothing_import_no_torch_librosa_ray_or_uvicorn(tmp_path):
+    """Help, listings and every one-line error about arguments, presets or paths, in one fresh process."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    run = subprocess.run([sys.executable, "-c", PROBE, json.dumps(LIGHT)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    lines = [json.loads(line) for line in run.stdout.splitlines() if line.startswith('{"argv"')]
+    assert [r["argv"] for r in lines] == LIGHT, run.stderr[-2000:]
+    for r in lines:
+        assert r["heavy"] == [], f"`dreamreel {' '.join(r['argv'])}` imported {r['heavy']}"
+        assert r["rc"] == (0 if r["argv"][-1] in ("--help", "presets", "models") else 2), r
+    assert run.stderr.count("dreamreel: error:") == len(LIGHT) - 4  # one line each

@@ -38,7 +38,8 @@ def test_a_reduced_precision_network_dreams_as_far_as_fp32(device, precision, on
     frame = Frame(0, image, image)
     ours = dreamer(device, precision=precision)
     assert ours.features.dtype == {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    assert ours.features.hand is None  # reduced precision takes the autograd path
+    hand = device.type == "cpu" and precision == "bf16"  # the hand chain runs bf16 on a CPU; the rest takes autograd
+    assert (ours.features.hand is not None) == hand
     low, full = ours(frame).image, dreamer(device, precision="fp32")(frame).image
     assert value(low) > 1.2 * value(image)
     assert value(low) > 0.85 * value(full)  # one seed: chaos moves either way by a few per cent

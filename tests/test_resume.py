@@ -35,6 +35,24 @@ def test_a_frame_written_without_its_carry_is_redone(tmp_path):
     assert parts.start == 3 and not (tmp_path / "p" / "000003.png").exists()
 
 
+def test_a_carry_is_stored_losslessly_without_the_frame_twice(tmp_path):
+    """The dream is the frame's PNG (named, not stored again); large images go in as PNG bytes."""
+    rng = np.random.default_rng(0)
+    img = make_image(32, 0)
+    smooth = np.repeat(np.repeat(rng.integers(0, 256, (70, 80, 3), dtype=np.uint8), 8, 0), 8, 1)  # 560x640: over 1 MiB
+    past = np.stack([smooth, smooth[::-1]])
+    carry = Carry(smooth, img, past, past[:, :16, :16].copy(), np.array([4, 2]))
+    with Parts.open(tmp_path / "p", RECIPE, resume=False) as parts:
+        parts.save(Frame(0, img, img), carry)
+    with np.load(tmp_path / "p" / "carry.npz") as data:
+        assert {"dream@frame", "source.png", "past_sources.png.0", "past_sources.png.1", "past_dreams"} <= set(data.files)
+        assert "dream" not in data.files and "source" not in data.files
+    assert (tmp_path / "p" / "carry.npz").stat().st_size < smooth.nbytes / 4
+    back = Parts.open(tmp_path / "p", RECIPE, resume=True).carry
+    for name, value in carry._asdict().items():
+        assert np.array_equal(getattr(back, name), value), name
+
+
 def test_no_carry_yet_starts_at_zero_and_no_resume_starts_afresh(tmp_path):
     Parts.open(tmp_path / "p", RECIPE, resume=False)
     assert Parts.open(tmp_path / "p", RECIPE, resume=True).start == 0

@@ -1,5 +1,6 @@
 """Long-term consistency and held pixels (`pipeline.steady`) on tiny generated clips."""
 
+import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -26,6 +27,19 @@ def test_history_keeps_as_many_earlier_frames_as_offsets_at_about_their_ages():
         ages.append([t + 1 - k for k in carry.past_index] if carry.past_index is not None else [])
     assert all(a[0] == 2 and 3 <= a[1] <= 4 and 5 <= a[2] <= 8 for a in ages[8:])  # the next frame also sees age 1
     assert steady.History((1,))(Frame(5, img, img, carry)).past_index is None
+
+
+def test_history_at_a_dream_size_keeps_earlier_frames_small_and_gives_them_back_at_full_size():
+    history, carry = steady.History((1, 2, 4), size=24), None
+    frames = [np.random.default_rng(t).integers(0, 256, (48, 64, 3), dtype=np.uint8) for t in range(6)]
+    for t, img in enumerate(frames):
+        carry = history(Frame(t, img, img, carry))
+    assert carry.source is frames[5] and carry.past_sources.shape == (2, 24, 32, 3)  # the last frame whole, the rest small
+    earlier = steady.earlier_frames(carry, 6)
+    assert [i for i, _, _ in earlier] == [5, *carry.past_index] and all(s.shape == (48, 64, 3) for _, s, _ in earlier)
+    for (i, source, _), small in zip(earlier[1:], carry.past_sources):
+        assert np.abs(cv2.resize(source, (32, 24), interpolation=cv2.INTER_AREA).astype(int) - small).mean() < 12
+        assert np.abs(source.astype(int) - frames[i]).mean() > 20  # detail above the dream size is gone: it was noise
 
 
 def fake_dreams(clip: list[np.ndarray]) -> list[np.ndarray]:

@@ -170,6 +170,30 @@ def test_the_export_rendered_by_the_cli_reproduces_the_studio_frames_bit_for_bit
     assert not np.array_equal(shown[1], shown[2])  # the changes did change the frames
 
 
+def test_the_render_thread_never_encodes_the_page_s_jpeg(sessions, monkeypatch):
+    """The render thread goes on to the next frame; the server's side encodes the last frame, once."""
+    encoded: list[str] = []
+    real = session_.jpeg
+    monkeypatch.setattr(session_, "jpeg", lambda image: encoded.append(threading.current_thread().name) or real(image))
+    session = sessions(tiny())
+    assert session.latest() == (0, b"")
+    for _ in range(3):
+        session.render_one()
+    assert encoded == []  # three frames rendered, none encoded
+    server = threading.Thread(target=session.latest, name="server")
+    server.start()
+    server.join()
+    serial, data = session.latest()
+    assert serial == 3 and data[:2] == b"\xff\xd8" and encoded == ["server"]  # encoded once, by the server, then kept
+    assert read_jpeg(data).shape == session.snapshot().image.shape
+
+
+def read_jpeg(data: bytes) -> np.ndarray:
+    import cv2
+
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
 def test_a_still_restarts_on_any_change(sessions):
     session = sessions(tiny("default"))
     first = session.render_one()

@@ -77,10 +77,12 @@ def test_stable_far_below_independent_at_a_similar_strength(tmp_path):
     assert excess < 0.35 and steady.strength > 0.7 * ind.strength, (excess, steady, ind)
 
 
-def test_an_interrupted_video_resumes_to_the_same_frames(media, tmp_path, monkeypatch):
+@pytest.mark.parametrize("dream_size", [None, 32])  # 32: the earlier frames kept smaller, upsampled when used
+def test_an_interrupted_video_resumes_to_the_same_frames(media, tmp_path, monkeypatch, dream_size):
     def cfg(folder: str):
         return presets.load("video", {"source": {"input": str(media["pan"])}, "threads": 2,
-                                      "dream": {"octaves": 1, "steps": 2}, "output": {"paths": [str(tmp_path / folder) + "/"]}})
+                                      "dream": {"octaves": 1, "steps": 2, "dream_size": dream_size},
+                                      "output": {"paths": [str(tmp_path / folder) + "/"]}})
 
     render(cfg("ref"), quiet=True)
     original = ShotDreamer.__call__

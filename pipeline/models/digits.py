@@ -26,7 +26,6 @@ from torch import nn
 from ..errors import DreamreelError
 from ..sinks import committed
 from .net import DreamNet, Facts, load_state_dict
-from .registry import ModelSpec, register
 from .zoo import ConvReLU
 
 SHIPPED = Path(__file__).resolve().parent.parent / "data" / "digits.pt"
@@ -77,8 +76,9 @@ def build(weights: Path | None = None) -> GrayNet:
     return GrayNet("digits", net, order)
 
 
-register(ModelSpec("digits", build, f"small CNN trained on handwritten digits (grey, native {NATIVE} px; shipped)",
-                   lambda: GrayNet("digits", *architecture())), "mnist")
+def untrained() -> GrayNet:
+    """The net with random weights (on the meta device under `registry.architecture`): its layers and facts."""
+    return GrayNet("digits", *architecture())
 
 
 # --------------------------------------------------------------------------- data

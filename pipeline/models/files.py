@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import DreamreelError
 from .net import DreamNet, Facts, load_state_dict
-from .registry import ALIASES, REGISTRY, RESOLVERS, ModelSpec, register
+from .registry import ALIASES
 from .zoo import ZOO, Zoo, build, rename_keys
 
 
@@ -88,18 +88,3 @@ def _fits(zoo: Zoo, sd: dict[str, torch.Tensor]) -> bool:
     ours = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}
     theirs = {k for k in rename_keys(sd, renames) if not k.endswith("num_batches_tracked")}
     return ours == theirs
-
-
-def resolve_file(name: str) -> str | None:
-    """``FILE.pt`` or ``ARCH:FILE.pth`` -> a registry entry for that file (None: not a file reference)."""
-    arch, sep, rest = name.partition(":")
-    path = Path(rest if sep and not Path(name).exists() else name).expanduser()
-    if path.suffix.lower() not in (".pt", ".pth", ".ts", ".ckpt"):
-        return None
-    chosen = arch if sep and not Path(name).exists() else None
-    if name not in REGISTRY:
-        register(ModelSpec(name, lambda _w: from_file(path, chosen), f"user file {path}"))
-    return name
-
-
-RESOLVERS.append(resolve_file)

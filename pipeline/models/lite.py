@@ -18,7 +18,6 @@ from torch import nn
 
 from ..errors import DreamreelError
 from .net import DreamNet, Facts, load_state_dict
-from .registry import ModelSpec, register
 
 
 class _DepthwiseSame(torch.autograd.Function):
@@ -224,6 +223,12 @@ def _dreamnet(name: str, net: nn.Module, order: list[str]) -> DreamNet:
     return DreamNet(name, net, order, mean=(127 / 255,) * 3, std=(128 / 255,) * 3, facts=_facts(name))
 
 
+def untrained(name: str) -> DreamNet:
+    """The net with random weights (on the meta device under `registry.architecture`): its layers and facts."""
+    width, depth, _, _ = LITE[name]
+    return _dreamnet(name, *efficientnet_lite(width, depth))
+
+
 def build_lite(name: str, weights: Path | None = None) -> DreamNet:
     width, depth, _, package = LITE[name]
     net, order = efficientnet_lite(width, depth)
@@ -236,8 +241,3 @@ def build_lite(name: str, weights: Path | None = None) -> DreamNet:
             f"weights do not fit {name}: {str(e).splitlines()[0]}", f"give the {name} weights file"
         ) from None
     return _dreamnet(name, net, order)
-
-
-for _name, (_w, _d, _, _pkg) in LITE.items():
-    register(ModelSpec(_name, lambda w, n=_name: build_lite(n, w), f"EfficientNet-{_name[-5:].title()} (ImageNet, embedded via {_pkg})",
-                       lambda n=_name, w=_w, d=_d: _dreamnet(n, *efficientnet_lite(w, d))), _name.replace("efficientnet-", ""))

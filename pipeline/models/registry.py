@@ -1,9 +1,10 @@
 """The registry of nets: name -> `ModelSpec`, resolved (aliases, a user's file) and loaded.
 
-Each of `lite`, `zoo`, `digits` registers its nets when the package is imported; `files`
-adds a resolver that turns ``FILE.pt`` / ``ARCH:FILE`` into an entry. `load` builds a net
-once per (name, weights, device); `architecture` builds it on the meta device (no weights),
-which is all `dreamreel layers` and a net's `Facts` need. Nothing here downloads.
+`catalog` registers every net by name when the package is imported, and a resolver that
+turns ``FILE.pt`` / ``ARCH:FILE`` into an entry; the family module that builds a net (`lite`,
+`zoo`, `digits`, `files`) and torch itself are imported only when a net is built. `load`
+builds a net once per (name, weights, device); `architecture` builds it on the meta device
+(no weights), which is all `dreamreel layers` and a net's `Facts` need. Nothing here downloads.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import DreamreelError
-from .net import DreamNet, Facts
+
+if TYPE_CHECKING:  # names, aliases and resolving need no torch (`dreamreel models`, a preset's check)
+    import torch
+
+    from .net import DreamNet, Facts
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,10 @@ def load(name: str = DEFAULT, weights: str | Path | None = None, device: torch.d
     """The named model, frozen, on `device`. Built once per (name, weights, device) per process:
     each device holds its own copy, and a cached net is never moved (moving one in place would
     move it under every other holder)."""
-    return _load_cached(resolve(name), str(weights) if weights else None, torch.device(device))
+    name = resolve(name)  # an unknown name fails before torch is imported
+    import torch  # ~2-3 s on 2 cores: only where a net is built
+
+    return _load_cached(name, str(weights) if weights else None, torch.device(device))
 
 
 def architecture(name: str) -> DreamNet:
@@ -76,6 +83,8 @@ def architecture(name: str) -> DreamNet:
     spec = REGISTRY[resolve(name)]
     if spec.architecture is None:
         return load(spec.name)
+    import torch  # as in `load`
+
     with torch.device("meta"):
         return spec.architecture()
 

@@ -28,7 +28,6 @@ from torch import nn
 
 from ..errors import DreamreelError
 from .net import DreamNet, Facts, load_state_dict
-from .registry import ALIASES, ModelSpec, register
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)  # GoogLeNet/InceptionV3 weights: torchvision's transform_input maps to (x - 0.5) / 0.5
@@ -327,14 +326,14 @@ def resnet50(classes: int = 1000) -> Arch:
 
 @dataclass(frozen=True)
 class Zoo:
-    """One zoo net: its builder, which files hold its weights, its normalisation and its facts."""
+    """One zoo net: its builder, which files hold its weights, its normalisation and its facts (its name and
+    summary are registered by `catalog`)."""
 
     name: str
     architecture: Callable[..., Arch]  # (classes=1000) -> the net with random weights, its layers and key renames
     files: tuple[str, ...]  # torchvision's file names, first = the one we ask for
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    summary: str
     facts: Facts  # native size, carve, guide and style layers
     head: str = "fc.weight"  # the classifier's weight in torchvision's file (its rows: the class count)
 
@@ -347,15 +346,15 @@ def _facts(native: int, carve: str, guide: str, content: str, style: Sequence[st
 _VGG_STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 VGG_HEAD = "classifier.6.weight"
 ZOO = {z.name: z for z in (
-    Zoo("googlenet", googlenet, ("googlenet-1378be20.pth",), HALF, HALF, "GoogLeNet / Inception V1, the classic DeepDream net",
+    Zoo("googlenet", googlenet, ("googlenet-1378be20.pth",), HALF, HALF,
         _facts(224, "inception4c", "inception4c", "inception3b", ("conv1", "conv3", "inception3a", "inception4a", "inception4c"))),
-    Zoo("inception-v3", inception_v3, ("inception_v3_google-0cc3c7bd.pth",), HALF, HALF, "Inception V3",
+    Zoo("inception-v3", inception_v3, ("inception_v3_google-0cc3c7bd.pth",), HALF, HALF,
         _facts(299, "Mixed_6b", "Mixed_6b", "Mixed_5d", ("Conv2d_2b_3x3", "Conv2d_4a_3x3", "Mixed_5b", "Mixed_6a", "Mixed_6e"))),
     Zoo("vgg16", partial(vgg, (2, 2, 3, 3, 3)), ("vgg16-397923af.pth",), IMAGENET_MEAN, IMAGENET_STD,
-        "VGG16 (the Keras DeepDream lab's net)", _facts(224, "conv4_3", "conv4_3", "conv4_2", _VGG_STYLE), VGG_HEAD),
+        _facts(224, "conv4_3", "conv4_3", "conv4_2", _VGG_STYLE), VGG_HEAD),
     Zoo("vgg19", partial(vgg, (2, 2, 4, 4, 4)), ("vgg19-dcbb9e9d.pth",), IMAGENET_MEAN, IMAGENET_STD,
-        "VGG19 (style transfer's classic)", _facts(224, "conv4_4", "conv4_4", "conv4_2", _VGG_STYLE), VGG_HEAD),
-    Zoo("resnet50", resnet50, ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"), IMAGENET_MEAN, IMAGENET_STD, "ResNet50",
+        _facts(224, "conv4_4", "conv4_4", "conv4_2", _VGG_STYLE), VGG_HEAD),
+    Zoo("resnet50", resnet50, ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"), IMAGENET_MEAN, IMAGENET_STD,
         _facts(224, "layer3", "layer3", "layer2", ("stem", "layer1", "layer2", "layer3"))),
 )}
 DROPPED = ("aux1.", "aux2.", "AuxLogits.")  # auxiliary classifiers: in the files, never dreamed on
@@ -411,11 +410,3 @@ def dreamnet(zoo: Zoo, net: nn.Module, order: list[str], listed: list[str], labe
 def untrained(zoo: Zoo) -> DreamNet:
     net, order, listed, _ = zoo.architecture()
     return dreamnet(zoo, net, order, listed)
-
-
-for _zoo in ZOO.values():
-    register(ModelSpec(_zoo.name, lambda w, z=_zoo: build(z, w), f"{_zoo.summary} (torchvision weights: {_zoo.files[0]})",
-                       lambda z=_zoo: untrained(z)))
-ALIASES.update({"inception_v3": "inception-v3", "inceptionv3": "inception-v3", "inception-v1": "googlenet"})
-
-

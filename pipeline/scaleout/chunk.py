@@ -70,7 +70,7 @@ class ChunkRenderer:
                               job.length)  # indices count from `start`
         loop = video.looping(cfg, job.length or 0)
         self.stages: list[Stage] = video.stages(cfg, dreamer, music, loop)  # the very list a local render runs
-        self.carry_of = video.carry_of(cfg.video, loop)
+        self.carry_of = video.carry_of(cfg.video, loop, cfg.dream.dream_size)
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
         with ExitStack() as stack:

@@ -251,7 +251,7 @@ def create_app(session: Session, token: str, hosts: set[str] | None = None) -> A
         return JSONResponse(session.status())
 
     async def frame_jpg(_: Request) -> Response:
-        serial, data = session.latest()
+        serial, data = await asyncio.to_thread(session.latest)  # encodes a new frame: off the event loop
         if not serial:
             return _error(404, "studio: no frame yet", "wait for the first frame")
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -268,7 +268,7 @@ def create_app(session: Session, token: str, hosts: set[str] | None = None) -> A
             seen = 0
             yield HEAD
             while not session.stopped:
-                serial, data = session.latest()
+                serial, data = await asyncio.to_thread(session.latest)
                 if serial != seen and data:
                     seen = serial
                     yield data + b"\r\n" + HEAD

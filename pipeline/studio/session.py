@@ -107,7 +107,6 @@ class Snapshot:
     points: tuple[Point, ...] = ()  # the last HISTORY frames' figures
     times: tuple[float, ...] = ()  # monotonic clock when the last few frames were shown
     image: Image | None = None  # the last finished frame (never written to: stages make new arrays)
-    jpeg: bytes = b""  # the same, encoded for the page
 
     @property
     def kind(self) -> str:
@@ -207,6 +206,7 @@ class Session:
         self._frames = self._plan.frames_from(0)
         self._carry: Carry | None = None
         self._snapshot = Snapshot(recording, music=self.music is not None, still=self._plan.frame_count == 1)
+        self._jpeg: tuple[int, bytes] = (0, b"")  # the server's side: the last frame it encoded (`latest`)
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -267,9 +267,8 @@ class Session:
         self._carry = self._plan.carry_of(done)
         point = Point(done.index, metrics.dream_strength(done.image, done.source), seconds, self._progress.taken(),
                       None if carried is None else carried_error(carried, done))
-        encoded = jpeg(done.image)
         self._publish(index=done.index + 1, done=self._plan.frame_count == 1, shown=now.shown + 1, image=done.image,
-                      jpeg=encoded, points=(*now.points, point)[-HISTORY:], times=(*now.times, time.monotonic())[-10:])
+                      points=(*now.points, point)[-HISTORY:], times=(*now.times, time.monotonic())[-10:])
         if self.on_frame:
             self.on_frame(done)
         return done
@@ -367,9 +366,17 @@ class Session:
         return png(audio_plot.picture(self.music, at=self.snapshot().index)) if self.music else b""
 
     def latest(self) -> tuple[int, bytes]:
-        """(serial, JPEG) of the last finished frame; serial 0 before the first."""
+        """(serial, JPEG) of the last finished frame; serial 0 before the first.
+
+        Encoded here, on the server's side, once per frame (the last one kept): the render thread
+        goes on to the next frame instead of waiting for the JPEG (OpenCV lets go of the GIL)."""
         now = self.snapshot()
-        return now.shown, now.jpeg
+        if now.image is None:
+            return 0, b""
+        shown, data = self._jpeg
+        if shown != now.shown:
+            shown, data = self._jpeg = (now.shown, jpeg(now.image))  # two pages at once may both encode: harmless
+        return shown, data
 
     def latest_png(self) -> tuple[int, bytes]:
         """(serial, PNG) of the last finished frame; serial 0 before the first."""
