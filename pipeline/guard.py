@@ -29,11 +29,16 @@ from typing import Any, TypeVar
 
 from .config import RenderConfig
 from .errors import DreamreelError
-from .features import REFERENCE
-from .resume import parts_dir
 from .signals import Signals
+from .view import REFERENCE
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parts_dir(first_output: str | Path) -> Path:
+    """Where a render keeps its finished frames for --resume (`resume.Parts`): beside the first output."""
+    p = Path(first_output).expanduser()
+    return p.with_name(p.name + ".parts")
 
 
 def _key(path: Path) -> Path:

@@ -21,7 +21,7 @@ from .carving import build_carve
 from .dreamsize import at_dream_size
 from .plan import (Plan, Progress, StepFrames, dream_steps, make_dreamer, make_sinks, output_paths, post_stages,
                    resolve_device, still_frames)
-from .resume import Parts, parts_dir
+from .resume import Parts
 from .video import build_video
 from .zoom import build_zoom
 
@@ -99,7 +99,7 @@ def _render(cfg: RenderConfig, quiet: bool, resume: bool) -> None:
         plan = build(cfg, progress)
         progress.set_frames(plan.frame_count)
         if plan.frame_count != 1:
-            parts = Parts.open(parts_dir(output_paths(cfg)[0]), recipe(cfg), resume)
+            parts = Parts.open(guard.parts_dir(output_paths(cfg)[0]), recipe(cfg), resume)
         run(plan, parts, progress)
         if parts:
             parts.clean()

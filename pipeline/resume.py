@@ -42,11 +42,6 @@ RECIPE, CARRY = "recipe.json", "carry.npz"
 PNG_FROM = 1 << 20  # bytes: a carried image this large is stored as PNG (compression 1: ~5x smaller on video, fast)
 
 
-def parts_dir(first_output: str | Path) -> Path:
-    p = Path(first_output).expanduser()
-    return p.with_name(p.name + ".parts")
-
-
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(d, dict):
         return {k: v for key, sub in d.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}

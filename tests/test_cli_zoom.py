@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from pipeline.resume import parts_dir
+from pipeline.guard import parts_dir
 from pipeline.sinks import probe
 from tests.conftest import read_rgb
 

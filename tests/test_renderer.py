@@ -19,7 +19,7 @@ from pipeline.config import RenderConfig
 from pipeline.errors import DreamreelError
 from pipeline.frames import Frame
 from pipeline.plan import Plan, make_sinks
-from pipeline.resume import parts_dir
+from pipeline.guard import parts_dir
 from pipeline.sinks import probe
 from tests.conftest import make_image, read_rgb
 

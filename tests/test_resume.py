@@ -38,17 +38,26 @@ def test_a_frame_written_without_its_carry_is_redone(tmp_path):
 def test_a_carry_is_stored_losslessly_without_the_frame_twice(tmp_path):
     """The dream is the frame's PNG (named, not stored again); large images go in as PNG bytes."""
     rng = np.random.default_rng(0)
-    img = make_image(32, 0)
     smooth = np.repeat(np.repeat(rng.integers(0, 256, (70, 80, 3), dtype=np.uint8), 8, 0), 8, 1)  # 560x640: over 1 MiB
+    img = np.ascontiguousarray(smooth[::-1, ::-1])  # the frame's dream
     past = np.stack([smooth, smooth[::-1]])
-    carry = Carry(smooth, img, past, past[:, :16, :16].copy(), np.array([4, 2]))
+    small = make_image(32, 0)[None].repeat(2, 0)  # earlier frames kept at a dream size: small arrays stay arrays
+    carry = Carry(smooth, img, past, past[..., ::-1].copy(), np.array([4, 2]))
     with Parts.open(tmp_path / "p", RECIPE, resume=False) as parts:
         parts.save(Frame(0, img, img), carry)
     with np.load(tmp_path / "p" / "carry.npz") as data:
-        assert {"dream@frame", "source.png", "past_sources.png.0", "past_sources.png.1", "past_dreams"} <= set(data.files)
+        assert {"dream@frame", "source.png", "past_sources.png.0", "past_sources.png.1", "past_dreams.png.1"} <= set(data.files)
         assert "dream" not in data.files and "source" not in data.files
     assert (tmp_path / "p" / "carry.npz").stat().st_size < smooth.nbytes / 4
     back = Parts.open(tmp_path / "p", RECIPE, resume=True).carry
+    for name, value in carry._asdict().items():
+        assert np.array_equal(getattr(back, name), value), name
+    carry = carry._replace(past_sources=small, past_dreams=small[:, ::-1].copy())
+    with Parts.open(tmp_path / "q", RECIPE, resume=False) as parts:
+        parts.save(Frame(0, img, img), carry)
+    with np.load(tmp_path / "q" / "carry.npz") as data:
+        assert {"past_sources", "past_dreams"} <= set(data.files)
+    back = Parts.open(tmp_path / "q", RECIPE, resume=True).carry
     for name, value in carry._asdict().items():
         assert np.array_equal(getattr(back, name), value), name
 
@@ -98,11 +107,12 @@ img = make_image(32)
 BAD_CARRIES = {
     "index an array": {"index": np.array([1, 2])}, "index negative": {"index": np.int64(-5)},
     "index a float": {"index": np.float64(1.0)}, "index a string": {"index": np.array("2")},
-    "no dream": {"dream": None}, "dream of another size": {"dream": make_image(16)},
+    "no dream": {"dream": None, "dream@frame": None}, "dream of another size": {"dream": make_image(16)},
     "source flat": {"source": np.zeros(10, np.uint8)}, "dream as floats": {"dream": img.astype(np.float32)},
     "earlier frames without their index": {"past_sources": img[None], "past_dreams": img[None]},
-    "earlier frames of another size": {"past_sources": make_image(16)[None], "past_dreams": make_image(16)[None],
-                                       "past_index": np.array([0])},
+    "earlier inputs and dreams of two sizes": {"past_sources": make_image(16)[None], "past_dreams": img[None],
+                                               "past_index": np.array([0])},
+    "a loop's lead of another size": {"lead": make_image(16)[None]}, "masks of another size": {"masks": make_image(16)},
 }
 
 

@@ -23,7 +23,6 @@ from ..media import probe
 from ..motion import is_cut
 from ..plan import note
 from ..renderer import outputs, recipe
-from ..resume import parts_dir
 from ..sources import open_frames
 from ..version import version
 from .chunk import ChunkRenderer, Job
@@ -147,7 +146,7 @@ def prepare(cfg: RenderConfig) -> Work:
     path = Path(s.input).expanduser()
     source = open_frames(path, s.size, s.start_time, s.end_time, s.start_frame, s.end_frame, s.frames, s.fps)
     job = Job(cfg, path, source.fps, source.start_frame, kinds)
-    parts = Segments(parts_dir(paths[0]), recipe_key(cfg, path))
+    parts = Segments(guard.parts_dir(paths[0]), recipe_key(cfg, path))
     end = None if source.end_frame is None else source.end_frame - source.start_frame
     found = cached_scan(parts, lambda: scan(job, end))
     job = replace(job, length=found.frames)
