@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from . import flow as flow_
+from . import steady
 from .errors import DreamreelError
 from .frames import Frame, Image
 from .sources import open_frames
@@ -75,22 +76,42 @@ def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis", 
     return Quality(len(strength), mean(e_out), mean(e_in), mean(strength))
 
 
-def boil(pairs: Iterable[tuple[Image, Image]], still: int = 3) -> float | None:
-    """How far the dream wanders where the input does not: mean |last output - first output|
-    (grey levels) over the pixels whose input stays within `still` grey levels (every channel)
-    of the first frame's for the whole clip; None when no pixel does (a pan)."""
-    first: tuple[Image, Image] | None = None
-    last: Image | None = None
-    steady: np.ndarray | None = None
+def boil(pairs: Iterable[tuple[Image, Image]], still: float = 3.0) -> float | None:
+    """How far the dream wanders where the scene does not: the mean change of the dream (its
+    residual, output - input; grey levels) from the first frame to the last, over the pixels whose
+    input stays within `still` grey levels (every channel) of the first frame's all clip long.
+
+    Each frame is seen through the camera: brought back onto the first by the camera's motion
+    (`steady.camera_motion` of the flow between neighbours, chained; none for a fixed camera), so
+    a pan over a plain sky is measured where the sky is, not where the screen is; pixels that
+    leave the view drop out. Inputs are compared 5x5-averaged and less their median change, so
+    sensor noise and an exposure drift still count as still. None when no pixel stays.
+    """
+    first: Image | None = None
     for source, out in pairs:
         source = _same_size(out, source)
+        h, w = source.shape[:2]
         if first is None:
-            first, steady = (source, out), np.ones(source.shape[:2], bool)
-        steady &= (np.abs(source.astype(np.int16) - first[0]).max(-1) <= still)
-        last = out
-    if first is None or last is None or not steady.any():
+            first, prev, to_first = source.astype(np.float32), source, np.eye(3)
+            start = out.astype(np.float32) - first
+            kept = np.ones((h, w), bool)
+            continue
+        moved = steady.camera_motion(flow_.track(prev, source)[0])  # a pixel of this frame -> the previous one
+        if moved is not None:
+            to_first = to_first @ np.vstack([moved, [0, 0, 1]])
+        prev = source
+        inv = np.linalg.inv(to_first)[:2]  # a pixel of the first frame -> this one
+        back = lambda x: cv2.warpAffine(x, inv, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,  # noqa: E731
+                                        borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan,) * 3)
+        src = back(source.astype(np.float32))
+        seen = ~np.isnan(src).any(-1)
+        change = cv2.blur(np.nan_to_num(src - first), (5, 5))
+        change -= np.median(change[seen], axis=0) if seen.any() else 0.0
+        kept &= seen & (np.abs(change).max(-1) <= still)
+        last = back(out.astype(np.float32) - source)
+    if first is None or not kept.any():
         return None
-    return float(np.abs(last.astype(np.int16) - first[1])[steady].mean())
+    return float(np.abs(np.nan_to_num(last) - start)[kept].mean())
 
 
 def warp_error(frames: Iterable[Image], sources: Iterable[Image], method: flow_.Method = "dis") -> float:

@@ -152,16 +152,23 @@ def settled(field: flow.Field, prev: Image, curr: Image) -> flow.Field:
     return field + (camera - field) * still[..., None]
 
 
-def camera_field(field: flow.Field) -> flow.Field:
-    """The similarity (shift, turn, zoom) that explains most of `field` (RANSAC on a sparse grid), as a field; zero when small."""
+def camera_motion(field: flow.Field) -> np.ndarray | None:
+    """The similarity (shift, turn, zoom) that explains most of `field` (RANSAC on a sparse grid), as a
+    2x3 matrix taking a pixel to where the field sends it; None when it moves no corner `STEADY` pixels."""
     h, w = field.shape[:2]
     ys, xs = np.mgrid[0:h:max(1, h // 24), 0:w:max(1, w // 32)].reshape(2, -1)
     to = np.stack([xs, ys], 1).astype(np.float32)
     matrix, _ = cv2.estimateAffinePartial2D(to, to + field[ys, xs], method=cv2.RANSAC, ransacReprojThreshold=1.0)
     if matrix is None:
-        return np.zeros_like(field)
+        return None
     corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], np.float32)
-    if np.abs(corners @ matrix.T - corners[:, :2]).max() < STEADY:
+    return None if np.abs(corners @ matrix.T - corners[:, :2]).max() < STEADY else matrix
+
+
+def camera_field(field: flow.Field) -> flow.Field:
+    """`camera_motion` as a field; zero when the camera stands still."""
+    h, w = field.shape[:2]
+    if (matrix := camera_motion(field)) is None:
         return np.zeros_like(field)
     gx, gy = flow.grid(h, w)
     m = matrix.astype(np.float32)
