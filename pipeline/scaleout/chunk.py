@@ -3,11 +3,17 @@
 `ChunkRenderer(job)` loads the model once and builds the video chain (`video.stages`, the very
 list a local render runs: scene cut, flow feedback, shot dreamer, post, strength hold). `renderer(chunk, paths)`
 reads frames ``[chunk.first, chunk.end)`` straight from the source (`open_frames` seeks
-exactly), runs them through the chain starting cold at `chunk.first`, drops the early
-warm-up frames and writes each other frame to the piece its role names (`Chunk.role`: head,
-main or tail; `segments.pieces`). Frame ``i``'s randomness depends only on the seed and
-``i``, and the chain's only state is `frame.carry`, so a chunk renders the same frames on any
-worker (same device, same threads).
+exactly), runs them through the chain, drops the early warm-up frames and writes each other
+frame to the piece its role names (`Chunk.role`: head, main or tail; `segments.pieces`).
+
+A chunk of a shot that is one chunk starts cold at `chunk.first`, as `render()` starts a shot.
+The chunks of a split shot start from the shot's `Key` instead (its first frame dreamed once,
+`renderer.key`, by whichever worker, before the chunks): the chunk that starts the shot takes it
+as its first frame, the others hand it to their first frame as the carry, so the flow feedback
+warps the key's dream onto it and the warm-up dreams only what moved or is new (a fixed
+camera's background is the key's dream in every chunk). Frame ``i``'s randomness depends only
+on the seed and ``i``, and the chain's only state is `frame.carry`, so a chunk renders the same
+frames on any worker (same device, same threads).
 """
 
 from __future__ import annotations
@@ -20,12 +26,12 @@ from pathlib import Path
 from .. import chain, video
 from ..config import RenderConfig
 from ..dream import Dreamer
-from ..frames import Frame, Stage
+from ..frames import Carry, Frame, Stage
 from ..plan import make_music, pin_threads, resolve_device
 from ..signals import Signals
 from ..sources import open_frames
 from .layout import Chunk
-from .segments import Piece, SegmentKind, SegmentWriter
+from .segments import Key, Piece, SegmentKind, SegmentWriter
 
 OnFrame = Callable[[], None]
 
@@ -65,10 +71,28 @@ class ChunkRenderer:
         self.stages: list[Stage] = video.stages(cfg, dreamer, music)  # the very list a local render runs
         self.carry_of = video.carry_of(cfg.video)
 
-    def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
+    def key(self, index: int) -> Key:
+        """Frame `index` dreamed cold, as a shot's first frame is: the key its chunks share."""
+        frame = chain.advance(next(self.job.frames(index, index + 1)), None, self.stages)
+        return Key(index, frame.source, frame.image)
+
+    def frames(self, chunk: Chunk, key: Key | None = None) -> Iterator[Frame]:
+        """The chunk's finished frames, warm-up included, starting from the shot's `key` if it has one."""
+        frames, carry = self.job.frames(chunk.first, chunk.end), None
+        if key is not None and key.index == chunk.first:  # this chunk starts the shot: the key is its first frame
+            first = replace(next(frames), image=key.dream)
+            yield first
+            carry = self.carry_of(first)
+        elif key is not None:  # the key's dream, warped onto the first frame by the flow feedback
+            carry = Carry(key.source, key.dream)
+        for frame, _carry in chain.run(frames, self.stages, carry, self.carry_of):
+            yield frame
+
+    def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None,
+                 key: Key | None = None) -> None:
         with ExitStack() as stack:
             writers = [(role, stack.enter_context(SegmentWriter(path, kind, self.job.fps))) for (role, kind), path in paths.items()]
-            for frame, _carry in chain.run(self.job.frames(chunk.first, chunk.end), self.stages, carry_of=self.carry_of):
+            for frame in self.frames(chunk, key):
                 role = chunk.role(frame.index)  # None: a warm-up frame that only primes the chain
                 for r, w in writers:
                     if r == role:
