@@ -82,9 +82,9 @@ def boil(pairs: Iterable[tuple[Image, Image]], still: float = 3.0) -> float | No
     input stays within `still` grey levels (every channel) of the first frame's all clip long.
 
     Each frame is seen through the camera: brought back onto the first by the camera's motion
-    (`steady.camera_motion` of the flow between neighbours, chained; none for a fixed camera), so
-    a pan over a plain sky is measured where the sky is, not where the screen is; pixels that
-    leave the view drop out. Inputs are compared 5x5-averaged and less their median change, so
+    (`steady.camera_motion` of the checked flow on texture between neighbours, chained; none for
+    a fixed camera), so a pan over a plain sky is measured where the sky is, not where the screen
+    is; pixels that leave the view drop out. Inputs are compared 5x5-averaged and less their median change, so
     sensor noise and an exposure drift still count as still. None when no pixel stays.
     """
     first: Image | None = None
@@ -96,7 +96,8 @@ def boil(pairs: Iterable[tuple[Image, Image]], still: float = 3.0) -> float | No
             start = out.astype(np.float32) - first
             kept = np.ones((h, w), bool)
             continue
-        moved = steady.camera_motion(flow_.track(prev, source)[0])  # a pixel of this frame -> the previous one
+        field, reliable = flow_.track(prev, source)
+        moved = steady.camera_motion(field, reliable & (steady.flatness(source) < 0.5))  # this frame -> the previous one
         if moved is not None:
             to_first = to_first @ np.vstack([moved, [0, 0, 1]])
         prev = source

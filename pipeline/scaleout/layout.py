@@ -97,5 +97,5 @@ def plan(start: int, end: int, cuts: Iterable[int], fps: float, chunk_seconds: f
             f = min(fade, w, a - edges[i - 1] - 1) if i else 0
             if f:
                 chunks[-1] = replace(chunks[-1], fade_out=f)
-            chunks.append(Chunk(len(chunks), a, b, w, f, key))
+            chunks.append(Chunk(len(chunks), a, b, w, f, key=key))
     return tuple(chunks)
