@@ -34,6 +34,16 @@ def pair_error(prev_out: Image, out: Image, field: flow_.Field, reliable: flow_.
     return float(diff[reliable].mean()) if reliable.any() else 0.0
 
 
+def tracked(prev: Image, curr: Image, method: flow_.Method = "dis") -> tuple[flow_.Field, flow_.Mask]:
+    """Flow between two inputs and the pixels a warping error is taken over: those that pass the
+    forward-backward check and have an edge or texture (`steady.textured`). On a plain wall or a
+    clear sky any flow lines the inputs up, and DIS returns a pixel or two of noise there that
+    often passes its check: a dream that holds still would be scored as flicker for not following
+    it (what holds still is judged by `boil`)."""
+    field, reliable = flow_.track(prev, curr, method)
+    return field, reliable & steady.textured(curr)
+
+
 @dataclass(frozen=True)
 class Quality:
     frames: int
@@ -58,7 +68,8 @@ def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis", 
 
     Flow comes from the input frames; each output frame t-gap is warped to t (flow computed
     directly between the two, so `gap=10` measures long-range consistency) and compared over
-    the pixels that pass the forward-backward check; the mean over t is the clip's figure.
+    the pixels that pass the forward-backward check and have texture (`tracked`); the mean over
+    t is the clip's figure.
     """
     prev: collections.deque[tuple[Image, Image]] = collections.deque(maxlen=gap)
     e_out: list[float] = []
@@ -68,7 +79,7 @@ def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis", 
         source = _same_size(out, source)
         strength.append(dream_strength(out, source))
         if len(prev) == gap:
-            field, reliable = flow_.track(prev[0][0], source, method)
+            field, reliable = tracked(prev[0][0], source, method)
             e_out.append(pair_error(prev[0][1], out, field, reliable))
             e_in.append(pair_error(prev[0][0], source, field, reliable))
         prev.append((source, out))

@@ -178,6 +178,11 @@ def structure(image: Image) -> tuple[np.ndarray, np.ndarray]:
     return np.sqrt(np.maximum(mean - spread, 0)), np.sqrt(mean + spread)
 
 
+def textured(image: Image) -> np.ndarray:
+    """HxW bool: pixels with an edge or texture (`TEXTURE`), where a flow can be told from noise at all."""
+    return _flat(structure(image)[1]) < 0.5
+
+
 def flatness(image: Image) -> np.ndarray:
     """1 where the input has no texture to tell motion by (`TEXTURE`; along an edge too), 0 where it has."""
     return _flat(structure(image)[0])

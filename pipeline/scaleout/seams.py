@@ -16,7 +16,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .. import flow, metrics
+from .. import metrics
 from ..frames import Image
 from .layout import Chunk
 
@@ -37,7 +37,7 @@ class SeamReport:
 
 
 def pair(sources: Sequence[Image], outputs: Sequence[Image], t: int) -> float:
-    field, reliable = flow.track(sources[t - 1], sources[t])
+    field, reliable = metrics.tracked(sources[t - 1], sources[t])
     return metrics.pair_error(outputs[t - 1], outputs[t], field, reliable)
 
 
