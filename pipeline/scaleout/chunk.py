@@ -9,9 +9,10 @@ frame to the piece its role names (`Chunk.role`: head, main or tail; `segments.p
 A chunk of a shot that is one chunk starts cold at `chunk.first`, as `render()` starts a shot.
 The chunks of a split shot start from the shot's `Key` instead (its first frame dreamed once,
 `renderer.key`, by whichever worker, before the chunks): the chunk that starts the shot takes it
-as its first frame, the others hand it to their first frame as the carry, so the flow feedback
-warps the key's dream onto it and the warm-up dreams only what moved or is new (a fixed
-camera's background is the key's dream in every chunk). Frame ``i``'s randomness depends only
+as its first frame; the others carry the key's dream along the flow to their first frame (the
+chain's flow feedback alone, frame by frame: cheap, nothing dreamed) and keep it where it holds,
+the cold dream of that frame where it does not, so a fixed camera's background is the key's
+dream in every chunk and the warm-up dreams only what moved or is new. Frame ``i``'s randomness depends only
 on the seed and ``i``, and the chain's only state is `frame.carry`, so a chunk renders the same
 frames on any worker (same device, same threads).
 """
@@ -27,9 +28,11 @@ from .. import chain, video
 from ..config import RenderConfig
 from ..dream import Dreamer
 from ..frames import Carry, Frame, Stage
+from ..motion import FlowFeedback
 from ..plan import make_music, pin_threads, resolve_device
 from ..signals import Signals
 from ..sources import open_frames
+from ..steady import weighted
 from .layout import Chunk
 from .segments import Key, Piece, SegmentKind, SegmentWriter
 
@@ -79,14 +82,24 @@ class ChunkRenderer:
     def frames(self, chunk: Chunk, key: Key | None = None) -> Iterator[Frame]:
         """The chunk's finished frames, warm-up included, starting from the shot's `key` if it has one."""
         frames, carry = self.job.frames(chunk.first, chunk.end), None
-        if key is not None and key.index == chunk.first:  # this chunk starts the shot: the key is its first frame
-            first = replace(next(frames), image=key.dream)
+        if key is not None:
+            first = next(frames)
+            first = replace(first, image=key.dream) if key.index == chunk.first else self.keyed(first, key)
             yield first
             carry = self.carry_of(first)
-        elif key is not None:  # the key's dream, warped onto the first frame by the flow feedback
-            carry = Carry(key.source, key.dream)
         for frame, _carry in chain.run(frames, self.stages, carry, self.carry_of):
             yield frame
+
+    def keyed(self, frame: Frame, key: Key) -> Frame:
+        """A chunk's first frame inside its shot: the key's dream carried along the flow, frame by frame
+        (the chain's own flow feedback, nothing dreamed), where it holds; the frame's cold dream where
+        the key has nothing (what moved, or came into view since)."""
+        feedback = replace(next(s for s in self.stages if isinstance(s, FlowFeedback)), evolve=0.0)  # weight: 1 - held
+        carry = Carry(key.source, key.dream)
+        for _frame, carry in chain.run(self.job.frames(key.index + 1, frame.index), [feedback], carry):
+            pass
+        warm, cold = feedback(replace(frame, carry=carry)), chain.advance(frame, None, self.stages)
+        return replace(cold, image=weighted(cold.image, warm.image, warm.weight))
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None,
                  key: Key | None = None) -> None:
