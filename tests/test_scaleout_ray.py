@@ -136,6 +136,7 @@ def test_rerun_renders_only_the_missing_chunks(renders, clip):
     cfg = config(clip, *renders["ray"])
     work = job_.prepare(cfg)
     assert work.todo == []  # the first run's pieces are all there (kept)
+    assert all(work.parts.key_path(c.key).is_file() for c in work.chunks)  # and the shots' keys
     lost = [work.chunks[1], work.chunks[4]]
     for c in lost:
         work.parts.paths(c, work.job.kinds)[0].unlink()
@@ -151,12 +152,20 @@ def test_rerun_renders_only_the_missing_chunks(renders, clip):
 
 
 class Flaky:
-    """A stand-in renderer (no model): raises on a chunk's first try, or kills its worker process."""
+    """A stand-in renderer (no model): raises on a chunk's first try, or kills its worker process; its keys
+    (the shots' first frames, asked for before the chunks) are grey frames."""
 
     def __init__(self, job):
         self.job = job
 
-    def __call__(self, chunk, paths, on_frame=None):
+    def key(self, index):
+        from pipeline.scaleout.segments import Key
+
+        grey = np.full((48, 64, 3), index, np.uint8)
+        return Key(index, grey, grey)
+
+    def __call__(self, chunk, paths, on_frame=None, key=None):
+        assert (key is None) == (chunk.key is None) and (key is None or key.index == chunk.key)
         marker = Path(self.job.cfg.output.paths[0]).parent / chunk.name  # tries are counted beside the output
         tries = marker.with_suffix(".tries")
         tries.write_text(str(int(tries.read_text() if tries.exists() else 0) + 1))

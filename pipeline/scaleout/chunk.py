@@ -24,6 +24,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from .. import chain, video
 from ..config import RenderConfig
 from ..dream import Dreamer
@@ -32,11 +34,11 @@ from ..motion import FlowFeedback
 from ..plan import make_music, pin_threads, resolve_device
 from ..signals import Signals
 from ..sources import open_frames
-from ..steady import weighted
 from .layout import Chunk
 from .segments import Key, Piece, SegmentKind, SegmentWriter
 
 OnFrame = Callable[[], None]
+KEEP = 1.25  # at most this gain brings the key's dream, carried to a chunk's start, back to the key's strength
 
 
 @dataclass(frozen=True)
@@ -92,14 +94,22 @@ class ChunkRenderer:
 
     def keyed(self, frame: Frame, key: Key) -> Frame:
         """A chunk's first frame inside its shot: the key's dream carried along the flow, frame by frame
-        (the chain's own flow feedback, nothing dreamed), where it holds; the frame's cold dream where
-        the key has nothing (what moved, or came into view since)."""
+        (the chain's own flow feedback, nothing dreamed) where it holds, the frame's cold dream where
+        the key has nothing (what moved, or came into view since). Carried without the dreamer and the
+        strength hold, the key's dream fades a little (real clips: 10-15 % over a warm-up): it is
+        lifted back to the key's strength (by at most `KEEP`; a still scene's is the key's own)."""
         feedback = replace(next(s for s in self.stages if isinstance(s, FlowFeedback)), evolve=0.0)  # weight: 1 - held
         carry = Carry(key.source, key.dream)
         for _frame, carry in chain.run(self.job.frames(key.index + 1, frame.index), [feedback], carry):
             pass
         warm, cold = feedback(replace(frame, carry=carry)), chain.advance(frame, None, self.stages)
-        return replace(cold, image=weighted(cold.image, warm.image, warm.weight))
+        held = warm.weight < 0.5  # one dream or the other, never a mix (weaker than either)
+        src = frame.source.astype(np.float32)
+        kept, new = warm.image.astype(np.float32) - src, cold.image.astype(np.float32) - src
+        lost = float(np.abs(key.dream.astype(np.float32) - key.source).sum()) - float(np.abs(new[~held]).sum())
+        gain = np.clip(lost / max(float(np.abs(kept[held]).sum()), 1e-6), 1.0, KEEP) if held.any() else 1.0
+        mixed = np.where(held[..., None], kept * gain, new)  # carried, a dream fades a little: back to the key's strength
+        return replace(cold, image=np.clip(src + mixed + 0.5, 0, 255).astype(np.uint8))
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None,
                  key: Key | None = None) -> None:
