@@ -16,7 +16,7 @@ Ruder et al. (2016) keep a video's stylisation steady in two ways, both here:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -149,6 +149,24 @@ def motion(prev: Image, curr: Image, method: flow.Method = "dis") -> tuple[flow.
     moved = camera + (field - camera) * own(field, camera, reliable, curr, reliable * (1.0 - _flat(most)))[..., None]
     field = settled(field + (moved - field) * flat[..., None], prev, curr, camera)
     return field, (reliable * (1.0 - flat) + flat * fits(prev, curr, field)).astype(np.float32)
+
+
+def along(frames: Iterable[Image], method: flow.Method = "dis") -> tuple[Image, flow.Field, np.ndarray]:
+    """Follow the pixels of a run of frames back to its first: the last frame, its backward field onto
+    the first (each neighbour pair's `motion`, composed as the frames stream by, so what is carried
+    is resampled once, not once a frame) and the share of each pixel followed the whole way."""
+    frames = iter(frames)
+    prev = next(frames)
+    h, w = prev.shape[:2]
+    xs, ys = flow.grid(h, w)
+    total, trust = np.zeros((h, w, 2), np.float32), np.ones((h, w), np.float32)
+    for curr in frames:
+        field, ok = motion(prev, curr, method)
+        at = (xs + field[..., 0], ys + field[..., 1])
+        total = cv2.remap(total, *at, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) + field
+        trust = cv2.remap(trust, *at, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) * ok
+        prev = curr
+    return prev, total, trust
 
 
 def own(field: flow.Field, camera: flow.Field, reliable: np.ndarray, image: Image, edges: np.ndarray) -> np.ndarray:

@@ -10,8 +10,8 @@ A chunk of a shot that is one chunk starts cold at `chunk.first`, as `render()` 
 The chunks of a split shot start from the shot's `Key` instead (its first frame dreamed once,
 `renderer.key`, by whichever worker, before the chunks): the chunk that starts the shot takes it
 as its first frame; the others carry the key's dream along the flow to their first frame (the
-chain's flow feedback alone, frame by frame: cheap, nothing dreamed) and keep it where it holds,
-the cold dream of that frame where it does not, so a fixed camera's background is the key's
+pixels followed frame by frame, the dream warped once: cheap, nothing dreamed) and keep it where
+it holds, the cold dream of that frame where it does not, so a fixed camera's background is the key's
 dream in every chunk and the warm-up dreams only what moved or is new. Frame ``i``'s randomness depends only
 on the seed and ``i``, and the chain's only state is `frame.carry`, so a chunk renders the same
 frames on any worker (same device, same threads).
@@ -19,6 +19,7 @@ frames on any worker (same device, same threads).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import chain, video
+from .. import chain, flow, steady, video
 from ..config import RenderConfig
 from ..dream import Dreamer
 from ..frames import Carry, Frame, Stage
@@ -38,7 +39,6 @@ from .layout import Chunk
 from .segments import Key, Piece, SegmentKind, SegmentWriter
 
 OnFrame = Callable[[], None]
-KEEP = 1.25  # at most this gain brings the key's dream, carried to a chunk's start, back to the key's strength
 
 
 @dataclass(frozen=True)
@@ -93,23 +93,19 @@ class ChunkRenderer:
             yield frame
 
     def keyed(self, frame: Frame, key: Key) -> Frame:
-        """A chunk's first frame inside its shot: the key's dream carried along the flow, frame by frame
-        (the chain's own flow feedback, nothing dreamed) where it holds, the frame's cold dream where
-        the key has nothing (what moved, or came into view since). Carried without the dreamer and the
-        strength hold, the key's dream fades a little (real clips: 10-15 % over a warm-up): it is
-        lifted back to the key's strength (by at most `KEEP`; a still scene's is the key's own)."""
-        feedback = replace(next(s for s in self.stages if isinstance(s, FlowFeedback)), evolve=0.0)  # weight: 1 - held
-        carry = Carry(key.source, key.dream)
-        for _frame, carry in chain.run(self.job.frames(key.index + 1, frame.index), [feedback], carry):
-            pass
-        warm, cold = feedback(replace(frame, carry=carry)), chain.advance(frame, None, self.stages)
-        held = warm.weight < 0.5  # one dream or the other, never a mix (weaker than either)
-        src = frame.source.astype(np.float32)
-        kept, new = warm.image.astype(np.float32) - src, cold.image.astype(np.float32) - src
-        lost = float(np.abs(key.dream.astype(np.float32) - key.source).sum()) - float(np.abs(new[~held]).sum())
-        gain = np.clip(lost / max(float(np.abs(kept[held]).sum()), 1e-6), 1.0, KEEP) if held.any() else 1.0
-        mixed = np.where(held[..., None], kept * gain, new)  # carried, a dream fades a little: back to the key's strength
-        return replace(cold, image=np.clip(src + mixed + 0.5, 0, 255).astype(np.uint8))
+        """A chunk's first frame inside its shot: the key's dream carried along the flow to it (the
+        pixels followed frame by frame, `steady.along`, the dream warped once) where it holds and the
+        input still agrees, the frame's cold dream where the key has nothing (what moved, or came into
+        view since): one or the other, never a mix (weaker than either)."""
+        feedback = next(s for s in self.stages if isinstance(s, FlowFeedback))
+        inputs = (f.source for f in self.job.frames(key.index + 1, frame.index + 1))
+        last, field, trust = steady.along(itertools.chain([key.source], inputs), feedback.method)
+        base = flow.warp(key.source, field, True).astype(np.float32)
+        held = (trust * steady.fits(base.astype(np.uint8), frame.source, np.zeros_like(field))) >= 0.5
+        carried = frame.source + flow.warp(key.dream, field, True).astype(np.float32) - base
+        cold = chain.advance(frame, None, self.stages)
+        image = np.where(held[..., None], np.clip(carried + 0.5, 0, 255).astype(np.uint8), cold.image)
+        return replace(cold, image=image)
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None,
                  key: Key | None = None) -> None:
