@@ -122,7 +122,7 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
         held += take * agree
         left -= take
         if k == 0:  # where the check fails but the input did not change in place: the dream stays in place
-            keep = left * _unchanged(prev_s, src_s)
+            keep = left * unchanged(prev_s, src_s)
             total += full(keep)[..., None] * (prev_dream.astype(np.float32) - (prev_source if residual else src))
             held += keep
             left -= keep
@@ -246,7 +246,7 @@ def fits(prev: Image, curr: Image, field: flow.Field) -> np.ndarray:
     return np.clip((AGREE[1] - err) / (AGREE[1] - AGREE[0]), 0, 1)
 
 
-def _unchanged(prev: Image, curr: Image) -> np.ndarray:
+def unchanged(prev: Image, curr: Image) -> np.ndarray:
     """1 where the input is the same in place (within `STILL` grey levels), fading to 0."""
     change = np.abs(curr.astype(np.int16) - prev).max(-1).astype(np.float32)
     return np.clip((STILL[1] - change) / (STILL[1] - STILL[0]), 0, 1)

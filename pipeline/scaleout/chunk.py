@@ -30,7 +30,7 @@ import numpy as np
 from .. import chain, flow, steady, video
 from ..config import RenderConfig
 from ..dream import Dreamer
-from ..frames import Carry, Frame, Stage
+from ..frames import Frame, Stage
 from ..motion import FlowFeedback
 from ..plan import make_music, pin_threads, resolve_device
 from ..signals import Signals
@@ -95,16 +95,19 @@ class ChunkRenderer:
     def keyed(self, frame: Frame, key: Key) -> Frame:
         """A chunk's first frame inside its shot: the key's dream carried along the flow to it (the
         pixels followed frame by frame, `steady.along`, the dream warped once) where it holds and the
-        input still agrees, the frame's cold dream where the key has nothing (what moved, or came into
-        view since): one or the other, never a mix (weaker than either)."""
+        input still agrees (or, lost by the flow, is the same in place), the frame's cold dream where
+        the key has nothing (what moved, or came into view since): one or the other, never a mix
+        (weaker than either)."""
         feedback = next(s for s in self.stages if isinstance(s, FlowFeedback))
         inputs = (f.source for f in self.job.frames(key.index + 1, frame.index + 1))
         last, field, trust = steady.along(itertools.chain([key.source], inputs), feedback.method)
         base = flow.warp(key.source, field, True).astype(np.float32)
-        held = (trust * steady.fits(base.astype(np.uint8), frame.source, np.zeros_like(field))) >= 0.5
-        carried = frame.source + flow.warp(key.dream, field, True).astype(np.float32) - base
+        followed = trust * steady.fits(base.astype(np.uint8), frame.source, np.zeros_like(field)) >= 0.5
+        still = steady.unchanged(key.source, frame.source) >= 0.5  # lost by the flow, the same in place: kept in place
+        src = frame.source.astype(np.float32)
+        carried = np.where(followed[..., None], flow.warp(key.dream, field, True) - base, key.dream.astype(np.float32) - key.source)
         cold = chain.advance(frame, None, self.stages)
-        image = np.where(held[..., None], np.clip(carried + 0.5, 0, 255).astype(np.uint8), cold.image)
+        image = np.where((followed | still)[..., None], np.clip(src + carried + 0.5, 0, 255).astype(np.uint8), cold.image)
         return replace(cold, image=image)
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None,
