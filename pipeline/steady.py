@@ -89,8 +89,10 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
 
     `earlier` runs newest first (t-1, then the long-term frames). Each frame fills what the
     newer ones left, by its own forward-backward check (flow computed directly between it and
-    `source`; for the older frames, only where the warped input agrees with the new one: DIS
-    loses a large jump and reports it consistently as no motion). Where t-1's check fails but
+    `source`) where its warped input agrees with the new one (DIS loses a large jump and reports
+    it consistently as no motion; and a region an object uncovers can pass t-1's check against
+    the object); t-1's dream fills last what it passes the check on but no frame agrees with
+    (a lighting change: new content, but the dream carries on). Where t-1's check fails but
     the input is unchanged in place (flat, bright regions at the frame's edge, where DIS
     returns motion that leaves the frame), t-1's dream stays in place. Pixels none of these
     covers get no residual (the fresh input). Returns
@@ -107,18 +109,20 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
     total = np.zeros_like(src)
     held = np.zeros(src_s.shape[:2], np.float32)
     left = np.ones(src_s.shape[:2], np.float32)
+    late: tuple[np.ndarray, np.ndarray | float] = (np.zeros_like(left), 0.0)
     for k, (prev_source, prev_dream) in enumerate(earlier):
         prev_s = small(prev_source)  # the decisions at flow size; the warps at full size
         field, reliable = motion(prev_s, src_s, method)
         agree = np.clip((AGREE[1] - np.abs(flow.warp(prev_s, field, cubic).astype(np.float32) - src_s).max(-1))
                         / (AGREE[1] - AGREE[0]), 0.0, 1.0)
-        take = left * _feathered(reliable, feather) * (agree if k else 1.0)  # far frames: only where the input agrees
+        trusted = left * _feathered(reliable, feather)
+        take = trusted * agree  # where the input agrees; t-1 fills the rest of what it trusts last (`late`)
         if k and not take.any():
             continue  # this earlier frame covers nothing that is left: no full-size warps
         field = full(field) * np.float32(w / wh[0])
         base = flow.warp(prev_source, field, cubic).astype(np.float32)
-        dream = flow.warp(prev_dream, field, cubic).astype(np.float32)
-        total += full(take)[..., None] * (dream - (base if residual else src))
+        carried_ = flow.warp(prev_dream, field, cubic).astype(np.float32) - (base if residual else src)
+        total += full(take)[..., None] * carried_
         held += take * agree
         left -= take
         if k == 0:  # where the check fails but the input did not change in place: the dream stays in place
@@ -126,8 +130,11 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
             total += full(keep)[..., None] * (prev_dream.astype(np.float32) - (prev_source if residual else src))
             held += keep
             left -= keep
+            late = (trusted - take, carried_)
         if left.max() < 1e-3:
             break
+    rest = np.minimum(late[0], left)  # t-1's dream where it is trusted but its input changed and no earlier frame agrees
+    total += full(rest)[..., None] * late[1]
     return total, full(held)
 
 

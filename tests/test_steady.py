@@ -119,3 +119,24 @@ def test_a_flat_wall_keeps_its_dream(tmp_path):
         assert result.exit_code == 0, result.output
         boil[flag] = metrics.boil(zip(sources, [read_rgb(p) for p in sorted(out.glob("*.png"))]))
     assert boil["--evolve"] < 4.0 and boil["--evolve"] < 0.25 * boil["--independent"], boil
+
+
+def test_content_seen_ten_frames_ago_gets_its_dream_back():
+    """A card held in front of the still scene for 10 frames, then taken away: with the default long range
+    (ages up to 16) what it hid takes back the dream it had before (t-1 only: the fresh input)."""
+    still = clips.occluder(1, 128, 96)[0]
+    card = np.full_like(still, 0)
+    card[24:72, 40:88] = np.random.default_rng(3).integers(0, 255, (48, 48, 3))
+    clip = [np.where((card > 0).any(-1, keepdims=True) & (4 < i < 15), card, still) for i in range(16)]
+    dreams = fake_dreams(clip)
+    t, hidden = 15, np.s_[30:66, 46:82]  # hidden at t-10 ... t-1, seen at t-11 and before
+    found = {}
+    for name, offsets in (("t-1 only", (1,)), ("default", presets.load("video").video.long_term)):
+        history, carry = steady.History(offsets), None
+        for i in range(t):
+            carry = history(Frame(i, clip[i], dreams[i], carry))
+        residual, held = steady.carried(clip[t], [(s, d) for _, s, d in steady.earlier_frames(carry, t)])
+        truth = dreams[0].astype(np.float32)[hidden] - clip[0][hidden]
+        found[name] = (float(np.abs(residual[hidden] - truth).mean()), float(held[hidden].mean()))
+    assert found["default"][0] < 1.0 and found["default"][1] > 0.9, found
+    assert found["t-1 only"][1] < 0.1, found
