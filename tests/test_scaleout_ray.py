@@ -98,11 +98,11 @@ def test_ray_render_has_the_sources_frame_count_fps_and_audio(renders, clip, whi
 
 @pytest.mark.parametrize("engine", ["ray", "local"], ids=["ray", "serial"])
 def test_each_engine_matches_render_from_a_cut_and_dreams_as_strong_and_steady_after_warm_up(renders, clip, engine):
-    """Each engine against `render()`: a chunk that starts a shot starts cold as `render()` does at the
-    cut, so its frames are `render()`'s until the next chunk's fade; a chunk that starts mid-shot warms
-    up on frames before it and dreams the shot anew (chaos: ~6 grey levels from `render()`'s pixels, more
-    than the dream's own ~5), so there it is compared by what a dream is judged by: its strength and its
-    flicker (measured within 3 % and 1.25x of `render()`'s)."""
+    """Each engine against `render()`: a chunk that starts a shot takes the shot's key, dreamed cold as
+    `render()` dreams the cut, so its frames are `render()`'s until the next chunk's fade; a chunk that
+    starts mid-shot starts from the key carried to it (where it holds) and warms up on frames before it,
+    and what moves is dreamed anew (chaos), so there it is compared by what a dream is judged by: its
+    strength and its flicker (measured within 9 % and 1.25x of `render()`'s on this panning clip)."""
     chunks = job_.prepare(config(clip, renders["ray"][0])).chunks
     assert len(chunks) == 6 and sum(c.warmup > 0 for c in chunks) == 3
     got, sources = frames(renders[engine][1]), frames(clip)
