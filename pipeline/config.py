@@ -106,7 +106,7 @@ class VideoConfig(Section):
     cut_threshold: float = Field(27.0, ge=0.0, le=255.0)  # PySceneDetect content score for a cut; 0: no cut detection
     feather: int = Field(1, ge=0, le=16)  # pixels: soften the occlusion mask's edge
     evolve: float = Field(0.0, ge=0.0, le=1.0)  # share of the warm steps that reliably carried, unchanged pixels still take (0: they hold still)
-    long_term: tuple[Annotated[int, Field(ge=1, le=64)], ...] = (1, 2, 4, 8)  # earlier frames a disoccluded pixel may take its dream from
+    long_term: tuple[Annotated[int, Field(ge=1, le=64)], ...] = (1, 2, 4, 8, 16)  # earlier frames a disoccluded pixel may take its dream from
 
     @field_validator("long_term")
     @classmethod

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from . import flow as flow_
+from . import steady
 from .errors import DreamreelError
 from .frames import Frame, Image
 from .motion import warp
@@ -34,6 +35,16 @@ def pair_error(prev_out: Image, out: Image, field: flow_.Field, reliable: flow_.
     warped = flow_.warp(prev_out, field).astype(np.float32) / 255.0
     diff = (out.astype(np.float32) / 255.0 - warped) ** 2
     return float(diff[reliable].mean()) if reliable.any() else 0.0
+
+
+def tracked(prev: Image, curr: Image, method: flow_.Method = "dis") -> tuple[flow_.Field, flow_.Mask]:
+    """Flow between two inputs and the pixels a warping error is taken over: those that pass the
+    forward-backward check and have an edge or texture (`steady.textured`). On a plain wall or a
+    clear sky any flow lines the inputs up, and DIS returns a pixel or two of noise there that
+    often passes its check: a dream that holds still would be scored as flicker for not following
+    it (what holds still is judged by `boil`)."""
+    field, reliable = flow_.track(prev, curr, method)
+    return field, reliable & steady.textured(curr)
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,8 @@ def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis", 
 
     Flow comes from the input frames; each output frame t-gap is warped to t (flow computed
     directly between the two, so `gap=10` measures long-range consistency) and compared over
-    the pixels that pass the forward-backward check; the mean over t is the clip's figure.
+    the pixels that pass the forward-backward check and have texture (`tracked`); the mean over
+    t is the clip's figure.
     """
     prev: collections.deque[tuple[Image, Image]] = collections.deque(maxlen=gap)
     e_out: list[float] = []
@@ -70,7 +82,7 @@ def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis", 
         source = _same_size(out, source)
         strength.append(dream_strength(out, source))
         if len(prev) == gap:
-            field, reliable = flow_.track(prev[0][0], source, method)
+            field, reliable = tracked(prev[0][0], source, method)
             e_out.append(pair_error(prev[0][1], out, field, reliable))
             e_in.append(pair_error(prev[0][0], source, field, reliable))
         prev.append((source, out))
@@ -78,22 +90,43 @@ def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis", 
     return Quality(len(strength), mean(e_out), mean(e_in), mean(strength))
 
 
-def boil(pairs: Iterable[tuple[Image, Image]], still: int = 3) -> float | None:
-    """How far the dream wanders where the input does not: mean |last output - first output|
-    (grey levels) over the pixels whose input stays within `still` grey levels (every channel)
-    of the first frame's for the whole clip; None when no pixel does (a pan)."""
-    first: tuple[Image, Image] | None = None
-    last: Image | None = None
-    steady: np.ndarray | None = None
+def boil(pairs: Iterable[tuple[Image, Image]], still: float = 3.0) -> float | None:
+    """How far the dream wanders where the scene does not: the mean change of the dream (its
+    residual, output - input; grey levels) from the first frame to the last, over the pixels whose
+    input stays within `still` grey levels (every channel) of the first frame's all clip long.
+
+    Each frame is seen through the camera: brought back onto the first by the camera's motion
+    (`steady.camera_motion` of the checked flow on texture between neighbours, chained; none for
+    a fixed camera), so a pan over a plain sky is measured where the sky is, not where the screen
+    is; pixels that leave the view drop out. Inputs are compared 5x5-averaged and less their median change, so
+    sensor noise and an exposure drift still count as still. None when no pixel stays.
+    """
+    first: Image | None = None
     for source, out in pairs:
         source = _same_size(out, source)
+        h, w = source.shape[:2]
         if first is None:
-            first, steady = (source, out), np.ones(source.shape[:2], bool)
-        steady &= (np.abs(source.astype(np.int16) - first[0]).max(-1) <= still)
-        last = out
-    if first is None or last is None or not steady.any():
+            first, prev, to_first = source.astype(np.float32), source, np.eye(3)
+            start = out.astype(np.float32) - first
+            kept = np.ones((h, w), bool)
+            continue
+        field, reliable = flow_.track(prev, source)
+        moved = steady.camera_motion(field, reliable & (steady.flatness(source) < 0.5))  # this frame -> the previous one
+        if moved is not None:
+            to_first = to_first @ np.vstack([moved, [0, 0, 1]])
+        prev = source
+        inv = np.linalg.inv(to_first)[:2]  # a pixel of the first frame -> this one
+        back = lambda x: cv2.warpAffine(x, inv, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,  # noqa: E731
+                                        borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan,) * 3)
+        src = back(source.astype(np.float32))
+        seen = ~np.isnan(src).any(-1)
+        change = cv2.blur(np.nan_to_num(src - first), (5, 5))
+        change -= np.median(change[seen], axis=0) if seen.any() else 0.0
+        kept &= seen & (np.abs(change).max(-1) <= still)
+        last = back(out.astype(np.float32) - source)
+    if first is None or not kept.any():
         return None
-    return float(np.abs(last.astype(np.int16) - first[1])[steady].mean())
+    return float(np.abs(np.nan_to_num(last) - start)[kept].mean())
 
 
 def warp_error(frames: Iterable[Image], sources: Iterable[Image], method: flow_.Method = "dis") -> float:

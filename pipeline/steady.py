@@ -16,7 +16,7 @@ Ruder et al. (2016) keep a video's stylisation steady in two ways, both here:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -33,6 +33,13 @@ STILL = (3.0, 8.0)  # grey levels: an input this close to the earlier one in pla
 SLOW = (0.5, 1.0)  # pixels: flow this close to the camera's may be noise (`settled`); this far, motion
 MARGIN = 1.0  # grey levels: the camera's motion is preferred unless the flow lines the input up this much better
 STEADY = 1.0  # pixels: a camera moving less than this anywhere in the frame stands still (DIS on a fixed camera: 0.4-0.7)
+SUPPORT = 0.15  # share of the frame whose motion is known (texture, checked flow) below which the camera stands still
+TEXTURE = (1.0, 3.0)  # grey levels a pixel: input this flat tells no motion (a noisy wall: ~0.7); this textured, it does
+FILL = 96  # pixels on the short side at which edges lend their motion to textureless regions (`lent`)
+LIKE = 8.0  # CIELAB units: how alike in colour a textured pixel must be to lend a flat one its motion
+SUPPORTED = 1.0  # weight of like-coloured edges (`lent`) a flat pixel's own motion needs
+ENCLOSED = (0.3, 0.5)  # `lent`'s evenness: edges all round a flat pixel (a smooth ball: ~0.7) or on one side (a wall: ~0.05)
+COHERENT = (0.5, 0.8)  # share of checked flow around a flat pixel: below, its flow is noise; above, motion
 
 
 @dataclass(frozen=True)
@@ -119,8 +126,10 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
 
     `earlier` runs newest first (t-1, then the long-term frames). Each frame fills what the
     newer ones left, by its own forward-backward check (flow computed directly between it and
-    `source`; for the older frames, only where the warped input agrees with the new one: DIS
-    loses a large jump and reports it consistently as no motion). Where t-1's check fails but
+    `source`) where its warped input agrees with the new one (DIS loses a large jump and reports
+    it consistently as no motion; and a region an object uncovers can pass t-1's check against
+    the object); t-1's dream fills last what it passes the check on but no frame agrees with
+    (a lighting change: new content, but the dream carries on). Where t-1's check fails but
     the input is unchanged in place (flat, bright regions at the frame's edge, where DIS
     returns motion that leaves the frame), t-1's dream stays in place. Pixels none of these
     covers get no residual (the fresh input). Returns
@@ -139,30 +148,34 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
     held = np.zeros(src_s.shape[:2], np.float32)
     left = np.ones(src_s.shape[:2], np.float32)
     moved = covered = None
+    late: tuple[np.ndarray, np.ndarray | float] = (np.zeros_like(left), 0.0)
     for k, (prev_source, prev_dream) in enumerate(earlier):
         prev_s = small(prev_source)  # the decisions at flow size; the warps at full size
-        field, reliable = flow.track(prev_s, src_s, method)
-        field = settled(field, prev_s, src_s)
+        field, reliable = motion(prev_s, src_s, method)
         agree = np.clip((AGREE[1] - np.abs(flow.warp(prev_s, field, cubic).astype(np.float32) - src_s).max(-1))
                         / (AGREE[1] - AGREE[0]), 0.0, 1.0)
-        take = left * _feathered(reliable, feather) * (agree if k else 1.0)  # far frames: only where the input agrees
+        trusted = left * _feathered(reliable, feather)
+        take = trusted * agree  # where the input agrees; t-1 fills the rest of what it trusts last (`late`)
         if k and not take.any():
             continue  # this earlier frame covers nothing that is left: no full-size warps
         field = full(field) * np.float32(w / wh[0])
         base = flow.warp(prev_source, field, cubic).astype(np.float32)
-        dream = flow.warp(prev_dream, field, cubic).astype(np.float32)
-        total += full(take)[..., None] * (dream - (base if residual else src))
+        carried_ = flow.warp(prev_dream, field, cubic).astype(np.float32) - (base if residual else src)
+        total += full(take)[..., None] * carried_
         if k == 0 and masks is not None:  # masks: where t-1's warp lines the input up, or in place where it did not change
-            moved, covered = _masks_moved(masks, full(agree), full((1.0 - agree) * _unchanged(prev_s, src_s)), field)
+            moved, covered = _masks_moved(masks, full(agree), full((1.0 - agree) * unchanged(prev_s, src_s)), field)
         held += take * agree
         left -= take
         if k == 0:  # where the check fails but the input did not change in place: the dream stays in place
-            keep = left * _unchanged(prev_s, src_s)
+            keep = left * unchanged(prev_s, src_s)
             total += full(keep)[..., None] * (prev_dream.astype(np.float32) - (prev_source if residual else src))
             held += keep
             left -= keep
+            late = (trusted - take, carried_)
         if left.max() < 1e-3:
             break
+    rest = np.minimum(late[0], left)  # t-1's dream where it is trusted but its input changed and no earlier frame agrees
+    total += full(rest)[..., None] * late[1]
     return Carried(total, full(held), moved, covered)
 
 
@@ -176,13 +189,128 @@ def _masks_moved(masks: np.ndarray, warped: np.ndarray, kept: np.ndarray, field:
     return moved, warped + kept
 
 
-def _unchanged(prev: Image, curr: Image) -> np.ndarray:
+def motion(prev: Image, curr: Image, method: flow.Method = "dis") -> tuple[flow.Field, np.ndarray]:
+    """`curr`'s backward field and how far each pixel's motion is to be trusted (HxW float32 in [0, 1]).
+
+    Where the input has texture, the flow and its forward-backward check, `settled` on the
+    camera's motion. Where it has none (`flatness`: walls, sky, the inside of a smooth object),
+    the flow is a guess (the aperture problem: on a plain wall DIS returns a pixel or two of
+    noise that mostly fails its own check, and the carried dream was resampled away within a
+    few dozen frames), so the camera's motion is taken there, unless the flow moves by itself
+    (`own`: a smooth object that really moves, carried by its edges). There the motion is
+    trusted as far as it lines the inputs up (`fits`), not by the check.
+    """
+    field, reliable = flow.track(prev, curr, method)
+    least, most = structure(curr)
+    flat = _flat(least)
+    camera = camera_field(field, reliable & (flat < 0.5))
+    moved = camera + (field - camera) * own(field, camera, reliable, curr, reliable * (1.0 - _flat(most)))[..., None]
+    field = settled(field + (moved - field) * flat[..., None], prev, curr, camera)
+    return field, (reliable * (1.0 - flat) + flat * fits(prev, curr, field)).astype(np.float32)
+
+
+def along(frames: Iterable[Image], method: flow.Method = "dis") -> tuple[Image, flow.Field, np.ndarray]:
+    """Follow the pixels of a run of frames back to its first: the last frame, its backward field onto
+    the first (each neighbour pair's `motion`, composed as the frames stream by, so what is carried
+    is resampled once, not once a frame) and the share of each pixel followed the whole way."""
+    frames = iter(frames)
+    prev = next(frames)
+    h, w = prev.shape[:2]
+    xs, ys = flow.grid(h, w)
+    total, trust = np.zeros((h, w, 2), np.float32), np.ones((h, w), np.float32)
+    for curr in frames:
+        field, ok = motion(prev, curr, method)
+        at = (xs + field[..., 0], ys + field[..., 1])
+        total = cv2.remap(total, *at, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) + field
+        trust = cv2.remap(trust, *at, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) * ok
+        prev = curr
+    return prev, total, trust
+
+
+def own(field: flow.Field, camera: flow.Field, reliable: np.ndarray, image: Image, edges: np.ndarray) -> np.ndarray:
+    """1 where a textureless pixel's flow is its own motion, not noise: it passes the check all
+    around (`COHERENT`: on a plain wall it passes in patches), and the edges of its colour near it
+    (`lent`) surround it (`ENCLOSED`) and move too, the same way (within half the motion: an edge's
+    pixels straddle the object and what is behind it). The inside of a smooth ball rolling over a
+    textured floor moves with the rim around it; a wall beside a textured object that moves has
+    that object's edge on one side only, and keeps the camera's motion."""
+    near = cv2.blur(reliable.astype(np.float32), (9, 9))
+    by_edges, support, enclosed = lent(field, image, edges)
+    speed = lambda f: np.sqrt((f**2).sum(-1))  # noqa: E731
+    ramp = lambda x, lo, hi: np.clip((x - lo) / (hi - lo), 0, 1)  # noqa: E731
+    moves, apart, own_speed = speed(by_edges - camera), speed(field - by_edges), speed(field - camera)
+    return (ramp(near, *COHERENT) * ramp(support, 0, SUPPORTED) * ramp(enclosed, *ENCLOSED) * ramp(moves, *SLOW)
+            * ramp(-apart, -(SLOW[1] + own_speed / 2), -(SLOW[0] + own_speed / 2))).astype(np.float32)
+
+
+def structure(image: Image) -> tuple[np.ndarray, np.ndarray]:
+    """Square roots of the structure tensor's eigenvalues (smaller, larger), in grey levels per
+    pixel: how well the input pins motion down (both large: texture; only the larger: an edge,
+    which tells motion across it alone; neither: flat)."""
+    g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0) / 8, cv2.Sobel(g, cv2.CV_32F, 0, 1) / 8
+    xx, xy, yy = (cv2.GaussianBlur(v, (0, 0), 1.5) for v in (gx * gx, gx * gy, gy * gy))
+    mean, spread = (xx + yy) / 2, np.sqrt(((xx - yy) / 2) ** 2 + xy**2)
+    return np.sqrt(np.maximum(mean - spread, 0)), np.sqrt(mean + spread)
+
+
+def textured(image: Image) -> np.ndarray:
+    """HxW bool: pixels with an edge or texture (`TEXTURE`), where a flow can be told from noise at all."""
+    return _flat(structure(image)[1]) < 0.5
+
+
+def flatness(image: Image) -> np.ndarray:
+    """1 where the input has no texture to tell motion by (`TEXTURE`; along an edge too), 0 where it has."""
+    return _flat(structure(image)[0])
+
+
+def _flat(root: np.ndarray) -> np.ndarray:
+    return np.clip((TEXTURE[1] - root) / (TEXTURE[1] - TEXTURE[0]), 0, 1).astype(np.float32)
+
+
+def lent(field: flow.Field, image: Image, edges: np.ndarray) -> tuple[flow.Field, np.ndarray, np.ndarray]:
+    """The mean motion of the `edges` pixels around each pixel, weighted by likeness in colour and
+    nearness (a joint bilateral average at about `FILL` pixels on the short side, reaching a third
+    of the frame), the weight it rests on, and how evenly they lie around it (1: all round, their
+    mean offset zero; 0: on one side)."""
+    h, w = field.shape[:2]
+    k = min(1.0, FILL / min(h, w))
+    size = (max(1, round(w * k)), max(1, round(h * k)))
+    shrink = lambda x: cv2.resize(x, size, interpolation=cv2.INTER_AREA)  # noqa: E731
+    lab = shrink(cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_RGB2LAB))
+    conf, moves = shrink(edges.astype(np.float32)), shrink(field)
+    num, den, side = np.zeros_like(moves), np.zeros(conf.shape, np.float32), np.zeros_like(moves)
+    reach = max(1, round(min(size) / 3))
+    step = max(1, reach // 4)
+    pad = lambda x: cv2.copyMakeBorder(x, reach, reach, reach, reach, cv2.BORDER_CONSTANT, value=0)  # noqa: E731
+    lab_p, conf_p, moves_p = pad(lab), pad(conf), pad(moves)
+    sh, sw = conf.shape
+    for dy in range(-reach, reach + 1, step):
+        for dx in range(-reach, reach + 1, step):
+            win = np.s_[reach + dy: reach + dy + sh, reach + dx: reach + dx + sw]
+            near = np.exp(-(dx * dx + dy * dy) / (2.0 * (reach / 2) ** 2))
+            wgt = near * conf_p[win] * np.exp(-((lab_p[win] - lab) ** 2).sum(-1) / (2.0 * LIKE**2))
+            num += wgt[..., None] * moves_p[win]
+            side += wgt[..., None] * np.float32([dx, dy])
+            den += wgt
+    mean = num / np.maximum(den, 1e-6)[..., None] / np.float32(k)
+    around = 1.0 - np.sqrt((side**2).sum(-1)) / np.maximum(den, 1e-6) / (reach / 2)  # 1: edges all round; 0: on one side
+    return tuple(cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR) for x in (mean, den, np.clip(around, 0, 1)))
+
+
+def fits(prev: Image, curr: Image, field: flow.Field) -> np.ndarray:
+    """1 where `field` lines `prev` up with `curr` (3x3 means within `AGREE`, sensor noise averaged), fading to 0."""
+    err = cv2.blur(np.abs(flow.warp(prev, field).astype(np.float32) - curr), (3, 3)).max(-1)
+    return np.clip((AGREE[1] - err) / (AGREE[1] - AGREE[0]), 0, 1)
+
+
+def unchanged(prev: Image, curr: Image) -> np.ndarray:
     """1 where the input is the same in place (within `STILL` grey levels), fading to 0."""
     change = np.abs(curr.astype(np.int16) - prev).max(-1).astype(np.float32)
     return np.clip((STILL[1] - change) / (STILL[1] - STILL[0]), 0, 1)
 
 
-def settled(field: flow.Field, prev: Image, curr: Image) -> flow.Field:
+def settled(field: flow.Field, prev: Image, curr: Image, camera: flow.Field | None = None) -> flow.Field:
     """`field` where the camera's motion explains the input as well, replaced by the camera's.
 
     On still texture flow is noise of a few tenths of a pixel, and each bicubic warp at such
@@ -195,24 +323,39 @@ def settled(field: flow.Field, prev: Image, curr: Image) -> flow.Field:
     on flat regions beside moving ones, but held slowly moving smooth surfaces on screen:
     the short-range excess of `bikes` rose from 0.03 to 0.10.)
     """
-    camera = camera_field(field)
+    camera = camera_field(field) if camera is None else camera
     err = lambda f: cv2.blur(np.abs(flow.warp(prev, f).astype(np.float32) - curr).max(-1), (5, 5))  # noqa: E731
     as_good = np.clip((err(field) + MARGIN - err(camera)) / MARGIN, 0, 1)
     speed = np.sqrt(((field - camera) ** 2).sum(-1))
-    still = as_good * np.clip((SLOW[1] - speed) / (SLOW[1] - SLOW[0]), 0, 1)
+    still = np.maximum(as_good, flatness(curr)) * np.clip((SLOW[1] - speed) / (SLOW[1] - SLOW[0]), 0, 1)
     return field + (camera - field) * still[..., None]
 
 
-def camera_field(field: flow.Field) -> flow.Field:
-    """The similarity (shift, turn, zoom) that explains most of `field` (RANSAC on a sparse grid), as a field; zero when small."""
+def camera_motion(field: flow.Field, where: np.ndarray | None = None) -> np.ndarray | None:
+    """The similarity (shift, turn, zoom) that explains most of `field` (RANSAC on a sparse grid), as a
+    2x3 matrix taking a pixel to where the field sends it; None when it moves no corner `STEADY` pixels.
+
+    With `where`, only those pixels count, and if they are under `SUPPORT` of the frame the camera
+    is taken to stand still: on a plain wall the only texture may be the one thing that moves.
+    """
     h, w = field.shape[:2]
     ys, xs = np.mgrid[0:h:max(1, h // 24), 0:w:max(1, w // 32)].reshape(2, -1)
+    if where is not None:
+        if where[ys, xs].mean() < SUPPORT:
+            return None
+        ys, xs = ys[where[ys, xs]], xs[where[ys, xs]]
     to = np.stack([xs, ys], 1).astype(np.float32)
     matrix, _ = cv2.estimateAffinePartial2D(to, to + field[ys, xs], method=cv2.RANSAC, ransacReprojThreshold=1.0)
     if matrix is None:
-        return np.zeros_like(field)
+        return None
     corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], np.float32)
-    if np.abs(corners @ matrix.T - corners[:, :2]).max() < STEADY:
+    return None if np.abs(corners @ matrix.T - corners[:, :2]).max() < STEADY else matrix
+
+
+def camera_field(field: flow.Field, where: np.ndarray | None = None) -> flow.Field:
+    """`camera_motion` as a field; zero when the camera stands still."""
+    h, w = field.shape[:2]
+    if (matrix := camera_motion(field, where)) is None:
         return np.zeros_like(field)
     gx, gy = flow.grid(h, w)
     m = matrix.astype(np.float32)

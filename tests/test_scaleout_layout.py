@@ -45,6 +45,8 @@ def test_three_shot_clip_gives_six_chunks_with_seams_inside_shots():
     assert [(c.start, c.end, c.warmup, c.fade_in, c.fade_out) for c in chunks] == [
         (0, 15, 0, 0, 4), (15, 30, 8, 4, 0), (30, 45, 0, 0, 4), (45, 60, 8, 4, 0), (60, 75, 0, 0, 4), (75, 90, 8, 4, 0)]
     assert chunks[1].name == "c00001-0000015-0000030-w8"
+    assert [c.key for c in chunks] == [0, 0, 30, 30, 60, 60]  # each shot's first frame, shared by its chunks
+    assert {c.key for c in plan(0, 90, [30, 60], fps=10, chunk_seconds=100, warmup=8)} == {None}  # a shot in one chunk
 
 
 def test_long_shot_splits_evenly_and_empty_range_is_empty():

@@ -90,3 +90,67 @@ def test_static_background_holds_still_and_evolve_lets_it_move(tmp_path):
 def test_long_term_offsets_rise_from_one(offsets):
     with pytest.raises(DreamreelError, match="long_term"):
         presets.load("video", {"video": {"long_term": offsets}})
+
+
+def test_a_plain_wall_holds_still_beside_an_object_that_moves():
+    """On the textureless wall DIS returns a pixel or so of noise; the wall takes the (fixed) camera's motion,
+    exactly none, and is trusted, while the textured object keeps its own motion."""
+    clip = clips.wall(12, 96, 72)
+    for t in (3, 6, 9):
+        field, trust = steady.motion(clip[t - 1], clip[t])
+        raw, _ = steady.flow.track(clip[t - 1], clip[t])
+        top = np.s_[:14]  # wall only (the object crosses rows 24-48)
+        assert np.abs(raw[top]).mean() > 0.2  # the noise there is
+        assert not field[top].any() and trust[top].min() > 0.9, t
+        assert np.abs(field).max() > 2  # the object moves ~10 px a frame
+
+
+def test_a_smooth_object_that_moves_is_carried_by_its_edges():
+    """The inside of a shaded ball (2.3 px a frame) has no texture, but the edges of its colour all round it
+    move: it moves with them (within a third of its motion), not with the (fixed) camera."""
+    frames, h, w = 36, 96, 128
+    clip = clips.smooth(frames, w, h)
+    r = h / 4
+    centre = lambda t: (r + (w - 2 * r) * t / (frames - 1), h / 2 + h / 8 * np.sin(t / 5))  # noqa: E731 (as clips.smooth)
+    for t in (5, 15, 25):
+        (x0, y0), (x1, y1) = centre(t - 1), centre(t)
+        field, _ = steady.motion(clip[t - 1], clip[t])
+        inside = field[int(y1) - 6: int(y1) + 6, int(x1) - 6: int(x1) + 6].reshape(-1, 2).mean(0)
+        true = np.array([x0 - x1, y0 - y1])
+        assert steady.flatness(clip[t])[int(y1), int(x1)] == 1.0
+        assert np.hypot(*(inside - true)) < np.hypot(*true) / 3, (t, inside, true)
+
+
+def test_a_flat_wall_keeps_its_dream(tmp_path):
+    """End to end on the noisy, exposure-drifting wall: the wall's dream stays (it boiled away before)."""
+    clip = clips.write_mp4(tmp_path / "wall.mp4", clips.wall(16, 96, 72), fps=12)
+    sources = [f.source for f in metrics.open_frames(clip)]
+    boil = {}
+    for flag in ("--evolve", "--independent"):
+        out = tmp_path / flag.strip("-")
+        args = ["video", str(clip), "-o", f"{out}/", "--octaves", "1", "--steps", "4", "--quiet", "--threads", "1", "--seed", "1"]
+        result = runner.invoke(app, args + (["--evolve", "0"] if flag == "--evolve" else [flag]))
+        assert result.exit_code == 0, result.output
+        boil[flag] = metrics.boil(zip(sources, [read_rgb(p) for p in sorted(out.glob("*.png"))]))
+    assert boil["--evolve"] < 4.0 and boil["--evolve"] < 0.25 * boil["--independent"], boil
+
+
+def test_content_seen_ten_frames_ago_gets_its_dream_back():
+    """A card held in front of the still scene for 10 frames, then taken away: with the default long range
+    (ages up to 16) what it hid takes back the dream it had before (t-1 only: the fresh input)."""
+    still = clips.occluder(1, 128, 96)[0]
+    card = np.full_like(still, 0)
+    card[24:72, 40:88] = np.random.default_rng(3).integers(0, 255, (48, 48, 3))
+    clip = [np.where((card > 0).any(-1, keepdims=True) & (4 < i < 15), card, still) for i in range(16)]
+    dreams = fake_dreams(clip)
+    t, hidden = 15, np.s_[30:66, 46:82]  # hidden at t-10 ... t-1, seen at t-11 and before
+    found = {}
+    for name, offsets in (("t-1 only", (1,)), ("default", presets.load("video").video.long_term)):
+        history, carry = steady.History(offsets), None
+        for i in range(t):
+            carry = history(Frame(i, clip[i], dreams[i], carry))
+        residual, held, _, _ = steady.carried(clip[t], [(s, d) for _, s, d in steady.earlier_frames(carry, t)])
+        truth = dreams[0].astype(np.float32)[hidden] - clip[0][hidden]
+        found[name] = (float(np.abs(residual[hidden] - truth).mean()), float(held[hidden].mean()))
+    assert found["default"][0] < 1.0 and found["default"][1] > 0.9, found
+    assert found["t-1 only"][1] < 0.1, found

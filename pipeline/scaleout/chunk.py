@@ -3,11 +3,18 @@
 `ChunkRenderer(job)` loads the model once and builds the video chain (`video.stages`, the very
 list a local render runs: scene cut, flow feedback, shot dreamer, post, strength hold). `renderer(chunk, paths)`
 reads frames ``[chunk.first, chunk.end)`` straight from the source (`open_frames` seeks
-exactly), runs them through the chain starting cold at `chunk.first`, drops the early
-warm-up frames and writes each other frame to the piece its role names (`Chunk.role`: head,
-main or tail; `segments.pieces`). Frame ``i``'s randomness depends only on the seed and
-``i``, and the chain's only state is `frame.carry`, so a chunk renders the same frames on any
-worker (same device, same threads).
+exactly), runs them through the chain, drops the early warm-up frames and writes each other
+frame to the piece its role names (`Chunk.role`: head, main or tail; `segments.pieces`).
+
+A chunk of a shot that is one chunk starts cold at `chunk.first`, as `render()` starts a shot.
+The chunks of a split shot start from the shot's `Key` instead (its first frame dreamed once,
+`renderer.key`, by whichever worker, before the chunks): the chunk that starts the shot takes it
+as its first frame; the others carry the key's dream along the flow to their first frame (the
+pixels followed frame by frame, the dream warped once: cheap, nothing dreamed) and keep it where
+it holds, the cold dream of that frame where it does not, so a fixed camera's background is the key's
+dream in every chunk and the warm-up dreams only what moved or is new. Frame ``i``'s randomness depends only
+on the seed and ``i``, and the chain's only state is `frame.carry`, so a chunk renders the same
+frames on any worker (same device, same threads).
 """
 
 from __future__ import annotations
@@ -18,16 +25,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .. import chain, video
+import numpy as np
+
+from .. import chain, flow, steady, video
 from ..config import RenderConfig
 from ..dream import Dreamer
 from ..frames import Frame, Stage
 from ..loop import Lap
+from ..motion import FlowFeedback
 from ..plan import make_music, pin_threads, resolve_device
 from ..signals import Signals
 from ..sources import open_frames
 from .layout import Chunk
-from .segments import Piece, SegmentKind, SegmentWriter
+from .segments import Key, Piece, SegmentKind, SegmentWriter
 
 OnFrame = Callable[[], None]
 
@@ -72,10 +82,45 @@ class ChunkRenderer:
         self.stages: list[Stage] = video.stages(cfg, dreamer, music, loop)  # the very list a local render runs
         self.carry_of = video.carry_of(cfg.video, loop, cfg.dream.dream_size)
 
-    def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None) -> None:
+    def key(self, index: int) -> Key:
+        """Frame `index` dreamed cold, as a shot's first frame is: the key its chunks share."""
+        frame = chain.advance(next(self.job.frames(index, index + 1)), None, self.stages)
+        return Key(index, frame.source, frame.image)
+
+    def frames(self, chunk: Chunk, key: Key | None = None) -> Iterator[Frame]:
+        """The chunk's finished frames, warm-up included, starting from the shot's `key` if it has one."""
+        frames, carry = self.job.frames(chunk.first, chunk.end), None
+        if key is not None:
+            first = next(frames)
+            first = replace(first, image=key.dream) if key.index == chunk.first else self.keyed(first, key)
+            yield first
+            carry = self.carry_of(first)
+        for frame, _carry in chain.run(frames, self.stages, carry, self.carry_of):
+            yield frame
+
+    def keyed(self, frame: Frame, key: Key) -> Frame:
+        """A chunk's first frame inside its shot: the key's dream carried along the flow to it (the
+        pixels followed frame by frame, `steady.along`, the dream warped once) where it holds and the
+        input still agrees (or, lost by the flow, is the same in place), the frame's cold dream where
+        the key has nothing (what moved, or came into view since): one or the other, never a mix
+        (weaker than either)."""
+        feedback = next(s for s in self.stages if isinstance(s, FlowFeedback))
+        inputs = (f.source for f in self.job.frames(key.index + 1, frame.index + 1))
+        last, field, trust = steady.along(itertools.chain([key.source], inputs), feedback.method)
+        base = flow.warp(key.source, field, True).astype(np.float32)
+        followed = trust * steady.fits(base.astype(np.uint8), frame.source, np.zeros_like(field)) >= 0.5
+        still = steady.unchanged(key.source, frame.source) >= 0.5  # lost by the flow, the same in place: kept in place
+        src = frame.source.astype(np.float32)
+        carried = np.where(followed[..., None], flow.warp(key.dream, field, True) - base, key.dream.astype(np.float32) - key.source)
+        cold = chain.advance(frame, None, self.stages)
+        image = np.where((followed | still)[..., None], np.clip(src + carried + 0.5, 0, 255).astype(np.uint8), cold.image)
+        return replace(cold, image=image)
+
+    def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None,
+                 key: Key | None = None) -> None:
         with ExitStack() as stack:
             writers = [(role, stack.enter_context(SegmentWriter(path, kind, self.job.fps))) for (role, kind), path in paths.items()]
-            for frame, _carry in chain.run(self.job.frames(chunk.first, chunk.end), self.stages, carry_of=self.carry_of):
+            for frame in self.frames(chunk, key):
                 role = chunk.role(frame.index)  # None: a warm-up frame that only primes the chain
                 for r, w in writers:
                     if r == role:

@@ -1,14 +1,15 @@
 """A chunked render from start to finish: plan, render what is missing, join, clean up.
 
 The engine only decides where chunks render (`serial`: this process, one after another;
-`ray`: actors across a cluster). Planning, resume and the join are the same for both, so a
-cluster render and a serial one of the same plan give the same file.
+`ray`: actors across a cluster). Planning, the shots' keyframes (dreamed first, once each,
+kept for reruns), resume and the join are the same for both, so a cluster render and a serial
+one of the same plan give the same file.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,10 +28,10 @@ from ..sources import open_frames
 from ..version import version
 from .chunk import ChunkRenderer, Job
 from .layout import Chunk, plan
-from .segments import FFV1, Audio, Segments, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fades
+from .segments import FFV1, Audio, Key, Segments, Piece, SegmentKind, fingerprint, join, kind_for, pieces, write_fades
 
 ENGINES = ("serial", "ray")
-RENDERER = "video-2"  # bump when the chunk renderer changes what it draws: old segments are not reused
+RENDERER = "video-3"  # bump when the chunk renderer changes what it draws: old segments are not reused
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,16 @@ class Work:
     @property
     def todo(self) -> list[Chunk]:
         return [c for c in self.chunks if not self.parts.is_finished(c, self.job.kinds)]
+
+    def keys(self, todo: Sequence[Chunk], render_keys: Callable[[list[int]], Iterable[Key]]) -> dict[int, Key]:
+        """The keyframes the chunks of `todo` start from: those an earlier run kept, and the missing ones
+        dreamed by `render_keys` (each once, on the engine's workers) and kept for reruns."""
+        wanted = sorted({c.key for c in todo if c.key is not None})
+        found = {i: k for i in wanted if (k := self.parts.read_key(i)) is not None}
+        for key in render_keys([i for i in wanted if i not in found]):
+            self.parts.store_key(key)
+            found[key.index] = key
+        return found
 
     def paths(self, chunk: Chunk) -> dict[Piece, Path]:
         return {p: self.parts.path(chunk, p) for p in pieces(chunk, self.job.kinds)}
@@ -166,12 +177,13 @@ def prepare(cfg: RenderConfig) -> Work:
 
 
 def run_serial(work: Work, todo: Sequence[Chunk], progress: ChunkProgress) -> list[str]:
-    """The in-process engine: one renderer, chunks in order. Same pieces as the cluster's."""
+    """The in-process engine: one renderer, the shots' keys, then chunks in order. Same pieces as the cluster's."""
     threads = torch.get_num_threads()
     try:
         renderer = ChunkRenderer(work.job)
+        keys = work.keys(todo, lambda wanted: map(renderer.key, wanted))
         for chunk in todo:
-            renderer(chunk, work.paths(chunk), progress.frames)
+            renderer(chunk, work.paths(chunk), progress.frames, keys.get(chunk.key))
             progress.chunk()
     finally:
         torch.set_num_threads(threads)  # the renderer pins cfg.threads; this process goes on as it was

@@ -6,6 +6,11 @@ cut (or at the start of the range) needs no warm-up. A chunk that starts inside 
 chain (the dream settles into the state the previous chunk's last frame had) and dropped, so
 the seam does not show. A plan covers every frame of the range exactly once.
 
+A shot split into several chunks has one dream: its first frame (the *key*) is dreamed once and
+every chunk of the shot starts from that dream (`Chunk.key`; `chunk.ChunkRenderer`), warped to
+the chunk's first frame by the flow feedback, so what holds still keeps the key's dream in every
+chunk and only what moves or is new is dreamed again by the chunk's chain.
+
 The warm-up alone does not hide the seam: a dream chain is chaotic (two chains fed the same
 frames do not converge, measured: after 3, 7 or 14 frames of overlap they still differ by
 about the dream's own strength), so the chunk's last `fade` warm-up frames are cross-faded
@@ -30,6 +35,7 @@ class Chunk:
     warmup: int = 0
     fade_in: int = 0  # the last warm-up frames, cross-faded over the previous chunk's tail
     fade_out: int = 0  # this chunk's last kept frames that the next chunk fades over
+    key: int | None = None  # the shot's first frame, whose dream every chunk of the shot starts from (None: one chunk)
 
     @property
     def first(self) -> int:
@@ -75,9 +81,9 @@ def plan(start: int, end: int, cuts: Iterable[int], fps: float, chunk_seconds: f
          fade: int = 0) -> tuple[Chunk, ...]:
     """Chunks covering ``[start, end)`` exactly once, split at `cuts` and every `chunk_seconds`.
 
-    Warm-up never crosses a cut: a chunk near the start of its shot gets only the frames
-    the shot has before it. The fade is at most the warm-up, and leaves the previous chunk
-    at least one frame of its own.
+    The chunks of a shot that is split share its first frame as their `key`. Warm-up never
+    crosses a cut: a chunk near the start of its shot gets only the frames the shot has before it.
+    The fade is at most the warm-up, and leaves the previous chunk at least one frame of its own.
     """
     if end <= start:
         return ()
@@ -85,10 +91,11 @@ def plan(start: int, end: int, cuts: Iterable[int], fps: float, chunk_seconds: f
     chunks: list[Chunk] = []
     for shot in shots(start, end, cuts):
         edges = split(shot, per_chunk)
+        key = shot[0] if len(edges) > 2 else None
         for i, (a, b) in enumerate(zip(edges, edges[1:])):
             w = min(warmup, a - shot[0])
             f = min(fade, w, a - edges[i - 1] - 1) if i else 0
             if f:
                 chunks[-1] = replace(chunks[-1], fade_out=f)
-            chunks.append(Chunk(len(chunks), a, b, w, f))
+            chunks.append(Chunk(len(chunks), a, b, w, f, key=key))
     return tuple(chunks)

@@ -1,5 +1,7 @@
 """The Ray Core engine: one actor per GPU (or CPU worker) loads the model once and renders
-chunks handed out by an `ActorPool`; Ray retries a chunk whose actor raised or died.
+chunks handed out by an `ActorPool`; Ray retries a chunk whose actor raised or died. The
+shots' keyframes go first, through the same pool (one cold frame each, shots in parallel);
+then every chunk at once, each given its shot's key: no chunk waits for another.
 
 Workers need the same dreamreel version and read access to the input path. They need no
 access to the output folder: a finished segment comes back as bytes and the driver commits
@@ -21,7 +23,7 @@ from ray.util import ActorPool
 from ..errors import DreamreelError
 from .chunk import ChunkRenderer, Job
 from .layout import Chunk
-from .segments import Piece, pieces
+from .segments import Key, Piece, pieces
 
 RETRIES = 2  # per chunk, on an exception or a lost worker
 POLL_S = 0.5  # how often the driver refreshes progress while chunks render
@@ -51,11 +53,16 @@ class ChunkWorker:
         self.renderer = make(job)
 
     @ray.method(max_task_retries=RETRIES, retry_exceptions=True)
-    def render(self, chunk: Chunk) -> tuple[Chunk, list[tuple[Piece, bytes]]]:
-        """Render `chunk` to local temporary files and return their bytes, piece by piece."""
+    def key(self, index: int) -> Key:
+        """A shot's keyframe (its first frame, dreamed cold)."""
+        return self.renderer.key(index)
+
+    @ray.method(max_task_retries=RETRIES, retry_exceptions=True)
+    def render(self, chunk: Chunk, key: Key | None = None) -> tuple[Chunk, list[tuple[Piece, bytes]]]:
+        """Render `chunk` (from its shot's `key`) to local temporary files and return their bytes, piece by piece."""
         with tempfile.TemporaryDirectory(prefix="dreamreel-chunk-") as tmp:
             paths = {(role, kind): Path(tmp) / f"{role}{kind.ext}" for role, kind in pieces(chunk, self.job.kinds)}
-            self.renderer(chunk, paths, lambda: self.tally.add.remote(1))
+            self.renderer(chunk, paths, lambda: self.tally.add.remote(1), key)
             return chunk, [(piece, path.read_bytes()) for piece, path in paths.items()]
 
 
@@ -121,10 +128,15 @@ def run(work, todo: Sequence[Chunk], progress, *, address: str | None = None, gp
     actor = ray.remote(ChunkWorker).options(num_cpus=cpus, num_gpus=gpt, max_restarts=RETRIES, max_task_retries=RETRIES)
     actors = [actor.remote(work.job, name, make) for _ in range(n)]
     pool = ActorPool(actors)
-    for chunk in todo:
-        pool.submit(lambda a, c: a.render.remote(c), chunk)
     shown, errors = 0, []
     try:
+        try:
+            keys = {i: ray.put(k) for i, k in work.keys(todo, lambda wanted: pool.map_unordered(
+                lambda a, i: a.key.remote(i), wanted)).items()}
+        except ray.exceptions.RayError as e:  # a key out of retries: its chunks cannot start, nothing renders
+            return [str(e).strip().splitlines()[-1][:200]]
+        for chunk in todo:
+            pool.submit(lambda a, c: a.render.remote(c, keys.get(c.key)), chunk)
         while pool.has_next():
             try:
                 chunk, blobs = pool.get_next_unordered(timeout=POLL_S)

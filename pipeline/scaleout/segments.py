@@ -55,6 +55,16 @@ def fingerprint(*parts: object) -> str:
 
 
 @dataclass(frozen=True)
+class Key:
+    """A shot's keyframe: its first frame's input and finished dream, dreamed once for the whole
+    shot and handed to every chunk of it (`layout.Chunk.key`)."""
+
+    index: int
+    source: Image
+    dream: Image
+
+
+@dataclass(frozen=True)
 class Segments:
     """``OUT.parts/``: the finished segments of one render, named by chunk and recipe."""
 
@@ -76,6 +86,24 @@ class Segments:
         path.parent.mkdir(parents=True, exist_ok=True)
         with committed(path) as partial:
             partial.write_bytes(data)
+
+    def key_path(self, index: int) -> Path:
+        return self.root / "keys" / f"k{index:07d}-{self.key}.npz"
+
+    def read_key(self, index: int) -> Key | None:
+        """A keyframe stored by an earlier run of the same recipe (None: not there, or damaged)."""
+        try:
+            with np.load(self.key_path(index)) as saved:
+                return Key(index, saved["source"], saved["dream"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def store_key(self, key: Key) -> None:
+        """Keep a keyframe for reruns (lossless, atomic like every piece)."""
+        path = self.key_path(key.index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with committed(path) as partial, partial.open("wb") as f:
+            np.savez(f, source=key.source, dream=key.dream)
 
     def has_segments(self) -> bool:
         folder = self.root / "segments"
@@ -135,6 +163,8 @@ def cross_fade(tail: Sequence[Image], head: Sequence[Image], sources: Sequence[I
     change in w mid-fade, away from the fade's ends, where the worst pair was (real clips: worst
     pair around a seam 1.52-1.56x the median pair with a linear fade, 1.30-1.34x with this; the
     one-process render has 1.34-1.35x in the same places, `python -m benchmarks.seams`).
+    Where the two chains agree (what a shot holds still keeps its key's dream in both, `layout`),
+    the pixels are left as they are: only where they differ is the strength made up.
     """
     n = len(tail)
     out = []
@@ -144,8 +174,11 @@ def cross_fade(tail: Sequence[Image], head: Sequence[Image], sources: Sequence[I
         base = src.astype(np.float32)
         old, new = a.astype(np.float32) - base, b.astype(np.float32) - base
         mixed = (1 - w) * old + w * new
-        now, target = float(np.abs(mixed).mean()), (1 - w) * float(np.abs(old).mean()) + w * float(np.abs(new).mean())
-        mixed *= target / now if now > 1e-6 else 1.0
+        target = (1 - w) * float(np.abs(old).sum()) + w * float(np.abs(new).sum())
+        differ = (a != b).any(-1)
+        same, apart = float(np.abs(mixed[~differ]).sum()), float(np.abs(mixed[differ]).sum())
+        if apart > 1e-6:
+            mixed[differ] *= max(0.0, target - same) / apart
         out.append(np.clip(base + mixed + 0.5, 0, 255).astype(np.uint8))
     return out
 
