@@ -198,15 +198,26 @@ def motion(prev: Image, curr: Image, method: flow.Method = "dis") -> tuple[flow.
     noise that mostly fails its own check, and the carried dream was resampled away within a
     few dozen frames), so the camera's motion is taken there, unless the flow moves by itself
     (`own`: a smooth object that really moves, carried by its edges). There the motion is
-    trusted as far as it lines the inputs up (`fits`), not by the check.
+    trusted as far as it lines the inputs up (`fits`), not by the check. On an edge (texture one
+    way only) the flow across it is real: the camera's motion is taken there only where it lines
+    the inputs up as well as the flow does (`as_good`; a fixed camera's still edges), so the edges
+    of things that move keep their own (taking the camera's on every edge held the moving edges
+    of hand-held `bikes` back: its short-range excess rose from 0.04 to 0.18; this way 0.12).
     """
     field, reliable = flow.track(prev, curr, method)
     least, most = structure(curr)
-    flat = _flat(least)
+    flat, bare = _flat(least), _flat(most)  # no texture to pin both components; not even an edge
     camera = camera_field(field, reliable & (flat < 0.5))
-    moved = camera + (field - camera) * own(field, camera, reliable, curr, reliable * (1.0 - _flat(most)))[..., None]
-    field = settled(field + (moved - field) * flat[..., None], prev, curr, camera)
-    return field, (reliable * (1.0 - flat) + flat * fits(prev, curr, field)).astype(np.float32)
+    guess = bare + (flat - bare) * as_good(prev, curr, camera, field)  # on an edge: only where the camera explains it
+    moved = camera + (field - camera) * own(field, camera, reliable, curr, reliable * (1.0 - bare))[..., None]
+    field = settled(field + (moved - field) * guess[..., None], prev, curr, camera)
+    return field, (reliable * (1.0 - guess) + guess * fits(prev, curr, field)).astype(np.float32)
+
+
+def as_good(prev: Image, curr: Image, camera: flow.Field, field: flow.Field) -> np.ndarray:
+    """1 where `camera` lines `prev` up with `curr` as well as `field` does (within `MARGIN`, 5x5 means)."""
+    err = lambda f: cv2.blur(np.abs(flow.warp(prev, f).astype(np.float32) - curr).max(-1), (5, 5))  # noqa: E731
+    return np.clip((err(field) + MARGIN - err(camera)) / MARGIN, 0, 1)
 
 
 def along(frames: Iterable[Image], method: flow.Method = "dis") -> tuple[Image, flow.Field, np.ndarray]:
@@ -324,10 +335,8 @@ def settled(field: flow.Field, prev: Image, curr: Image, camera: flow.Field | No
     the short-range excess of `bikes` rose from 0.03 to 0.10.)
     """
     camera = camera_field(field) if camera is None else camera
-    err = lambda f: cv2.blur(np.abs(flow.warp(prev, f).astype(np.float32) - curr).max(-1), (5, 5))  # noqa: E731
-    as_good = np.clip((err(field) + MARGIN - err(camera)) / MARGIN, 0, 1)
     speed = np.sqrt(((field - camera) ** 2).sum(-1))
-    still = np.maximum(as_good, flatness(curr)) * np.clip((SLOW[1] - speed) / (SLOW[1] - SLOW[0]), 0, 1)
+    still = np.maximum(as_good(prev, curr, camera, field), flatness(curr)) * np.clip((SLOW[1] - speed) / (SLOW[1] - SLOW[0]), 0, 1)
     return field + (camera - field) * still[..., None]
 
 
