@@ -148,11 +148,12 @@ def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "di
     held = np.zeros(src_s.shape[:2], np.float32)
     left = np.ones(src_s.shape[:2], np.float32)
     moved = covered = None
+    texture = structure(src_s)  # the new frame's, once for every earlier one
     late: tuple[np.ndarray, np.ndarray | float] = (np.zeros_like(left), 0.0)
     for k, (prev_source, prev_dream) in enumerate(earlier):
         prev_s = small(prev_source)  # the decisions at flow size; the warps at full size
-        field, reliable = motion(prev_s, src_s, method)
-        agree = np.clip((AGREE[1] - np.abs(flow.warp(prev_s, field, cubic).astype(np.float32) - src_s).max(-1))
+        field, reliable = motion(prev_s, src_s, method, texture)
+        agree = np.clip((AGREE[1] - _most(np.abs(flow.warp(prev_s, field, cubic).astype(np.float32) - src_s)))
                         / (AGREE[1] - AGREE[0]), 0.0, 1.0)
         trusted = left * _feathered(reliable, feather)
         take = trusted * agree  # where the input agrees; t-1 fills the rest of what it trusts last (`late`)
@@ -189,7 +190,8 @@ def _masks_moved(masks: np.ndarray, warped: np.ndarray, kept: np.ndarray, field:
     return moved, warped + kept
 
 
-def motion(prev: Image, curr: Image, method: flow.Method = "dis") -> tuple[flow.Field, np.ndarray]:
+def motion(prev: Image, curr: Image, method: flow.Method = "dis",
+           texture: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[flow.Field, np.ndarray]:
     """`curr`'s backward field and how far each pixel's motion is to be trusted (HxW float32 in [0, 1]).
 
     Where the input has texture, the flow and its forward-backward check, `settled` on the
@@ -205,19 +207,30 @@ def motion(prev: Image, curr: Image, method: flow.Method = "dis") -> tuple[flow.
     of hand-held `bikes` back: its short-range excess rose from 0.04 to 0.18; this way 0.12).
     """
     field, reliable = flow.track(prev, curr, method)
-    least, most = structure(curr)
+    least, most = structure(curr) if texture is None else texture  # `structure(curr)`, given when known
     flat, bare = _flat(least), _flat(most)  # no texture to pin both components; not even an edge
     camera = camera_field(field, reliable & (flat < 0.5))
     guess = bare + (flat - bare) * as_good(prev, curr, camera, field)  # on an edge: only where the camera explains it
     moved = camera + (field - camera) * own(field, camera, reliable, curr, reliable * (1.0 - bare))[..., None]
-    field = settled(field + (moved - field) * guess[..., None], prev, curr, camera)
+    field = settled(field + (moved - field) * guess[..., None], prev, curr, camera, flat)
     return field, (reliable * (1.0 - guess) + guess * fits(prev, curr, field)).astype(np.float32)
 
 
 def as_good(prev: Image, curr: Image, camera: flow.Field, field: flow.Field) -> np.ndarray:
     """1 where `camera` lines `prev` up with `curr` as well as `field` does (within `MARGIN`, 5x5 means)."""
-    err = lambda f: cv2.blur(np.abs(flow.warp(prev, f).astype(np.float32) - curr).max(-1), (5, 5))  # noqa: E731
+    err = lambda f: cv2.blur(_most(np.abs(flow.warp(prev, f).astype(np.float32) - curr)), (5, 5))  # noqa: E731
     return np.clip((err(field) + MARGIN - err(camera)) / MARGIN, 0, 1)
+
+
+def _most(diff: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest of a colour difference's channels (`diff.max(-1)`, as a chain of
+    `np.maximum`: numpy's reduction over a last axis of 3 is several times slower)."""
+    return np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
+
+
+def _norm(f: flow.Field) -> np.ndarray:
+    """Per pixel, the length of a motion vector."""
+    return np.sqrt(f[..., 0] ** 2 + f[..., 1] ** 2)
 
 
 def along(frames: Iterable[Image], method: flow.Method = "dis") -> tuple[Image, flow.Field, np.ndarray]:
@@ -247,7 +260,7 @@ def own(field: flow.Field, camera: flow.Field, reliable: np.ndarray, image: Imag
     that object's edge on one side only, and keeps the camera's motion."""
     near = cv2.blur(reliable.astype(np.float32), (9, 9))
     by_edges, support, enclosed = lent(field, image, edges)
-    speed = lambda f: np.sqrt((f**2).sum(-1))  # noqa: E731
+    speed = _norm
     ramp = lambda x, lo, hi: np.clip((x - lo) / (hi - lo), 0, 1)  # noqa: E731
     moves, apart, own_speed = speed(by_edges - camera), speed(field - by_edges), speed(field - camera)
     return (ramp(near, *COHERENT) * ramp(support, 0, SUPPORTED) * ramp(enclosed, *ENCLOSED) * ramp(moves, *SLOW)
@@ -300,28 +313,31 @@ def lent(field: flow.Field, image: Image, edges: np.ndarray) -> tuple[flow.Field
         for dx in range(-reach, reach + 1, step):
             win = np.s_[reach + dy: reach + dy + sh, reach + dx: reach + dx + sw]
             near = np.exp(-(dx * dx + dy * dy) / (2.0 * (reach / 2) ** 2))
-            wgt = near * conf_p[win] * np.exp(-((lab_p[win] - lab) ** 2).sum(-1) / (2.0 * LIKE**2))
+            d = lab_p[win] - lab
+            wgt = near * conf_p[win] * np.exp(-(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2) / (2.0 * LIKE**2))
             num += wgt[..., None] * moves_p[win]
-            side += wgt[..., None] * np.float32([dx, dy])
+            side[..., 0] += wgt * dx
+            side[..., 1] += wgt * dy
             den += wgt
     mean = num / np.maximum(den, 1e-6)[..., None] / np.float32(k)
-    around = 1.0 - np.sqrt((side**2).sum(-1)) / np.maximum(den, 1e-6) / (reach / 2)  # 1: edges all round; 0: on one side
+    around = 1.0 - _norm(side) / np.maximum(den, 1e-6) / (reach / 2)  # 1: edges all round; 0: on one side
     return tuple(cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR) for x in (mean, den, np.clip(around, 0, 1)))
 
 
 def fits(prev: Image, curr: Image, field: flow.Field) -> np.ndarray:
     """1 where `field` lines `prev` up with `curr` (3x3 means within `AGREE`, sensor noise averaged), fading to 0."""
-    err = cv2.blur(np.abs(flow.warp(prev, field).astype(np.float32) - curr), (3, 3)).max(-1)
+    err = _most(cv2.blur(np.abs(flow.warp(prev, field).astype(np.float32) - curr), (3, 3)))
     return np.clip((AGREE[1] - err) / (AGREE[1] - AGREE[0]), 0, 1)
 
 
 def unchanged(prev: Image, curr: Image) -> np.ndarray:
     """1 where the input is the same in place (within `STILL` grey levels), fading to 0."""
-    change = np.abs(curr.astype(np.int16) - prev).max(-1).astype(np.float32)
+    change = _most(np.abs(curr.astype(np.int16) - prev)).astype(np.float32)
     return np.clip((STILL[1] - change) / (STILL[1] - STILL[0]), 0, 1)
 
 
-def settled(field: flow.Field, prev: Image, curr: Image, camera: flow.Field | None = None) -> flow.Field:
+def settled(field: flow.Field, prev: Image, curr: Image, camera: flow.Field | None = None,
+            flat: np.ndarray | None = None) -> flow.Field:
     """`field` where the camera's motion explains the input as well, replaced by the camera's.
 
     On still texture flow is noise of a few tenths of a pixel, and each bicubic warp at such
@@ -335,8 +351,9 @@ def settled(field: flow.Field, prev: Image, curr: Image, camera: flow.Field | No
     the short-range excess of `bikes` rose from 0.03 to 0.10.)
     """
     camera = camera_field(field) if camera is None else camera
-    speed = np.sqrt(((field - camera) ** 2).sum(-1))
-    still = np.maximum(as_good(prev, curr, camera, field), flatness(curr)) * np.clip((SLOW[1] - speed) / (SLOW[1] - SLOW[0]), 0, 1)
+    flat = flatness(curr) if flat is None else flat  # `flatness(curr)`, given when known
+    speed = _norm(field - camera)
+    still = np.maximum(as_good(prev, curr, camera, field), flat) * np.clip((SLOW[1] - speed) / (SLOW[1] - SLOW[0]), 0, 1)
     return field + (camera - field) * still[..., None]
 
 
