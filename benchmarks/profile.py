@@ -1,13 +1,13 @@
 """`python -m benchmarks.profile`: where a zoom frame's time goes (the `make bench` zoom: 256 px,
 3 octaves x 4 steps on `blocks.9`), as shares of the render, from `cProfile`.
 
-Each function's own time (cProfile's tottime) is put in one bucket by where it is defined: the
-network's forward (`features`, the nets, `torch.nn`), the hand-written backward (`backprop`),
-the rest of the ascent (`ascent`, `view`, `objectives`: jitter, octave resizes, the step's
-elementwise work), motion (`motion`: the zoom crop), the sinks (encoding, ffmpeg pipes), resume
-and everything else. A built-in's time (a torch kernel, a cv2 call) counts toward the Python
-function that called it, so "forward" includes oneDNN's convolutions. A profile, not a timing: compare shares, not seconds
-(cProfile slows Python-heavy parts more than kernel-heavy ones).
+Each row is the cumulative time of the calls that make it (kernels included): the whole ascent
+(`ascent.octaves`), within it the hand-written chain's forward and backward (`backprop.Chain`,
+called from `FeatureNet`), the objective and its gradient, and the rest of the ascent (jitter,
+octave resizes, the step's elementwise work); the zoom crop (`ZoomFeedback`); and the rest of the
+frame (sinks and encoding, the chain, resume, set-up). cProfile times the main thread only (the
+encoder's and decoder's threads run beside it) and slows Python-heavy parts more than
+kernel-heavy ones: compare shares, not seconds.
 """
 
 from __future__ import annotations
@@ -16,26 +16,32 @@ import argparse
 import cProfile
 import pstats
 import tempfile
-from collections import defaultdict
+import time
 
 import torch
 
 from benchmarks.zoom import dreamreel_zoom
 from pipeline.ascent import Ascent
 
-BUCKETS = (  # (label, path fragments), first match wins
-    ("network forward", ("pipeline/features", "pipeline/models/", "torch/nn/")),
-    ("hand-written backward", ("pipeline/backprop",)),
-    ("ascent: jitter, octaves, step", ("pipeline/ascent", "pipeline/view", "pipeline/objectives", "pipeline/dream")),
-    ("motion (zoom crop)", ("pipeline/motion", "pipeline/zoom")),
-    ("sinks, encoding", ("pipeline/sinks", "pipeline/media", "pipeline/mux", "subprocess")),
-    ("resume", ("pipeline/resume",)),
-    ("chain, renderer", ("pipeline/chain", "pipeline/renderer", "pipeline/plan")),
-)
+def cumulative(stats: dict, file: str, name: str, caller_file: str | None = None) -> float:
+    """Seconds under the functions `name` defined in `file` (only calls made from `caller_file`, if given)."""
+    total = 0.0
+    for (filename, _line, fn), (_cc, _nc, _tt, ct, callers) in stats.items():
+        if filename.endswith(file) and fn == name:
+            total += ct if caller_file is None else sum(c[3] for k, c in callers.items() if k[0].endswith(caller_file))
+    return total
 
 
-def bucket(filename: str) -> str:
-    return next((label for label, parts in BUCKETS if any(p in filename for p in parts)), "other (torch ops, numpy, cv2)")
+def parts(stats: dict, whole: float) -> list[tuple[str, float]]:
+    ascent = cumulative(stats, "pipeline/ascent.py", "octaves")
+    forward = cumulative(stats, "pipeline/backprop.py", "forward", "pipeline/features.py")
+    backward = cumulative(stats, "pipeline/backprop.py", "backward", "pipeline/features.py")
+    objective = cumulative(stats, "pipeline/features.py", "_objective_grads")
+    zoom = cumulative(stats, "pipeline/motion.py", "__call__")
+    return [("ascent, all of it", ascent), ("  network forward (hand chain)", forward),
+            ("  network backward (hand chain)", backward), ("  objective and its gradient", objective),
+            ("  jitter, octave resizes, the step's elementwise work", ascent - forward - backward - objective),
+            ("zoom crop", zoom), ("the rest: sinks and encoding, chain, resume, set-up", whole - ascent - zoom)]
 
 
 def main() -> None:
@@ -49,22 +55,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dreamreel_zoom(64, 2, asc, f"{tmp}/warm.mp4", "cpu", a.threads)  # model load and first calls, unprofiled
         prof = cProfile.Profile()
+        t0 = time.perf_counter()
         prof.runcall(dreamreel_zoom, a.size, a.frames, asc, f"{tmp}/z.mp4", "cpu", a.threads)
+        whole = time.perf_counter() - t0  # wall time: cProfile's own totals miss time in kernels that free the GIL
     stats = pstats.Stats(prof)
-    shares: dict[str, float] = defaultdict(float)
-    for (filename, _line, _name), (_cc, _nc, tottime, _ct, callers) in stats.stats.items():
-        if filename == "~" and callers:  # a built-in (a torch kernel, a cv2 call): its time goes to its callers
-            for (caller, _l, _n), (_c, _k, tt, _t) in callers.items():
-                shares[bucket(caller)] += tt
-        else:
-            shares[bucket(filename)] += tottime
-    total = sum(shares.values())
     print(f"zoom {a.size} px, {a.frames} frames, 3 octaves x 4 steps, {a.threads} threads: "
-          f"{total / a.frames * 1000:.0f} ms a frame under cProfile")
+          f"{whole / a.frames * 1000:.0f} ms a frame under cProfile")
     print("part | share | ms a frame")
     print("--- | --- | ---")
-    for label, t in sorted(shares.items(), key=lambda kv: -kv[1]):
-        print(f"{label} | {100 * t / total:.1f} % | {t / a.frames * 1000:.0f}")
+    for label, t in parts(stats.stats, whole):
+        print(f"{label} | {100 * t / whole:.1f} % | {t / a.frames * 1000:.0f}")
 
 
 if __name__ == "__main__":
