@@ -114,3 +114,19 @@ def lavfi(path: Path, video: str, audio: str | None = None, *, audio_first: bool
         subprocess.run([ff, "-v", "error", "-y", *then, "-i", str(first), "-c", "copy", str(path)], check=True)
         first.unlink()
     return path
+
+
+def interrupted(monkeypatch: pytest.MonkeyPatch, stage: type, index: int, run) -> None:
+    """Run `run()` as an interrupted render: `stage` raises KeyboardInterrupt (Ctrl-C) when frame
+    `index` reaches it, then `stage` is put back for the resume that follows."""
+    original = stage.__call__
+
+    def crash(self, frame):
+        if frame.index == index:
+            raise KeyboardInterrupt
+        return original(self, frame)
+
+    monkeypatch.setattr(stage, "__call__", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.setattr(stage, "__call__", original)

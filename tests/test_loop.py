@@ -23,7 +23,7 @@ from pipeline.renderer import render
 from pipeline.schedule import Schedule, uses_time
 from pipeline.signals import Signals
 from pipeline.sources import open_frames
-from tests.conftest import make_image, read_rgb
+from tests.conftest import interrupted, make_image, read_rgb
 
 FRAMES, ZOOM = 16, 1.03
 
@@ -178,17 +178,7 @@ def test_an_interrupted_loop_resumes_bit_exact(zooms, tmp_path, monkeypatch, at)
         return presets.load("zoom", {"loop": True, "threads": 1, "source": {"frames": FRAMES, "size": 64},
                                      "motion": {"zoom": ZOOM}, "output": {"paths": [f"{tmp_path / 'run'}/"]}})
 
-    original = Close.__call__
-
-    def crash(self, frame):
-        if frame.index == at:
-            raise KeyboardInterrupt
-        return original(self, frame)
-
-    monkeypatch.setattr(Close, "__call__", crash)
-    with pytest.raises(KeyboardInterrupt):
-        render(cfg(), quiet=True)
-    monkeypatch.setattr(Close, "__call__", original)
+    interrupted(monkeypatch, Close, at, lambda: render(cfg(), quiet=True))
     render(cfg(), quiet=True, resume=True)
     ref, run = (sorted(d.glob("*.png")) for d in (zooms["loop"], tmp_path / "run"))
     assert len(run) == FRAMES and all(np.array_equal(read_rgb(a), read_rgb(b)) for a, b in zip(ref, run, strict=True))

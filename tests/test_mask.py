@@ -20,7 +20,7 @@ from pipeline.frames import Carry, Frame
 from pipeline.motion import SceneCut
 from pipeline.renderer import render
 from pipeline.sources import SAMPLE, fit, read_image
-from tests.conftest import make_image, read_rgb
+from tests.conftest import interrupted, make_image, read_rgb
 
 runner = CliRunner()
 
@@ -233,17 +233,7 @@ def test_an_interrupted_masked_video_resumes_to_the_same_frames(moving, tmp_path
     src, m, _, _ = moving
     fast = {"dream": {"octaves": 1, "steps": 2}}
     render(video_cfg(src, str(m), tmp_path / "ref", **fast), quiet=True)
-    original = ShotDreamer.__call__
-
-    def crash_at_6(self, frame):
-        if frame.index == 6:
-            raise KeyboardInterrupt
-        return original(self, frame)
-
-    monkeypatch.setattr(ShotDreamer, "__call__", crash_at_6)
-    with pytest.raises(KeyboardInterrupt):
-        render(video_cfg(src, str(m), tmp_path / "run", **fast), quiet=True)
-    monkeypatch.setattr(ShotDreamer, "__call__", original)
+    interrupted(monkeypatch, ShotDreamer, 6, lambda: render(video_cfg(src, str(m), tmp_path / "run", **fast), quiet=True))
     render(video_cfg(src, str(m), tmp_path / "run", **fast), quiet=True, resume=True)
     ref, run = (sorted((tmp_path / d).glob("*.png")) for d in ("ref", "run"))
     assert len(run) == 10 and all(np.array_equal(read_rgb(a), read_rgb(b)) for a, b in zip(ref, run, strict=True))

@@ -16,7 +16,7 @@ from pipeline.dream import ShotDreamer
 from pipeline.renderer import render
 from pipeline.sinks import probe
 from pipeline.sources import VideoSource
-from tests.conftest import lavfi, read_rgb
+from tests.conftest import interrupted, lavfi, read_rgb
 
 runner = CliRunner()
 FAST = ["--octaves", "1", "--steps", "3", "--seed", "1", "--quiet", "--threads", "2"]
@@ -85,19 +85,9 @@ def test_an_interrupted_video_resumes_to_the_same_frames(media, tmp_path, monkey
                                       "output": {"paths": [str(tmp_path / folder) + "/"]}})
 
     render(cfg("ref"), quiet=True)
-    original = ShotDreamer.__call__
-
-    def crash_at_5(self, frame):
-        if frame.index == 5:
-            raise KeyboardInterrupt
-        return original(self, frame)
-
-    monkeypatch.setattr(ShotDreamer, "__call__", crash_at_5)
-    with pytest.raises(KeyboardInterrupt):
-        render(cfg("run"), quiet=True)
+    interrupted(monkeypatch, ShotDreamer, 5, lambda: render(cfg("run"), quiet=True))
     assert not (tmp_path / "run").exists()
     assert not [t for t in threading.enumerate() if t.name == "dreamreel-decode"]  # the decoder was stopped
-    monkeypatch.setattr(ShotDreamer, "__call__", original)
     render(cfg("run"), quiet=True, resume=True)
     ref, run = (sorted((tmp_path / d).glob("*.png")) for d in ("ref", "run"))
     assert len(run) == 8 and all(np.array_equal(read_rgb(a), read_rgb(b)) for a, b in zip(ref, run, strict=True))
