@@ -16,7 +16,7 @@ Ruder et al. (2016) keep a video's stylisation steady in two ways, both here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -90,16 +90,18 @@ def stored_frames(carry: Carry | None, index: int) -> list[tuple[int, Image, Ima
     return [(index - 1, carry.source, carry.dream), *past]
 
 
-def earlier_frames(carry: Carry | None, index: int) -> list[tuple[int, Image, Image]]:
+def earlier_frames(carry: Carry | None, index: int) -> Iterator[tuple[int, Image, Image]]:
     """Frames a carry holds, newest first, with their indices, all at the last frame's size: earlier
     frames kept smaller (`History.size`) come back bicubically (their dream's residual is smooth at
-    that scale: it was dreamed there)."""
+    that scale: it was dreamed there). One at a time, as they are taken: at 4K each comes back as
+    50 MB, and all of them at once made a render's peak memory grow as the store filled (+16 % from
+    6 frames to 18); `carried` often stops before the oldest."""
     frames = stored_frames(carry, index)
     if not frames:
-        return frames
+        return iter(())
     h, w = carry.source.shape[:2]
     up = lambda x: x if x.shape[:2] == (h, w) else cv2.resize(x, (w, h), interpolation=cv2.INTER_CUBIC)  # noqa: E731
-    return [(i, up(s), up(d)) for i, s, d in frames]
+    return ((i, up(s), up(d)) for i, s, d in frames)
 
 
 def _feathered(reliable: np.ndarray, feather: int) -> np.ndarray:
@@ -120,7 +122,7 @@ class Carried(NamedTuple):
     covered: np.ndarray | None = None  # H x W float32: the share of each pixel t-1's masks reach
 
 
-def carried(source: Image, earlier: Sequence[Earlier], method: flow.Method = "dis", *, residual: bool = True,
+def carried(source: Image, earlier: Iterable[Earlier], method: flow.Method = "dis", *, residual: bool = True,
             feather: int = 1, cubic: bool = True, flow_size: int | None = None, masks: np.ndarray | None = None) -> Carried:
     """The earlier dreams' residual warped onto `source`, and the share of each pixel held.
 

@@ -35,7 +35,7 @@ def test_history_at_a_dream_size_keeps_earlier_frames_small_and_gives_them_back_
     for t, img in enumerate(frames):
         carry = history(Frame(t, img, img, carry))
     assert carry.source is frames[5] and carry.past_sources.shape == (2, 24, 32, 3)  # the last frame whole, the rest small
-    earlier = steady.earlier_frames(carry, 6)
+    earlier = list(steady.earlier_frames(carry, 6))
     assert [i for i, _, _ in earlier] == [5, *carry.past_index] and all(s.shape == (48, 64, 3) for _, s, _ in earlier)
     for (i, source, _), small in zip(earlier[1:], carry.past_sources):
         assert np.abs(cv2.resize(source, (32, 24), interpolation=cv2.INTER_AREA).astype(int) - small).mean() < 12
