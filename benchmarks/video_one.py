@@ -19,6 +19,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -65,6 +66,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dream-size", type=int, help="dreamreel: dream at this short side (the naive loop ignores it)")
     p.add_argument("--clip", type=Path, help="the source clip: made there if missing (at least `frames` long), else reused")
+    p.add_argument("--peak-at", type=int, default=0, help="dreamreel: also the peak host memory once this many frames are "
+                   "finished, in the same render (a shorter render never fills the decoder's and encoder's queues)")
     a = p.parse_args()
     w, _, h = a.size.partition("x")
     w, h = int(w), int(h) if h else int(w) * 3 // 4 // 2 * 2
@@ -74,11 +77,41 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "benchmarks.clips", str(src), "--clip", "pan", "--frames", str(a.frames),
                             "--width", str(w), "--height", str(h)], check=True, capture_output=True)
         blocks = written()
+        watch = PeakAt(Path(tmp) / "out.mp4.parts", a.peak_at) if a.peak_at else None
         t0 = time.perf_counter()
         (dreamreel if a.variant == "dreamreel" else naive)(src, Path(tmp) / "out.mp4", a.frames, a.threads, a.device, a.dream_size)
         seconds = time.perf_counter() - t0
         mb = (written() - blocks) * 512 / 1e6
-    print(json.dumps({"seconds": seconds, "frames": a.frames, "written_mb": mb, **peaks(torch.device(a.device))}))
+    at = {"peak_at_mib": watch.stop()} if watch else {}
+    print(json.dumps({"seconds": seconds, "frames": a.frames, "written_mb": mb, **peaks(torch.device(a.device)), **at}))
+
+
+class PeakAt:
+    """Samples this process's peak host memory (VmHWM) every 20 ms until `frames` finished frames lie in
+    resume's `folder`: the peak at that point of the render."""
+
+    def __init__(self, folder: Path, frames: int) -> None:
+        self.folder, self.frames, self.peak = folder, frames, None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.02):
+            if self.folder.is_dir() and len(list(self.folder.glob("*.png"))) >= self.frames:
+                self.peak = hwm_mib()
+                return
+
+    def stop(self) -> float | None:
+        self._done.set()
+        self._thread.join()
+        return self.peak
+
+
+def hwm_mib() -> float:
+    """This process's peak resident memory so far, MiB (Linux)."""
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def written() -> int:
