@@ -114,7 +114,7 @@ class FlowFeedback:
     def __call__(self, frame: Frame) -> Frame:
         if frame.carry is None:
             return frame  # first frame or after a cut: the dreamer starts cold
-        earlier = ((s, d) for _, s, d in steady.earlier_frames(frame.carry, frame.index))  # t-1, then long-term, as taken
+        earlier = [(s, d) for _, s, d in steady.stored_frames(frame.carry, frame.index)]  # t-1, then long-term, as kept
         ours = frame.masks[..., self.masks] if self.masks and frame.masks is not None else None
         residual, held, moved, covered = steady.carried(frame.source, earlier, self.method, residual=self.residual,
                                                         feather=self.feather, cubic=self.cubic, flow_size=self.flow_size,

@@ -16,7 +16,7 @@ Ruder et al. (2016) keep a video's stylisation steady in two ways, both here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -52,8 +52,8 @@ class History:
     sees are about the offsets (1, 2, then 3-4 and 5-8 in turn on a long shot).
 
     With `size` (the dream size: a short side in pixels) the earlier frames are kept at that size,
-    where flow decides what they cover and where the dream was made; `earlier_frames` brings them
-    back to the frame's size. Only the last frame stays at full size. At 4K with size 540 that is
+    where flow decides what they cover and where the dream was made; `carried` brings one back to
+    the frame's size only if it covers something. Only the last frame stays at full size. At 4K with size 540 that is
     9 MB of earlier frames instead of 150 MB, in memory and in every carry resume writes.
     """
 
@@ -90,18 +90,13 @@ def stored_frames(carry: Carry | None, index: int) -> list[tuple[int, Image, Ima
     return [(index - 1, carry.source, carry.dream), *past]
 
 
-def earlier_frames(carry: Carry | None, index: int) -> Iterator[tuple[int, Image, Image]]:
-    """Frames a carry holds, newest first, with their indices, all at the last frame's size: earlier
-    frames kept smaller (`History.size`) come back bicubically (their dream's residual is smooth at
-    that scale: it was dreamed there). One at a time, as they are taken: at 4K each comes back as
-    50 MB, and all of them at once made a render's peak memory grow as the store filled (+16 % from
-    6 frames to 18); `carried` often stops before the oldest."""
-    frames = stored_frames(carry, index)
-    if not frames:
-        return iter(())
-    h, w = carry.source.shape[:2]
-    up = lambda x: x if x.shape[:2] == (h, w) else cv2.resize(x, (w, h), interpolation=cv2.INTER_CUBIC)  # noqa: E731
-    return ((i, up(s), up(d)) for i, s, d in frames)
+def at_size(image: Image, h: int, w: int) -> Image:
+    """`image` at ``h x w``: shrunk area-averaged, or brought back bicubically (an earlier frame kept
+    at the dream size: its dream's residual is smooth at that scale, it was dreamed there)."""
+    if image.shape[:2] == (h, w):
+        return image
+    grow = image.shape[0] < h
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC if grow else cv2.INTER_AREA)
 
 
 def _feathered(reliable: np.ndarray, feather: int) -> np.ndarray:
@@ -126,7 +121,10 @@ def carried(source: Image, earlier: Iterable[Earlier], method: flow.Method = "di
             feather: int = 1, cubic: bool = True, flow_size: int | None = None, masks: np.ndarray | None = None) -> Carried:
     """The earlier dreams' residual warped onto `source`, and the share of each pixel held.
 
-    `earlier` runs newest first (t-1, then the long-term frames). Each frame fills what the
+    `earlier` runs newest first (t-1, then the long-term frames), each at any size (as `History`
+    keeps them): the decisions are made at flow size, and an earlier frame comes to full size only
+    if it covers something (at 4K with the dream size 540, bringing every one up and back down
+    cost two bicubic and two area resizes of 4K frames a frame, and 50 MB each). Each frame fills what the
     newer ones left, by its own motion (flow computed directly between it and `source`: `motion`
     for t-1, the plain `checked` flow for the older ones) where its warped input agrees with the new one (DIS loses a large jump and reports
     it consistently as no motion; and a region an object uncovers can pass t-1's check against
@@ -143,7 +141,7 @@ def carried(source: Image, earlier: Iterable[Earlier], method: flow.Method = "di
     h, w = source.shape[:2]
     scale = flow_size / min(h, w) if flow_size and flow_size < min(h, w) else 1.0
     wh = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = (lambda x: cv2.resize(x, wh, interpolation=cv2.INTER_AREA)) if scale < 1 else (lambda x: x)  # noqa: E731
+    small = lambda x: at_size(x, wh[1], wh[0])  # noqa: E731
     full = (lambda x: cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)) if scale < 1 else (lambda x: x)  # noqa: E731
     src, src_s = source.astype(np.float32), small(source)
     total = np.zeros_like(src)
@@ -161,6 +159,7 @@ def carried(source: Image, earlier: Iterable[Earlier], method: flow.Method = "di
         take = trusted * agree  # where the input agrees; t-1 fills the rest of what it trusts last (`late`)
         if k and not take.any():
             continue  # this earlier frame covers nothing that is left: no full-size warps
+        prev_source, prev_dream = at_size(prev_source, h, w), at_size(prev_dream, h, w)
         field = full(field) * np.float32(w / wh[0])
         base = flow.warp(prev_source, field, cubic).astype(np.float32)
         carried_ = flow.warp(prev_dream, field, cubic).astype(np.float32) - (base if residual else src)

@@ -35,7 +35,7 @@ def test_history_at_a_dream_size_keeps_earlier_frames_small_and_gives_them_back_
     for t, img in enumerate(frames):
         carry = history(Frame(t, img, img, carry))
     assert carry.source is frames[5] and carry.past_sources.shape == (2, 24, 32, 3)  # the last frame whole, the rest small
-    earlier = list(steady.earlier_frames(carry, 6))
+    earlier = [(i, steady.at_size(s, 48, 64), steady.at_size(d, 48, 64)) for i, s, d in steady.stored_frames(carry, 6)]
     assert [i for i, _, _ in earlier] == [5, *carry.past_index] and all(s.shape == (48, 64, 3) for _, s, _ in earlier)
     for (i, source, _), small in zip(earlier[1:], carry.past_sources):
         assert np.abs(cv2.resize(source, (32, 24), interpolation=cv2.INTER_AREA).astype(int) - small).mean() < 12
@@ -149,7 +149,7 @@ def test_content_seen_ten_frames_ago_gets_its_dream_back():
         history, carry = steady.History(offsets), None
         for i in range(t):
             carry = history(Frame(i, clip[i], dreams[i], carry))
-        residual, held, _, _ = steady.carried(clip[t], [(s, d) for _, s, d in steady.earlier_frames(carry, t)])
+        residual, held, _, _ = steady.carried(clip[t], [(s, d) for _, s, d in steady.stored_frames(carry, t)])
         truth = dreams[0].astype(np.float32)[hidden] - clip[0][hidden]
         found[name] = (float(np.abs(residual[hidden] - truth).mean()), float(held[hidden].mean()))
     assert found["default"][0] < 1.0 and found["default"][1] > 0.9, found
