@@ -19,6 +19,18 @@ if TYPE_CHECKING:  # the edges (sinks, sources, `dreamreel audio`) use frames wi
 Image = npt.NDArray[np.uint8]  # H x W x 3 RGB; exists only at the edges
 
 
+class Followed(NamedTuple):
+    """The shot's key (its first frame: input and finished dream, as `steady.History` keeps them) and
+    how a frame's pixels follow back to it: the backward field composed frame by frame (at flow size;
+    None: none, the key is this frame) and the share of each pixel followed the whole way."""
+
+    source: Image
+    dream: Image
+    field: np.ndarray | None = None  # h x w x 2 float32
+    trust: np.ndarray | None = None  # h x w float32 in [0, 1]
+    camera: np.ndarray | None = None  # h x w x 2 float32: the camera's motion alone, composed the same way
+
+
 class Carry(NamedTuple):
     """The last finished frame, handed to the next one by the render loop (feedback).
 
@@ -34,6 +46,11 @@ class Carry(NamedTuple):
     past_index: np.ndarray | None = None  # K int64: their frame indices
     lead: np.ndarray | None = None  # C x H x W x 3 uint8: a loop's last lead frames, oldest first (`loop.Keep`)
     masks: np.ndarray | None = None  # H x W x C uint8: the frame's masks (`mask.Masks`), carried along the flow by video
+    key_source: np.ndarray | None = None  # the shot's key (`Followed`): its input, as History keeps it
+    key_dream: np.ndarray | None = None  # its finished dream
+    key_field: np.ndarray | None = None  # h x w x 2 float32: this frame's pixels followed back to it (None: this is the key)
+    key_trust: np.ndarray | None = None  # h x w float32: the share of each followed the whole way
+    key_camera: np.ndarray | None = None  # h x w x 2 float32: the camera's motion back to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +63,7 @@ class Frame:
     weight: np.ndarray | None = None  # H x W float32: share of the ascent's step per pixel (None: 1 everywhere)
     masks: np.ndarray | None = None  # H x W x C uint8: channel 0 where to dream, 1.. each region's mask, sharp (`mask.Masks`)
     regions: np.ndarray | None = None  # H x W x (K+1) float32: the feathered share of each pixel outside every region, then each region's
+    followed: Followed | None = None  # video: the shot's key, followed to this frame (`steady.carried`), for the next one
 
 
 class Stage(Protocol):

@@ -21,7 +21,7 @@ from . import flow as flow_
 from . import steady
 from .errors import DreamreelError
 from .frames import Frame, Image
-from .motion import warp
+from .motion import is_cut, warp
 from .sources import open_frames
 
 
@@ -72,16 +72,20 @@ def quality(pairs: Iterable[tuple[Image, Image]], method: flow_.Method = "dis", 
     Flow comes from the input frames; each output frame t-gap is warped to t (flow computed
     directly between the two, so `gap=10` measures long-range consistency) and compared over
     the pixels that pass the forward-backward check and have texture (`tracked`); the mean over
-    t is the clip's figure.
+    t is the clip's figure. Pairs across a hard cut (`motion.is_cut`, as a render finds them) are
+    left out: nothing is carried across one, and flow between two shots is noise (on hand-held
+    `bikes` such pairs swung the t+10 excess by 0.3 either way).
     """
     prev: collections.deque[tuple[Image, Image]] = collections.deque(maxlen=gap)
     e_out: list[float] = []
     e_in: list[float] = []
     strength: list[float] = []
+    shot = 0  # frames since the shot's first
     for source, out in pairs:
         source = _same_size(out, source)
         strength.append(dream_strength(out, source))
-        if len(prev) == gap:
+        shot = 0 if prev and is_cut(prev[-1][0], source) else shot + 1
+        if len(prev) == gap and shot >= gap:
             field, reliable = tracked(prev[0][0], source, method)
             e_out.append(pair_error(prev[0][1], out, field, reliable))
             e_in.append(pair_error(prev[0][0], source, field, reliable))
@@ -98,22 +102,28 @@ def boil(pairs: Iterable[tuple[Image, Image]], still: float = 3.0) -> float | No
     Each frame is seen through the camera: brought back onto the first by the camera's motion
     (`steady.camera_motion` of the checked flow on texture between neighbours, chained; none for
     a fixed camera), so a pan over a plain sky is measured where the sky is, not where the screen
-    is; pixels that leave the view drop out. Inputs are compared 5x5-averaged and less their median change, so
-    sensor noise and an exposure drift still count as still. None when no pixel stays.
+    is; pixels that leave the view drop out. Once the camera moves, the chain is `registered` on
+    the first frame at every step: a similarity fitted pair by pair drifts a few tenths of a pixel
+    a frame, and a dream compared that far off its place reads as boil (a residual carried
+    exactly along a 52-degree turn measured 10.9 grey levels chained, 1.7 registered). Inputs are
+    compared 5x5-averaged and less their median change, so sensor noise and an exposure drift
+    still count as still. None when no pixel stays.
     """
     first: Image | None = None
     for source, out in pairs:
         source = _same_size(out, source)
         h, w = source.shape[:2]
         if first is None:
-            first, prev, to_first = source.astype(np.float32), source, np.eye(3)
+            first, prev, to_first, moving = source.astype(np.float32), source, np.eye(3), False
             start = out.astype(np.float32) - first
             kept = np.ones((h, w), bool)
             continue
         field, reliable = flow_.track(prev, source)
         moved = steady.camera_motion(field, reliable & (steady.flatness(source) < 0.5))  # this frame -> the previous one
         if moved is not None:
-            to_first = to_first @ np.vstack([moved, [0, 0, 1]])
+            to_first, moving = to_first @ np.vstack([moved, [0, 0, 1]]), True
+        if moving:
+            to_first = registered(first, source, to_first)
         prev = source
         inv = np.linalg.inv(to_first)[:2]  # a pixel of the first frame -> this one
         back = lambda x: cv2.warpAffine(x, inv, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,  # noqa: E731
@@ -127,6 +137,19 @@ def boil(pairs: Iterable[tuple[Image, Image]], still: float = 3.0) -> float | No
     if first is None or not kept.any():
         return None
     return float(np.abs(np.nan_to_num(last) - start)[kept].mean())
+
+
+def registered(first: np.ndarray, image: Image, to_first: np.ndarray) -> np.ndarray:
+    """`to_first` (3x3: a pixel of `image` -> the first frame's) refined so that `image` lines up
+    with `first` (OpenCV's ECC, affine, on grey levels); as it was where ECC does not converge."""
+    grey = lambda x: cv2.cvtColor(np.clip(x, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)  # noqa: E731
+    guess = np.linalg.inv(to_first)[:2].astype(np.float32)
+    try:
+        _, found = cv2.findTransformECC(grey(first), grey(image), guess, cv2.MOTION_AFFINE,
+                                        (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5), None, 5)
+    except cv2.error:
+        return to_first
+    return np.linalg.inv(np.vstack([found, [0, 0, 1]]))
 
 
 def warp_error(frames: Iterable[Image], sources: Iterable[Image], method: flow_.Method = "dis") -> float:

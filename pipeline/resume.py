@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from .errors import DreamreelError
-from .frames import Carry, Frame
+from .frames import Carry, Followed, Frame
 from .beside import Worker
 from .sinks import committed, frame_name, write_png
 from .version import version
@@ -77,12 +77,29 @@ def _carries(fields: dict[str, np.ndarray]) -> bool:
         return False
     if masks is not None and (masks.dtype != np.uint8 or masks.ndim != 3 or masks.shape[:2] != source.shape[:2]):
         return False
+    if not _keyed(fields):
+        return False
     past = [fields.get(k) for k in ("past_sources", "past_dreams", "past_index")]
     if any(a is None for a in past):
         return all(a is None for a in past) and source.dtype == dream.dtype == np.uint8
     images, dreams, index = past  # kept at the dream size when a render has one: any size, both alike
     return (source.dtype == dream.dtype == images.dtype == dreams.dtype == np.uint8 and images.shape == dreams.shape
             and images.ndim == 4 and images.shape[3:] == (3,) and index.shape == images.shape[:1] and index.dtype.kind in "iu")
+
+
+def _keyed(fields: dict[str, np.ndarray]) -> bool:
+    """Whether a saved shot key (`frames.Followed`), if any, is one: two uint8 images alike, and two
+    float32 fields (h x w x 2) with the trust (h x w), or none (the key is the saved frame)."""
+    source, dream, field, trust, camera = (fields.get(f"key_{k}") for k in Followed._fields)
+    if source is None:
+        return dream is None and field is None and trust is None and camera is None
+    if dream is None or not source.dtype == dream.dtype == np.uint8 or source.shape != dream.shape or source.ndim != 3:
+        return False
+    if field is None or trust is None or camera is None:
+        return field is None and trust is None and camera is None
+    return (field.dtype == trust.dtype == camera.dtype == np.float32 and field.ndim == 3 and field.shape[2:] == (2,)
+            and camera.shape == field.shape and trust.shape == field.shape[:2]
+            and all(bool(np.isfinite(a).all()) for a in (field, trust, camera)))
 
 
 @dataclass

@@ -113,6 +113,12 @@ BAD_CARRIES = {
     "earlier inputs and dreams of two sizes": {"past_sources": make_image(16)[None], "past_dreams": img[None],
                                                "past_index": np.array([0])},
     "a loop's lead of another size": {"lead": make_image(16)[None]}, "masks of another size": {"masks": make_image(16)},
+    "a shot's key without its dream": {"key_source": img},
+    "a key followed by half its fields": {"key_source": img, "key_dream": img, "key_field": np.zeros((8, 8, 2), np.float32)},
+    "a key's trust of another size": {"key_source": img, "key_dream": img, "key_field": np.zeros((8, 8, 2), np.float32),
+                                      "key_trust": np.ones((4, 8), np.float32), "key_camera": np.zeros((8, 8, 2), np.float32)},
+    "a key's field not a number": {"key_source": img, "key_dream": img, "key_field": np.full((8, 8, 2), np.nan, np.float32),
+                                   "key_trust": np.ones((8, 8), np.float32), "key_camera": np.zeros((8, 8, 2), np.float32)},
 }
 
 
@@ -131,6 +137,15 @@ def test_a_carry_with_earlier_frames_is_restored(tmp_path):
                     past_index=np.array([1, 0]))
     parts = Parts.open(tmp_path / "p", RECIPE, resume=True)
     assert parts.start == 3 and parts.carry.past_index.tolist() == [1, 0]
+
+
+def test_a_carry_with_its_shot_s_key_is_restored(tmp_path):
+    save_frames(tmp_path / "p", 3)
+    field = np.full((8, 8, 2), 0.5, np.float32)
+    rewritten_carry(tmp_path / "p", key_source=img, key_dream=255 - img, key_field=field, key_trust=np.ones((8, 8), np.float32),
+                    key_camera=field)
+    carry = Parts.open(tmp_path / "p", RECIPE, resume=True).carry
+    assert np.array_equal(carry.key_dream, 255 - img) and np.array_equal(carry.key_field, field) and carry.key_trust.shape == (8, 8)
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated"])

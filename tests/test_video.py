@@ -161,8 +161,9 @@ def test_odd_and_real_camera_videos_render(case, tmp_path):
 
 
 def test_a_looping_clip_plays_round_with_as_many_frames(tmp_path, one_thread):
-    """A window circling once round the photo: without --loop the dream jumps at the wrap (~14x the median
-    pair's excess warping error); with it the wrap is one more pair (0.57-0.70x over four seeds)."""
+    """A window circling once round the photo: without --loop the dream comes nearly round by itself (the
+    shot's key, followed back along the circle, is taken again: the wrap 1.6x the median pair's excess
+    warping error; ~14x when each frame was carried from the last alone); with it the wrap is one more pair."""
     clip = clips.write_mp4(tmp_path / "circle.mp4", clips.circle(24, 80, 60), fps=12)
     sources = [f.source for f in VideoSource.open(clip)]
     wraps = {}
@@ -173,7 +174,7 @@ def test_a_looping_clip_plays_round_with_as_many_frames(tmp_path, one_thread):
         outputs = [read_rgb(p) for p in sorted((tmp_path / name).glob("*.png"))]
         assert len(outputs) == 24
         wraps[name] = metrics.video_wrap(sources, outputs)
-    assert wraps["plain"].ratio > 3 and wraps["loop"].ratio <= 1.5, (wraps["plain"].line(), wraps["loop"].line())
+    assert wraps["loop"].ratio <= 1.5 and wraps["loop"].ratio < wraps["plain"].ratio, (wraps["plain"].line(), wraps["loop"].line())
     assert wraps["loop"].least_detail > 0.8  # the closing blend kept the dream
 
 

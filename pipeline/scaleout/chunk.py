@@ -25,15 +25,17 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .. import chain, flow, steady, video
 from ..config import RenderConfig
 from ..dream import Dreamer
-from ..frames import Frame, Stage
+from ..frames import Carry, Followed, Frame, Stage
 from ..loop import Lap
 from ..motion import FlowFeedback
 from ..plan import make_music, pin_threads, resolve_device
+from ..post import HoldStrength
 from ..signals import Signals
 from ..sources import open_frames
 from .layout import Chunk
@@ -105,16 +107,36 @@ class ChunkRenderer:
         the key has nothing (what moved, or came into view since): one or the other, never a mix
         (weaker than either)."""
         feedback = next(s for s in self.stages if isinstance(s, FlowFeedback))
-        inputs = (f.source for f in self.job.frames(key.index + 1, frame.index + 1))
-        last, field, trust = steady.along(itertools.chain([key.source], inputs), feedback.method)
+        h, w = frame.source.shape[:2]
+        wh = steady.flow_shape(h, w, feedback.flow_size)  # followed at flow size, as the render's own frames are
+        small = lambda x: steady.at_size(x, wh[1], wh[0])  # noqa: E731
+        inputs = (small(f.source) for f in self.job.frames(key.index + 1, frame.index + 1))
+        _, field_s, trust_s, camera_s = steady.along(itertools.chain([small(key.source)], inputs), feedback.method)
+        field, trust = field_s, trust_s
+        if wh != (w, h):
+            field = cv2.resize(field_s, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(w / wh[0])
+            trust = cv2.resize(trust_s, (w, h), interpolation=cv2.INTER_LINEAR)
         base = flow.warp(key.source, field, True).astype(np.float32)
         followed = trust * steady.fits(base.astype(np.uint8), frame.source, np.zeros_like(field)) >= 0.5
         still = steady.unchanged(key.source, frame.source) >= 0.5  # lost by the flow, the same in place: kept in place
+        if camera_s is not None and np.abs(camera_s).max() >= steady.SLOW[0]:
+            still[:] = False  # the camera moved: nothing is where it was
         src = frame.source.astype(np.float32)
         carried = np.where(followed[..., None], flow.warp(key.dream, field, True) - base, key.dream.astype(np.float32) - key.source)
         cold = chain.advance(frame, None, self.stages)
         image = np.where((followed | still)[..., None], np.clip(src + carried + 0.5, 0, 255).astype(np.uint8), cold.image)
-        return replace(cold, image=image)
+        image = self.at_key_strength(replace(cold, image=image), key, ~(followed | still))
+        return replace(cold, image=image, followed=None if camera_s is None else Followed(key.source, key.dream, field_s, trust_s, camera_s))
+
+    def at_key_strength(self, frame: Frame, key: Key, new: np.ndarray) -> np.ndarray:
+        """The keyed frame's image brought to the shot's strength, as `post.HoldStrength` brings every
+        frame of a one-process render (by induction from the key): the lift on the `new` pixels alone.
+        A dream warped once softens a little, and without this the chunk held itself at that lower
+        level for good (the strength target is the previous frame's)."""
+        hold = next((s for s in self.stages if isinstance(s, HoldStrength)), None)
+        if hold is None:
+            return frame.image
+        return hold(replace(frame, carry=Carry(key.source, key.dream), weight=new.astype(np.float32))).image
 
     def __call__(self, chunk: Chunk, paths: Mapping[Piece, Path], on_frame: OnFrame | None = None,
                  key: Key | None = None) -> None:
