@@ -121,9 +121,9 @@ def test_a_smooth_object_that_moves_is_carried_by_its_edges():
         assert np.hypot(*(inside - true)) < np.hypot(*true) / 3, (t, inside, true)
 
 
-def test_a_flat_wall_keeps_its_dream(tmp_path):
-    """End to end on the noisy, exposure-drifting wall: the wall's dream stays (it boiled away before)."""
-    clip = clips.write_mp4(tmp_path / "wall.mp4", clips.wall(16, 96, 72), fps=12)
+def boils(tmp_path, frames: list[np.ndarray]) -> dict[str, float | None]:
+    """`metrics.boil` of a clip rendered held (``--evolve 0``) and dreamed independently (1 octave, 4 steps)."""
+    clip = clips.write_mp4(tmp_path / "clip.mp4", frames, fps=12)
     sources = [f.source for f in metrics.open_frames(clip)]
     boil = {}
     for flag in ("--evolve", "--independent"):
@@ -132,7 +132,14 @@ def test_a_flat_wall_keeps_its_dream(tmp_path):
         result = runner.invoke(app, args + (["--evolve", "0"] if flag == "--evolve" else [flag]))
         assert result.exit_code == 0, result.output
         boil[flag] = metrics.boil(zip(sources, [read_rgb(p) for p in sorted(out.glob("*.png"))]))
-    assert boil["--evolve"] < 4.0 and boil["--evolve"] < 0.25 * boil["--independent"], boil
+    return boil
+
+
+def test_a_flat_wall_keeps_its_dream(tmp_path):
+    """End to end on the noisy, exposure-drifting wall: the wall's dream stays (it boiled away before), the
+    wall behind the object included (it rejoins the key once the object has passed)."""
+    boil = boils(tmp_path, clips.wall(16, 96, 72))
+    assert boil["--evolve"] < 1.5 and boil["--evolve"] < 0.1 * boil["--independent"], boil  # 0.2, 15.9; 3.0 without the key
 
 
 def test_content_seen_ten_frames_ago_gets_its_dream_back():
@@ -207,13 +214,5 @@ def test_a_turning_camera_holds_its_dream(tmp_path):
     """End to end on a camera turning 1.5 degrees a frame: the shot's key, warped once along the followed
     field, holds the dream on the scene (a dream warped again every frame was resampled 23 times and
     boiled nearly as much as independent dreaming)."""
-    clip = clips.write_mp4(tmp_path / "turn.mp4", clips.CLIPS["rotate"](24, 128, 96), fps=12)
-    sources = [f.source for f in metrics.open_frames(clip)]
-    boil = {}
-    for flag in ("--evolve", "--independent"):
-        out = tmp_path / flag.strip("-")
-        args = ["video", str(clip), "-o", f"{out}/", "--octaves", "1", "--steps", "4", "--quiet", "--threads", "1", "--seed", "1"]
-        result = runner.invoke(app, args + (["--evolve", "0"] if flag == "--evolve" else [flag]))
-        assert result.exit_code == 0, result.output
-        boil[flag] = metrics.boil(zip(sources, [read_rgb(p) for p in sorted(out.glob("*.png"))]))
-    assert boil["--evolve"] < 0.5 * boil["--independent"], boil
+    boil = boils(tmp_path, clips.CLIPS["rotate"](24, 128, 96))
+    assert boil["--evolve"] < 0.4 * boil["--independent"], boil  # 4.9, 18.2; 12.0 without the key
