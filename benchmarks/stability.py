@@ -10,9 +10,10 @@ out), then measures with `pipeline.metrics`:
     excess     (E_out - E_in) / (E_ind - E_in): the output's warping error above the input's
                floor, as a share of independent per-frame dreaming's; between frames t-1 and
                t (short) and t and t+10 (long, flow computed directly between the two), each
-               scored with DIS and with Farneback flow
+               scored with DIS and with Farneback flow; pairs across a hard cut left out
     boil       `metrics.boil`: on pixels whose input stays within 3 grey levels of frame 0 for
-               the whole clip (seen through the camera, noise and exposure drift allowed), the
+               the whole clip (seen through the camera, registered on frame 0; noise and
+               exposure drift allowed), the
                mean change of the dream from the first frame to the last, in grey levels
                (independent dreaming beside it; the chunked render's after it)
     seam boil  the same from 10 frames before each seam to 25 after it, worst seam: the
