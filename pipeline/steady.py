@@ -241,12 +241,18 @@ def follow(key: Followed, moved: Motion, key_source: Image, curr: Image) -> Foll
         return None
     total, trust = composed(total, trust, moved.field, moved.reliable * moved.rigid)
     camera, _ = composed(camera, ones, moved.camera, ones)
-    change = cv2.blur(flow.warp(key_source, camera).astype(np.float32) - curr, (3, 3))
-    seen = _most(np.abs(change - np.median(change.reshape(-1, 3), 0)))  # an exposure drift is no change
-    back = inside(camera) * moved.reliable * moved.rigid * np.clip((STILL[1] - seen) / (STILL[1] - STILL[0]), 0, 1)
+    back = inside(camera) * moved.reliable * moved.rigid * same(key_source, curr, camera)
     rejoin = (trust < 0.5) & (back >= 0.5)
     total, trust = np.where(rejoin[..., None], camera, total), np.where(rejoin, back, trust).astype(np.float32)
     return key._replace(field=total, trust=trust, camera=camera) if trust.max() >= 0.5 else None
+
+
+def same(earlier: Image, curr: Image, field: flow.Field) -> np.ndarray:
+    """1 where `earlier` warped along `field` is `curr` (3x3 means within `STILL`, less the frame's median
+    change: sensor noise and an exposure drift allowed), fading to 0."""
+    change = cv2.blur(flow.warp(earlier, field).astype(np.float32) - curr, (3, 3))
+    seen = _most(np.abs(change - np.median(change.reshape(-1, 3), 0)))
+    return np.clip((STILL[1] - seen) / (STILL[1] - STILL[0]), 0, 1)
 
 
 def composed(total: flow.Field, trust: np.ndarray, field: flow.Field, ok: np.ndarray) -> tuple[flow.Field, np.ndarray]:
