@@ -243,7 +243,7 @@ def follow(key: Followed, moved: Motion, key_source: Image, curr: Image) -> Foll
     total, trust = composed(total, trust, moved.field, moved.reliable * moved.rigid)
     camera, _ = composed(camera, ones, moved.camera, ones)
     if np.abs(camera).max() > 0:  # a moving camera: its drift taken out on the key
-        fixed = on_key(key_source, curr, camera)
+        fixed = on_key(key_source, curr, camera, trust >= 0.5)
         total, camera = total + (fixed - camera), fixed
     back = inside(camera) * moved.reliable * moved.rigid * same(key_source, curr, camera)
     rejoin = (trust < 0.5) & (back >= 0.5)
@@ -251,21 +251,24 @@ def follow(key: Followed, moved: Motion, key_source: Image, curr: Image) -> Foll
     return key._replace(field=total, trust=trust, camera=camera) if trust.max() >= 0.5 else None
 
 
-def on_key(key_source: Image, curr: Image, camera: flow.Field) -> flow.Field:
+def on_key(key_source: Image, curr: Image, camera: flow.Field, followed: np.ndarray) -> flow.Field:
     """The camera's motion back to the key (`camera`, composed frame by frame) registered on the key
-    itself (ECC, affine), where that lines the key up with `curr` better: composed, the fits' errors
-    add up (a pan along a skyline: half a pixel off after 35 frames)."""
+    itself (ECC, affine, on the `followed` pixels: what moved with the camera all along; a person
+    moving in front of a camera that jolted once would pull it), where that lines the key up with
+    `curr` better there: composed, the fits' errors add up (a pan along a skyline: half a pixel off
+    after 35 frames)."""
     h, w = camera.shape[:2]
     corners = np.float32([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]])
     guess = cv2.getAffineTransform(corners[:3], corners[:3] + camera[[0, 0, h - 1], [0, w - 1, 0]])
     grey = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32)  # noqa: E731
     try:
-        _, found = cv2.findTransformECC(grey(curr), grey(key_source), guess.astype(np.float32), cv2.MOTION_AFFINE,
-                                        (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4), None, 3)
+        _, back = cv2.findTransformECC(grey(key_source), grey(curr), cv2.invertAffineTransform(guess).astype(np.float32),
+                                       cv2.MOTION_AFFINE, (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4),
+                                       followed.astype(np.uint8), 3)  # key -> curr: ECC's mask is the moving image's
     except cv2.error:
         return camera
-    fixed = as_field(found, h, w)
-    where = inside(camera) & inside(fixed)
+    fixed = as_field(cv2.invertAffineTransform(back), h, w)
+    where = inside(camera) & inside(fixed) & followed
     err = lambda f: _most(np.abs(flow.warp(key_source, f).astype(np.float32) - curr))[where].mean()  # noqa: E731
     return fixed if where.any() and err(fixed) < err(camera) else camera
 

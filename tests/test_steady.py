@@ -232,5 +232,5 @@ def test_a_pan_followed_back_to_the_key_stays_on_it(monkeypatch):
         return float(np.hypot(sky[..., 0].mean() + 1.5 * 35, sky[..., 1].mean()))
 
     registered = error()
-    monkeypatch.setattr(steady, "on_key", lambda key_source, curr, camera: camera)
+    monkeypatch.setattr(steady, "on_key", lambda key_source, curr, camera, followed: camera)
     assert registered < 0.15 < 0.3 < error(), registered
