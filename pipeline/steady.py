@@ -241,10 +241,12 @@ def follow(key: Followed, moved: Motion, key_source: Image, curr: Image) -> Foll
     if total.shape != moved.field.shape or camera.shape != total.shape or key_source.shape[:2] != (h, w):
         return None
     total, trust = composed(total, trust, moved.field, moved.reliable * moved.rigid)
-    camera, _ = composed(camera, ones, moved.camera, ones)
-    if np.abs(camera).max() > 0:  # a moving camera: its drift taken out on the key
+    if camera.any() or moved.camera.any():  # a camera that has moved: its drift taken out on the key
+        camera = onto(camera, moved.camera)
         fixed = on_key(key_source, curr, camera, trust >= 0.5)
         total, camera = total + (fixed - camera), fixed
+    if (trust >= 0.5).all():
+        return key._replace(field=total, trust=trust, camera=camera)  # nothing lost: nothing to rejoin
     back = inside(camera) * moved.reliable * moved.rigid * same(key_source, curr, camera)
     rejoin = (trust < 0.5) & (back >= 0.5)
     total, trust = np.where(rejoin[..., None], camera, total), np.where(rejoin, back, trust).astype(np.float32)
@@ -287,9 +289,17 @@ def composed(total: flow.Field, trust: np.ndarray, field: flow.Field, ok: np.nda
     h, w = field.shape[:2]
     xs, ys = flow.grid(h, w)
     at = (xs + field[..., 0], ys + field[..., 1])
-    total = cv2.remap(total, *at, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) + field
     trust = cv2.remap(trust, *at, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) * ok
-    return total, trust.astype(np.float32)
+    return onto(total, field, at), trust.astype(np.float32)
+
+
+def onto(total: flow.Field, field: flow.Field, at: tuple[np.ndarray, np.ndarray] | None = None) -> flow.Field:
+    """A backward field onto an earlier frame extended by the new frame's backward `field` onto the last
+    one (`at`: where `field` sends each pixel, when known)."""
+    if at is None:
+        xs, ys = flow.grid(*field.shape[:2])
+        at = (xs + field[..., 0], ys + field[..., 1])
+    return cv2.remap(total, *at, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) + field
 
 
 def _masks_moved(masks: np.ndarray, warped: np.ndarray, kept: np.ndarray, field: flow.Field) -> tuple[np.ndarray, np.ndarray]:
