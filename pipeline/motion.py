@@ -117,11 +117,11 @@ class FlowFeedback:
         earlier = [(s, d) for _, s, d in steady.stored_frames(frame.carry, frame.index)]  # t-1, then long-term, as kept
         ours = frame.masks[..., self.masks] if self.masks and frame.masks is not None else None
         key = steady.key_of(frame.carry) if self.evolve == 0.0 else None  # evolving: each frame dreams on from the last
-        residual, held, moved, covered, followed = steady.carried(frame.source, earlier, self.method, residual=self.residual,
-                                                                  feather=self.feather, cubic=self.cubic,
-                                                                  flow_size=self.flow_size, masks=ours, key=key)
+        residual, held, moved, covered, followed, keyed = steady.carried(
+            frame.source, earlier, self.method, residual=self.residual, feather=self.feather, cubic=self.cubic,
+            flow_size=self.flow_size, masks=ours, key=key)
         carried = frame.source.astype(np.float32) + residual * self.blend
-        weight = steady.step_weight(held, self.evolve) if self.evolve < 1.0 else None
+        weight = steady.step_weight(held, self.evolve, residual * self.blend, keyed) if self.evolve < 1.0 else None
         frame = replace(frame, image=np.clip(carried + 0.5, 0, 255).astype(np.uint8), weight=weight, followed=followed)
         if moved is None:
             return frame

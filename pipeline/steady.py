@@ -11,7 +11,8 @@ Ruder et al. (2016) keep a video's stylisation steady in two ways, both here:
   the steps add up and a static wall slowly boils. `carried` returns, beside the carried
   residual, the share of each pixel that came from a reliable earlier dream whose input still
   agrees with the new one; the warm steps (`ascent.step`'s mask) and the post stages that
-  follow scale their change by ``1 - (1 - evolve) * held``.
+  follow scale their change by ``1 - (1 - evolve) * held``; a held dream that is still faint (content
+  that came in after the key, dreamed by the warm steps alone) keeps taking them (`faint`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ LIKE = 8.0  # CIELAB units: how alike in colour a textured pixel must be to lend
 SUPPORTED = 1.0  # weight of like-coloured edges (`lent`) a flat pixel's own motion needs
 ENCLOSED = (0.3, 0.5)  # `lent`'s evenness: edges all round a flat pixel (a smooth ball: ~0.7) or on one side (a wall: ~0.05)
 RESAMPLED = 0.25  # pixels: the shift of the input's gradient `same` allows where a warp resamples
-COHERENT = (0.5, 0.8)  # share of checked flow around a flat pixel: below, its flow is noise; above, motion
+COHERENT = (0.5, 0.8)
+FAINT = 0.6  # share of the held pixels' dream strength under which a held pixel's dream still takes the warm steps  # share of checked flow around a flat pixel: below, its flow is noise; above, motion
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ class Carried(NamedTuple):
     masks: np.ndarray | None = None  # H x W x c float32: t-1's masks warped, weighted by `covered`
     covered: np.ndarray | None = None  # H x W float32: the share of each pixel t-1's masks reach
     followed: Followed | None = None  # the shot's key, followed to this frame (None: no key)
+    keyed: np.ndarray | float = 0.0  # H x W float32: the share of each pixel held from the key (dreamed cold there)
 
 
 def carried(source: Image, earlier: Iterable[Earlier], method: flow.Method = "dis", *, residual: bool = True,
@@ -186,7 +189,8 @@ def carried(source: Image, earlier: Iterable[Earlier], method: flow.Method = "di
     sources = ([] if followed is None else [(followed.source, followed.dream, (followed.field, followed.trust), False)])
     sources += [(*earlier[0], newest[:2], True)] + [(*e, None, False) for e in earlier[1:]]
     late: tuple[np.ndarray, np.ndarray | float] = (np.zeros_like(left), 0.0)
-    for prev_source, prev_dream, tracked, last in sources:
+    keyed: np.ndarray | float = 0.0
+    for i, (prev_source, prev_dream, tracked, last) in enumerate(sources):
         prev_s = small(prev_source)  # the decisions at flow size; the warps at full size
         field, reliable = tracked or checked(prev_s, src_s, method)
         agree = np.clip((AGREE[1] - _most(np.abs(flow.warp(prev_s, field, cubic).astype(np.float32) - src_s)))
@@ -204,6 +208,8 @@ def carried(source: Image, earlier: Iterable[Earlier], method: flow.Method = "di
             moved, covered = _masks_moved(masks, full(agree), full((1.0 - agree) * unchanged(prev_s, src_s)), field)
         held += take * agree
         left -= take
+        if i == 0 and followed is not None:  # the key comes first
+            keyed = take * agree
         if last:  # where the check fails but the input did not change in place (and the camera did not move): in place
             keep = left * unchanged(prev_s, src_s) * np.clip((SLOW[1] - _norm(newest.camera)) / (SLOW[1] - SLOW[0]), 0, 1)
             total += full(keep)[..., None] * (prev_dream.astype(np.float32) - (prev_source if residual else src))
@@ -214,7 +220,7 @@ def carried(source: Image, earlier: Iterable[Earlier], method: flow.Method = "di
             break
     rest = np.minimum(late[0], left)  # t-1's dream where it is trusted but its input changed and no earlier frame agrees
     total += full(rest)[..., None] * late[1]
-    return Carried(total, full(held), moved, covered, followed)
+    return Carried(total, full(held), moved, covered, followed, keyed if np.isscalar(keyed) else full(keyed))
 
 
 def flow_shape(h: int, w: int, flow_size: int | None) -> tuple[int, int]:
@@ -585,9 +591,29 @@ def as_field(matrix: np.ndarray | None, h: int, w: int) -> flow.Field:
     return np.stack([m[0, 0] * gx + m[0, 1] * gy + m[0, 2] - gx, m[1, 0] * gx + m[1, 1] * gy + m[1, 2] - gy], -1)
 
 
-def step_weight(held: np.ndarray, evolve: float) -> np.ndarray:
-    """Share of the warm steps per pixel: 1 where the content is new, `evolve` where it is held."""
-    return (1.0 - (1.0 - evolve) * held).astype(np.float32)
+def step_weight(held: np.ndarray, evolve: float, residual: np.ndarray | None = None,
+                keyed: np.ndarray | float = 0.0) -> np.ndarray:
+    """Share of the warm steps per pixel: 1 where the content is new, `evolve` where it is held; and,
+    given the carried `residual`, as much more as a held pixel's dream is still faint (`faint`), but
+    for what the key holds (`keyed`: dreamed cold, as strong as that content's dream gets; a plain
+    wall's dream is fainter than a face's, and would boil if it kept dreaming)."""
+    weight = 1.0 - (1.0 - evolve) * held
+    if residual is not None:
+        weight = np.maximum(weight, faint(residual, held) * (1.0 - keyed))
+    return weight.astype(np.float32)
+
+
+def faint(residual: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """How far short of `FAINT` of the held pixels' dream strength each pixel's carried dream is (9x9
+    means of the residual's size), 0 to 1. Content that comes in is dreamed by the warm steps alone (a
+    fifth of a cold start's strength) and held from the next frame on, as faint as that: a pan over a
+    sky lost 17 % of its strength over 36 frames (2 % with this, its boil unchanged). The state it
+    needs travels in the carried dream itself."""
+    kept = held >= 0.5
+    if not kept.any():
+        return np.zeros_like(held)
+    size = cv2.blur((np.abs(residual[..., 0]) + np.abs(residual[..., 1]) + np.abs(residual[..., 2])) / 3, (9, 9))
+    return np.clip(1.0 - size / (FAINT * float(size[kept].mean()) + 1e-6), 0, 1)
 
 
 def weighted(new: np.ndarray, old: np.ndarray, weight: np.ndarray | None) -> np.ndarray:

@@ -261,3 +261,21 @@ def test_what_creeps_slower_than_the_flow_can_tell_leaves_the_key(monkeypatch):
     assert band_trust < 0.45 and still_trust > 0.95, (band_trust, still_trust)  # 0.33, 0.98
     monkeypatch.setattr(steady, "same", lambda earlier, curr, field: np.ones(curr.shape[:2], np.float32))
     assert trust()[0] > 0.9
+
+
+def test_what_a_pan_brings_in_is_dreamed_up_to_the_shots_strength(tmp_path, monkeypatch):
+    """A pan over a sky (preset `video`): what comes in is dreamed by the warm steps alone, a fifth of a
+    cold start's strength, and held from the next frame on. A held dream still that faint keeps taking
+    the warm steps (`steady.faint`), so the shot keeps its strength as new sky comes in."""
+    clip = clips.write_mp4(tmp_path / "sky.mp4", clips.sky(36, 128, 96), fps=12)
+    sources = [f.source for f in metrics.open_frames(clip)]
+
+    def build_up(out) -> float:
+        result = runner.invoke(app, ["video", str(clip), "-o", f"{out}/", "--quiet", "--threads", "1"])
+        assert result.exit_code == 0, result.output
+        strength = [metrics.dream_strength(read_rgb(p), s) for p, s in zip(sorted(out.glob("*.png")), sources, strict=True)]
+        return float(np.mean(strength[-12:]) / np.mean(strength[:12]) - 1)
+
+    kept = build_up(tmp_path / "kept")
+    monkeypatch.setattr(steady, "FAINT", 0.0)
+    assert kept > -0.05 > -0.1 > build_up(tmp_path / "faint"), kept  # -2 %, -17 %
