@@ -41,6 +41,7 @@ STILL = (3.0, 8.0)  # grey levels: an input this close to the earlier one in pla
 SLOW = (0.5, 1.0)  # pixels: flow this close to the camera's may be noise (`settled`); this far, motion
 MARGIN = 1.0  # grey levels: the camera's motion is preferred unless the flow lines the input up this much better
 STEADY = 1.0  # pixels: a camera moving less than this anywhere in the frame stands still (DIS on a fixed camera: 0.4-0.7)
+SWAY = 5.0  # pixels: a camera that has moved less than this anywhere since the key is registered on it as a shift
 STAY = 0.7  # share of a fitted motion's inliers that no motion at all must explain for the camera to stand still
 SUPPORT = 0.15  # share of the frame whose motion is known (texture, checked flow) below which the camera stands still
 TEXTURE = (1.0, 3.0)  # grey levels a pixel: input this flat tells no motion (a noisy wall: ~0.7); this textured, it does
@@ -266,17 +267,24 @@ def follow(key: Followed, moved: Motion, key_source: Image, curr: Image) -> Foll
 
 def on_key(key_source: Image, curr: Image, camera: flow.Field, followed: np.ndarray) -> flow.Field:
     """The camera's motion back to the key (`camera`, composed frame by frame) registered on the key
-    itself (ECC, affine, on the `followed` pixels: what moved with the camera all along; a person
-    moving in front of a camera that jolted once would pull it), where that lines the key up with
-    `curr` better there: composed, the fits' errors add up (a pan along a skyline: half a pixel off
-    after 35 frames)."""
+    itself (ECC on the `followed` pixels: what moved with the camera all along; a person moving in
+    front of a camera that jolted once would pull it), where that lines the key up with `curr` better
+    there: composed, the fits' errors add up (a pan along a skyline: half a pixel off after 35 frames).
+    While the camera has moved under `SWAY` pixels anywhere it is registered as a shift, affine beyond:
+    an affine fit to a view that is partly masked and partly moving shears to follow what moves (20 s
+    of carphone, a camera in a car that never left its key by a pixel: the key's corners 8 px off
+    after one jolt, and a seam there boiled 16.3 grey levels in one process; 9.3 so)."""
     h, w = camera.shape[:2]
     corners = np.float32([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]])
     guess = cv2.getAffineTransform(corners[:3], corners[:3] + camera[[0, 0, h - 1], [0, w - 1, 0]])
+    start = cv2.invertAffineTransform(guess).astype(np.float32)
+    model = cv2.MOTION_TRANSLATION if _norm(camera).max() < SWAY else cv2.MOTION_AFFINE
+    if model == cv2.MOTION_TRANSLATION:
+        start[:, :2] = np.eye(2, dtype=np.float32)
     grey = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32)  # noqa: E731
     try:
-        _, back = cv2.findTransformECC(grey(key_source), grey(curr), cv2.invertAffineTransform(guess).astype(np.float32),
-                                       cv2.MOTION_AFFINE, (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4),
+        _, back = cv2.findTransformECC(grey(key_source), grey(curr), start, model,
+                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4),
                                        followed.astype(np.uint8), 3)  # key -> curr: ECC's mask is the moving image's
     except cv2.error:
         return camera
