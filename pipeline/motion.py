@@ -121,7 +121,7 @@ class FlowFeedback:
             frame.source, earlier, self.method, residual=self.residual, feather=self.feather, cubic=self.cubic,
             flow_size=self.flow_size, masks=ours, key=key)
         carried = frame.source.astype(np.float32) + residual * self.blend
-        weight = steady.step_weight(held, self.evolve, residual * self.blend, keyed) if self.evolve < 1.0 else None
+        weight = steady.step_weight(held, self.evolve, residual, keyed) if self.evolve < 1.0 else None
         frame = replace(frame, image=np.clip(carried + 0.5, 0, 255).astype(np.uint8), weight=weight, followed=followed)
         if moved is None:
             return frame

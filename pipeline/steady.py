@@ -49,9 +49,9 @@ FILL = 96  # pixels on the short side at which edges lend their motion to textur
 LIKE = 8.0  # CIELAB units: how alike in colour a textured pixel must be to lend a flat one its motion
 SUPPORTED = 1.0  # weight of like-coloured edges (`lent`) a flat pixel's own motion needs
 ENCLOSED = (0.3, 0.5)  # `lent`'s evenness: edges all round a flat pixel (a smooth ball: ~0.7) or on one side (a wall: ~0.05)
+COHERENT = (0.5, 0.8)  # share of checked flow around a flat pixel: below, its flow is noise; above, motion
 RESAMPLED = 0.25  # pixels: the shift of the input's gradient `same` allows where a warp resamples
-COHERENT = (0.5, 0.8)
-FAINT = 0.6  # share of the held pixels' dream strength under which a held pixel's dream still takes the warm steps  # share of checked flow around a flat pixel: below, its flow is noise; above, motion
+FAINT = 0.6  # share of the held pixels' dream strength under which a held pixel's dream still takes the warm steps
 
 
 @dataclass(frozen=True)
@@ -613,10 +613,10 @@ def step_weight(held: np.ndarray, evolve: float, residual: np.ndarray | None = N
 
 def faint(residual: np.ndarray, held: np.ndarray) -> np.ndarray:
     """How far short of `FAINT` of the held pixels' dream strength each pixel's carried dream is (9x9
-    means of the residual's size), 0 to 1. Content that comes in is dreamed by the warm steps alone (a
-    fifth of a cold start's strength) and held from the next frame on, as faint as that: a pan over a
-    sky lost 17 % of its strength over 36 frames (2 % with this, its boil unchanged). The state it
-    needs travels in the carried dream itself."""
+    means of the residual's size; a ratio, so the residual's scale, `blend`'s, cancels), 0 to 1.
+    Content that comes in is dreamed by the warm steps alone (a fifth of a cold start's strength) and
+    held from the next frame on, as faint as that: a pan over a sky lost 17 % of its strength over 36
+    frames (2 % with this, its boil unchanged). The state it needs travels in the carried dream itself."""
     kept = held >= 0.5
     if not kept.any():
         return np.zeros_like(held)
