@@ -41,6 +41,8 @@ STILL = (3.0, 8.0)  # grey levels: an input this close to the earlier one in pla
 SLOW = (0.5, 1.0)  # pixels: flow this close to the camera's may be noise (`settled`); this far, motion
 MARGIN = 1.0  # grey levels: the camera's motion is preferred unless the flow lines the input up this much better
 STEADY = 1.0  # pixels: a camera moving less than this anywhere in the frame stands still (DIS on a fixed camera: 0.4-0.7)
+CREEP = 0.5  # pixels: flow vectors this close to a shift count for it (`crept`: has a still camera crept off its key?)
+CREPT_SIZE = 240  # pixels on the short side at most that `crept`'s flow runs at (ECC refines it at full size)
 SWAY = 5.0  # pixels: a camera that has moved less than this anywhere since the key is registered on it as a shift
 STAY = 0.7  # share of a fitted motion's inliers that no motion at all must explain for the camera to stand still
 SUPPORT = 0.15  # share of the frame whose motion is known (texture, checked flow) below which the camera stands still
@@ -186,7 +188,7 @@ def carried(source: Image, earlier: Iterable[Earlier], method: flow.Method = "di
     texture = structure(src_s)  # the new frame's, once for every earlier one
     earlier = list(earlier)
     newest = motion(small(earlier[0][0]), src_s, method, texture)
-    followed = None if key is None else follow(key, newest, small(key.source), src_s)
+    followed = None if key is None else follow(key, newest, small(key.source), src_s, method)
     sources = ([] if followed is None else [(followed.source, followed.dream, (followed.field, followed.trust), False)])
     sources += [(*earlier[0], newest[:2], True)] + [(*e, None, False) for e in earlier[1:]]
     late: tuple[np.ndarray, np.ndarray | float] = (np.zeros_like(left), 0.0)
@@ -230,7 +232,7 @@ def flow_shape(h: int, w: int, flow_size: int | None) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def follow(key: Followed, moved: Motion, key_source: Image, curr: Image) -> Followed | None:
+def follow(key: Followed, moved: Motion, key_source: Image, curr: Image, method: flow.Method = "dis") -> Followed | None:
     """`key` followed one frame further: its composed field and trust extended by this frame's
     `motion`, trusted where that is reliable and moves with the camera (what moves by itself, a face,
     a hand, is carried from frame to frame, where a drift of a pixel over a shot is not seen as
@@ -255,7 +257,9 @@ def follow(key: Followed, moved: Motion, key_source: Image, curr: Image) -> Foll
     if camera.any() or moved.camera.any():  # a camera that has moved: its drift taken out on the key
         camera = onto(camera, moved.camera)
         fixed = on_key(key_source, curr, camera, trust >= 0.5)
-        total, camera = total + (fixed - camera), fixed
+    else:  # still pair by pair: has it crept off the key?
+        fixed = crept(key_source, curr, method)
+    total, camera = total + (fixed - camera), fixed
     trust = (trust * same(key_source, curr, total)).astype(np.float32)  # drifted off the key: carried from here
     if (trust >= 0.5).all():
         return key._replace(field=total, trust=trust, camera=camera)  # nothing lost: nothing to rejoin
@@ -292,6 +296,37 @@ def on_key(key_source: Image, curr: Image, camera: flow.Field, followed: np.ndar
     where = inside(camera) & inside(fixed) & followed
     err = lambda f: _most(np.abs(flow.warp(key_source, f).astype(np.float32) - curr))[where].mean()  # noqa: E731
     return fixed if where.any() and err(fixed) < err(camera) else camera
+
+
+def crept(key_source: Image, curr: Image, method: flow.Method = "dis") -> flow.Field:
+    """The shift a camera that stands still pair by pair has crept by since the key (zero if none).
+
+    A tenth of a pixel a frame is under what a pair's flow tells from standing still (`STEADY`), and
+    the dream stayed on the screen while the scene slid under it (`bigbuckbunny`: 2.7 px over 36
+    frames). The flow straight from the key to `curr` sees it once it adds up: the median of its
+    vectors on texture, taken once it reaches `STEADY` (a car's sways on `carphone` reach half a
+    pixel, and a dream that follows them resamples its grain to and fro: boil 2.4 -> 8.8) and it
+    explains half the vectors and clearly more than standing still does (`STAY`: a person moving in
+    front of a fixed camera), then registered on those vectors' pixels (`on_key`); from then on the
+    camera has moved, and `follow` registers it on the key every frame. ECC on the followed pixels
+    slides: the pixels that crept have left the key (`same`), and what is left is flat. The flow
+    runs at `CREPT_SIZE` at most: a fixed camera asks every frame (at 480p, 0.02 s; 0.08 s at full size)."""
+    h, w = curr.shape[:2]
+    zero = np.zeros((h, w, 2), np.float32)
+    ws, hs = flow_shape(h, w, CREPT_SIZE)
+    k = np.float32(w / ws)  # the small flow's pixel in full-size pixels
+    small = lambda x: at_size(x, hs, ws)  # noqa: E731
+    field, reliable = flow.track(small(key_source), small(curr), method)
+    where = reliable & textured(small(curr))
+    if where.mean() < SUPPORT:
+        return zero
+    shift = np.median(field[where], 0)
+    near = lambda s: where & (_norm(field - s) < CREEP / k)  # noqa: E731
+    inliers = near(shift)
+    if _norm(shift * k) < STEADY or inliers.sum() < 0.5 * where.sum() or near(np.zeros(2, np.float32)).sum() >= STAY * inliers.sum():
+        return zero
+    guess = np.broadcast_to((shift * k).astype(np.float32), (h, w, 2)).copy()
+    return on_key(key_source, curr, guess, cv2.resize(inliers.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0)
 
 
 def same(earlier: Image, curr: Image, field: flow.Field) -> np.ndarray:
@@ -431,7 +466,7 @@ def along(frames: Iterable[Image], method: flow.Method = "dis") -> tuple[Image, 
     first = prev
     key: Followed | None = Followed(first, first)
     for curr in frames:
-        key = follow(key, motion(prev, curr, method), first, curr) if key is not None else None
+        key = follow(key, motion(prev, curr, method), first, curr, method) if key is not None else None
         prev = curr
     if key is None:
         return prev, np.zeros((h, w, 2), np.float32), np.zeros((h, w), np.float32), None

@@ -47,14 +47,26 @@ def _dreamed(monkeypatch, motion: dict, residuals: list[np.ndarray]) -> list[tup
 
 
 def test_boil_follows_a_moving_camera_without_drifting(monkeypatch):
-    """A residual carried exactly along a pan, a zoom, a turn or a hand-held camera does not boil; one
-    drawn afresh every frame does. (Chaining the camera's motion pair by pair drifted, and the exact
-    carry along a 52-degree turn read 10.9 grey levels.)"""
+    """A residual carried exactly along a pan, a zoom, a turn, a hand-held camera or a creep does not
+    boil; one drawn afresh every frame does. (Chaining the camera's motion pair by pair drifted, and
+    the exact carry along a 52-degree turn read 10.9 grey levels; a creep was measured in place.)"""
     rng = np.random.default_rng(0)
     shape = clips.photo().shape
     fresh = lambda: 15 * cv2.GaussianBlur(rng.normal(0, 1, shape).astype(np.float32), (0, 0), 1.5) / 0.19  # noqa: E731
-    for motion in ({"pan": 2.0}, {"zoom": 1.03}, {"turn": 1.5}, {"pan": 1.0, "zoom": 1.01, "turn": 0.3, "shake": 1.0}):
+    for motion in ({"pan": 2.0}, {"zoom": 1.03}, {"turn": 1.5}, {"pan": 1.0, "zoom": 1.01, "turn": 0.3, "shake": 1.0},
+                   {"pan": 0.08}):  # the last creeps: still pair by pair (2.8 px in all)
         one = fresh()
         held = metrics.boil(_dreamed(monkeypatch, motion, [one] * 36))
         redrawn = metrics.boil(_dreamed(monkeypatch, motion, [one] * 35 + [fresh()]))
         assert held < 2.0 < 8.0 < redrawn, (motion, held, redrawn)
+
+
+def test_a_dream_stuck_to_the_screen_while_the_scene_creeps_boils():
+    """A tenth of a pixel a frame is still pair by pair, but the scene has slid 2.8 px under a dream
+    that stayed on the screen: that dream wandered off what it was drawn on (measured in place, as
+    before the creep was seen, it read 0)."""
+    sources = clips.camera(36, 128, 96, pan=0.08)
+    rng = np.random.default_rng(1)
+    screen = 15 * cv2.GaussianBlur(rng.normal(0, 1, sources[0].shape).astype(np.float32), (0, 0), 1.5) / 0.19
+    stuck = [(s, np.clip(s + screen + 0.5, 0, 255).astype(np.uint8)) for s in sources]
+    assert metrics.boil(stuck) > 8.0
