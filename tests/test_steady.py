@@ -348,3 +348,29 @@ def test_a_camera_that_creeps_takes_the_key_along(monkeypatch):
         key = steady.follow(key, steady.motion(prev, frame), still, frame)
         prev = frame
         assert key.camera is None or not key.camera.any(), t
+
+
+def test_the_followed_field_settles_on_the_registered_camera(monkeypatch):
+    """A camera turning 1.5 degrees a frame: after 35 frames the held pixels' field is the true turn to
+    a few hundredths of a pixel. Each pair's flow is settled on that pair's camera, but what is left of
+    it added up along the shot: 0.18 px off without `on_camera`."""
+    clip, h, w = clips.camera(36, 128, 96, turn=1.5), 96, 128
+    img = clips.photo()
+
+    def view(t: int) -> np.ndarray:  # the photo -> frame t map of `clips.camera`
+        m = cv2.getRotationMatrix2D((img.shape[1] / 2, img.shape[0] / 2), 1.5 * t, 1.0 / 2.4)
+        m[:, 2] += (w / 2 - img.shape[1] / 2, h / 2 - img.shape[0] / 2)
+        return np.vstack([m, [0, 0, 1]])
+
+    true = steady.as_field((view(0) @ np.linalg.inv(view(35)))[:2], h, w)
+
+    def off() -> float:
+        key = Followed(clip[0], clip[0])
+        for t in range(1, 36):
+            key = steady.follow(key, steady.motion(clip[t - 1], clip[t]), clip[0], clip[t])
+        held = (key.trust >= 0.5) & steady.inside(true)
+        return float(steady._norm(key.field - true)[held].mean())
+
+    settled = off()
+    monkeypatch.setattr(steady, "on_camera", lambda total, key_source, curr, camera: total)
+    assert settled < 0.05 < 0.1 < off(), settled
