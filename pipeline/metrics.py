@@ -128,10 +128,10 @@ def boil(pairs: Iterable[tuple[Image, Image]], still: float = 3.0) -> float | No
         moved = steady.camera_motion(field, reliable & (steady.flatness(source) < 0.5))  # this frame -> the previous one
         if moved is not None:
             to_first, moving, creeping = to_first @ np.vstack([moved, [0, 0, 1]]), True, False
-        elif creeping or not moving:  # still pair by pair: crept off the first frame?
+        elif creeping or not moving:  # still pair by pair: crept off the first frame? (zero: not a pixel off)
             crept = steady.crept(origin, source)
-            if crept.any():
-                to_first, moving, creeping = np.array([[1, 0, crept[0, 0, 0]], [0, 1, crept[0, 0, 1]], [0, 0, 1]]), True, True
+            to_first, creeping = np.array([[1, 0, crept[0, 0, 0]], [0, 1, crept[0, 0, 1]], [0, 0, 1]]), bool(crept.any())
+            moving = creeping
         if moving and not creeping:
             to_first = registered(first, source, to_first)
         prev = source

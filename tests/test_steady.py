@@ -374,3 +374,7 @@ def test_the_followed_field_settles_on_the_registered_camera(monkeypatch):
     settled = off()
     monkeypatch.setattr(steady, "on_camera", lambda total, key_source, curr, camera: total)
     assert settled < 0.05 < 0.1 < off(), settled
+    monkeypatch.undo()
+    shift = np.full((h, w, 2), 1.0, np.float32)  # a camera registered as a shift: what a view partly moving allows
+    total = shift + np.float32(0.1)
+    assert (steady.on_camera(total, clip[0], clip[1], shift) == total).all()
