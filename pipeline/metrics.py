@@ -109,11 +109,10 @@ def boil(pairs: Iterable[tuple[Image, Image]], still: float = 3.0) -> float | No
     that creeps (a tenth of a pixel a pair: still, pair by pair) is seen from the frame where the
     flow straight from the first frame tells it (`steady.crept`: the median of its vectors on texture,
     registered on them), and is taken from that flow every frame while the pairs stand still: a
-    dream carried along 2.8 px of creep read ~20 grey levels in place, one stuck to the screen 0;
+    dream carried along 2.8 px of creep read 15 grey levels in place, one stuck to the screen 0;
     ECC on the whole frame slid after an animated film's characters (17 px off within 14 frames).
-    Inputs are
-    compared 5x5-averaged and less their median change, so sensor noise and an exposure drift
-    still count as still. None when no pixel stays.
+    Inputs are compared 5x5-averaged and less their median change, so sensor noise and an exposure
+    drift still count as still. None when no pixel stays.
     """
     first: Image | None = None
     for source, out in pairs:

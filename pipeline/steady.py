@@ -237,8 +237,9 @@ def follow(key: Followed, moved: Motion, key_source: Image, curr: Image, method:
     `motion`, trusted where that is reliable and moves with the camera (what moves by itself, a face,
     a hand, is carried from frame to frame, where a drift of a pixel over a shot is not seen as
     one). The camera's part is registered on the key itself each frame (`on_key`), so the fits'
-    errors do not add up. A pixel stays followed only while the key's input seen through the composed
-    field is still `curr`'s (`same`): a motion under `SLOW` a frame passes for the camera's, and the
+    errors do not add up, and the field settles on it where it lines the key up as well
+    (`on_camera`); a camera still pair by pair is asked whether it has crept off the key (`crept`).
+    A pixel stays followed only while the key's input seen through the composed field is still `curr`'s (`same`): a motion under `SLOW` a frame passes for the camera's, and the
     field falls behind what creeps so (hand-held `bikes`, a board sliding along its own edges: its held
     dream slid off it, t+10 excess 0.44; 0.28 with the test). A pixel lost either way rejoins the key
     where it moves with the camera again and the key's input, seen through the camera's motion alone,
@@ -340,7 +341,8 @@ def crept(key_source: Image, curr: Image, method: flow.Method = "dis") -> flow.F
     shift = np.median(field[where], 0)
     near = lambda s: where & (_norm(field - s) < CREEP / k)  # noqa: E731
     inliers = near(shift)
-    if _norm(shift * k) < STEADY or inliers.sum() < 0.5 * where.sum() or near(np.zeros(2, np.float32)).sum() >= STAY * inliers.sum():
+    explains = inliers.sum() >= 0.5 * where.sum() and near(np.zeros(2, np.float32)).sum() < STAY * inliers.sum()
+    if _norm(shift * k) < STEADY or not explains:
         return zero
     guess = np.broadcast_to((shift * k).astype(np.float32), (h, w, 2)).copy()
     fixed = on_key(key_source, curr, guess, cv2.resize(inliers.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0)
