@@ -239,8 +239,9 @@ def follow(key: Followed, moved: Motion, key_source: Image, curr: Image, method:
     one). The camera's part is registered on the key itself each frame (`on_key`), so the fits'
     errors do not add up, and the field settles on it where it lines the key up as well
     (`on_camera`); a camera still pair by pair is asked whether it has crept off the key (`crept`).
-    A pixel stays followed only while the key's input seen through the composed field is still `curr`'s (`same`): a motion under `SLOW` a frame passes for the camera's, and the
-    field falls behind what creeps so (hand-held `bikes`, a board sliding along its own edges: its held
+    A pixel stays followed only while the key's input seen through the composed field is still
+    `curr`'s (`same`): a motion under `SLOW` a frame passes for the camera's, and the field falls
+    behind what creeps so (hand-held `bikes`, a board sliding along its own edges: its held
     dream slid off it, t+10 excess 0.44; 0.28 with the test). A pixel lost either way rejoins the key
     where it moves with the camera again and the key's input, seen through the camera's motion alone,
     is `curr`'s (`same`; a face that has turned back is not): the wall behind a hand gets the key's
