@@ -188,7 +188,7 @@ def carried(source: Image, earlier: Iterable[Earlier], method: flow.Method = "di
     texture = structure(src_s)  # the new frame's, once for every earlier one
     earlier = list(earlier)
     newest = motion(small(earlier[0][0]), src_s, method, texture)
-    followed = None if key is None else follow(key, newest, small(key.source), src_s, method)
+    followed = None if key is None else follow(key, newest, small(key.source), src_s, method, _flat(texture[0]))
     sources = ([] if followed is None else [(followed.source, followed.dream, (followed.field, followed.trust), False)])
     sources += [(*earlier[0], newest[:2], True)] + [(*e, None, False) for e in earlier[1:]]
     late: tuple[np.ndarray, np.ndarray | float] = (np.zeros_like(left), 0.0)
@@ -232,7 +232,8 @@ def flow_shape(h: int, w: int, flow_size: int | None) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def follow(key: Followed, moved: Motion, key_source: Image, curr: Image, method: flow.Method = "dis") -> Followed | None:
+def follow(key: Followed, moved: Motion, key_source: Image, curr: Image, method: flow.Method = "dis",
+           flat: np.ndarray | None = None) -> Followed | None:
     """`key` followed one frame further: its composed field and trust extended by this frame's
     `motion`, trusted where that is reliable and moves with the camera (what moves by itself, a face,
     a hand, is carried from frame to frame, where a drift of a pixel over a shot is not seen as
@@ -246,7 +247,7 @@ def follow(key: Followed, moved: Motion, key_source: Image, curr: Image, method:
     where it moves with the camera again and the key's input, seen through the camera's motion alone,
     is `curr`'s (`same`; a face that has turned back is not): the wall behind a hand gets the key's
     dream back once the hand has passed, however long it stayed. `key_source`
-    and `curr` are at the field's size. None once nothing follows back to it (a pan has left it
+    and `curr` are at the field's size (`flat`: `flatness(curr)`, given when known). None once nothing follows back to it (a pan has left it
     behind), or if its field is of another size than this frame's."""
     h, w = moved.field.shape[:2]
     ones = np.ones((h, w), np.float32)
@@ -262,7 +263,7 @@ def follow(key: Followed, moved: Motion, key_source: Image, curr: Image, method:
     else:  # still pair by pair: has it crept off the key?
         fixed = crept(key_source, curr, method)
     total, camera = total + (fixed - camera), fixed
-    total = on_camera(total, key_source, curr, camera)
+    total = on_camera(total, key_source, curr, camera, flat)
     trust = (trust * same(key_source, curr, total)).astype(np.float32)  # drifted off the key: carried from here
     if (trust >= 0.5).all():
         return key._replace(field=total, trust=trust, camera=camera)  # nothing lost: nothing to rejoin
@@ -301,7 +302,8 @@ def on_key(key_source: Image, curr: Image, camera: flow.Field, followed: np.ndar
     return fixed if where.any() and err(fixed) < err(camera) else camera
 
 
-def on_camera(total: flow.Field, key_source: Image, curr: Image, camera: flow.Field) -> flow.Field:
+def on_camera(total: flow.Field, key_source: Image, curr: Image, camera: flow.Field,
+              flat: np.ndarray | None = None) -> flow.Field:
     """The followed field `settled` on the key: the camera's motion (registered on the key, `on_key`)
     wherever that lines the key up with `curr` as well and the field is within `SLOW` of it. Each
     pair's flow is settled on that pair's camera, but what is left of it (a few hundredths of a pixel
@@ -314,7 +316,7 @@ def on_camera(total: flow.Field, key_source: Image, curr: Image, camera: flow.Fi
     it boiled more (20 s of carphone, four seeds: 3.5-3.7 grey levels across a still seam, 5.4-6.0)."""
     if camera.any() and _norm(camera).max() < SWAY:
         return total
-    return settled(total, key_source, curr, camera)
+    return settled(total, key_source, curr, camera, flat)
 
 
 def crept(key_source: Image, curr: Image, method: flow.Method = "dis") -> flow.Field:

@@ -372,7 +372,7 @@ def test_the_followed_field_settles_on_the_registered_camera(monkeypatch):
         return float(steady._norm(key.field - true)[held].mean())
 
     settled = off()
-    monkeypatch.setattr(steady, "on_camera", lambda total, key_source, curr, camera: total)
+    monkeypatch.setattr(steady, "on_camera", lambda total, key_source, curr, camera, flat=None: total)
     assert settled < 0.05 < 0.1 < off(), settled
     monkeypatch.undo()
     shift = np.full((h, w, 2), 1.0, np.float32)  # a camera registered as a shift: what a view partly moving allows
